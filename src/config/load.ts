@@ -1,0 +1,118 @@
+import { readFile } from 'node:fs/promises'
+import { isAbsolute, dirname, resolve } from 'node:path'
+import { LineCounter, parseDocument, isMap, isPair, isScalar, type Document, type Node as YamlNode } from 'yaml'
+import type { z } from 'zod'
+import { configSchema, type Config } from './schema.js'
+import { didYouMean } from './did-you-mean.js'
+import { keysAt } from './schema-keys.js'
+
+/** One problem in a config file, located to the line and column an editor jumps to. */
+export interface ConfigProblem {
+  file: string
+  line: number
+  col: number
+  key: string
+  message: string
+}
+
+export class ConfigError extends Error {
+  readonly problems: ConfigProblem[]
+  constructor (problems: ConfigProblem[]) {
+    super(problems.map(formatProblem).join('\n'))
+    this.problems = problems
+    this.name = 'ConfigError'
+  }
+}
+
+export function formatProblem (p: ConfigProblem): string {
+  return `${p.file}:${p.line}:${p.col}: ${p.key === '' ? '' : `${p.key}: `}${p.message}`
+}
+
+export interface LoadedConfig {
+  config: Config
+  /** The exact text that validated, persisted as last-known-good. */
+  source: string
+  file: string
+}
+
+export async function loadConfigFile (file: string): Promise<LoadedConfig> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    throw new ConfigError([{ file, line: 1, col: 1, key: '', message: `cannot read config: ${(err as Error).message}` }])
+  }
+  return { config: parseConfigText(text, file), source: text, file }
+}
+
+/** Parses and validates YAML text; relative paths in the result are resolved against the file's folder. */
+export function parseConfigText (text: string, file: string): Config {
+  const lineCounter = new LineCounter()
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true })
+  const at = (offset: number): { line: number, col: number } => lineCounter.linePos(offset)
+  if (doc.errors.length > 0) {
+    throw new ConfigError(doc.errors.map(e => ({ file, ...at(e.pos[0]), key: '', message: e.message.split('\n')[0] ?? e.message })))
+  }
+  const result = configSchema.safeParse(doc.toJS() ?? {})
+  if (!result.success) {
+    const problems = result.error.issues.map(issue => locateIssue(issue, doc, file, at))
+    throw new ConfigError(problems.sort((a, b) => a.line - b.line || a.col - b.col))
+  }
+  return resolvePaths(result.data, dirname(resolve(file)))
+}
+
+function locateIssue (issue: z.core.$ZodIssue, doc: Document, file: string, at: (o: number) => { line: number, col: number }): ConfigProblem {
+  const path = issue.path as PropertyKey[]
+  let key = formatPath(path)
+  let message = issue.message
+  let node = nearestNode(doc, path)
+  if (issue.code === 'unrecognized_keys') {
+    const unknown = issue.keys[0] ?? ''
+    key = formatPath([...path, unknown])
+    const keyNode = keyNodeOf(node, unknown)
+    if (keyNode !== undefined) node = keyNode
+    const hint = didYouMean(unknown, keysAt(configSchema, path))
+    message = `unknown key ${JSON.stringify(unknown)}${hint === undefined ? '' : ` (did you mean ${JSON.stringify(hint)}?)`}`
+  } else if (issue.code === 'invalid_type' && doc.getIn(path, true) === undefined) {
+    message = `${message.replace(/, received undefined$/, '')} (required key missing)`
+  }
+  const offset = node?.range?.[0] ?? 0
+  return { file, ...at(offset), key, message }
+}
+
+/** The deepest YAML node along the path that exists (a missing key is reported at its parent). */
+function nearestNode (doc: Document, path: PropertyKey[]): YamlNode | undefined {
+  for (let n = path.length; n >= 0; n--) {
+    const node = doc.getIn(path.slice(0, n) as unknown[], true) as YamlNode | undefined
+    if (node !== undefined && node !== null && typeof node === 'object' && 'range' in node) return node
+  }
+  return doc.contents ?? undefined
+}
+
+function keyNodeOf (node: YamlNode | undefined, key: string): YamlNode | undefined {
+  if (!isMap(node)) return undefined
+  for (const item of node.items) {
+    if (isPair(item) && isScalar(item.key) && String(item.key.value) === key) return item.key
+  }
+  return undefined
+}
+
+function formatPath (path: PropertyKey[]): string {
+  return path.map((p, i) => typeof p === 'number' ? `[${p}]` : (i === 0 ? String(p) : `.${String(p)}`)).join('')
+}
+
+function resolvePaths (config: Config, base: string): Config {
+  const abs = (p: string): string => isAbsolute(p) ? p : resolve(base, p)
+  const fixTls = <T extends { ca_file?: string | undefined }>(t: T): T => t.ca_file === undefined ? t : { ...t, ca_file: abs(t.ca_file) }
+  return {
+    ...config,
+    state_dir: abs(config.state_dir),
+    admin: config.admin === null ? null : { ...config.admin, ...(config.admin.token_file === undefined ? {} : { token_file: abs(config.admin.token_file) }) },
+    tls: { ...config.tls, certificates: config.tls.certificates.map(c => ({ cert_file: abs(c.cert_file), key_file: abs(c.key_file) })) },
+    routes: config.routes.map(r => ({
+      ...r,
+      ...(r.uap === undefined ? {} : { uap: { ...r.uap, tls: fixTls(r.uap.tls) } }),
+      ...(r.proxy === undefined ? {} : { proxy: { ...r.proxy, tls: fixTls(r.proxy.tls) } })
+    }))
+  }
+}

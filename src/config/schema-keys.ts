@@ -1,0 +1,42 @@
+import { z } from 'zod'
+
+/** The keys an object schema accepts at a config path, for "did you mean" hints. */
+export function keysAt (schema: z.ZodType, path: ReadonlyArray<PropertyKey>): string[] {
+  let node: z.ZodType | undefined = schema
+  for (const segment of path) {
+    node = typeof segment === 'number' ? elementOf(node) : fieldOf(node, String(segment))
+    if (node === undefined) return []
+  }
+  const obj = unwrap(node)
+  return obj instanceof z.ZodObject ? Object.keys(obj.shape) : []
+}
+
+function unwrap (s: z.ZodType | undefined): z.ZodType | undefined {
+  let cur = s
+  for (let i = 0; i < 16 && cur !== undefined; i++) {
+    if (cur instanceof z.ZodOptional || cur instanceof z.ZodNullable || cur instanceof z.ZodDefault || cur instanceof z.ZodPrefault) {
+      cur = cur.unwrap() as z.ZodType
+    } else if (cur instanceof z.ZodPipe) {
+      cur = cur.in as z.ZodType
+    } else {
+      return cur
+    }
+  }
+  return cur
+}
+
+function elementOf (s: z.ZodType | undefined): z.ZodType | undefined {
+  const u = unwrap(s)
+  if (u instanceof z.ZodArray) return u.element as z.ZodType
+  if (u instanceof z.ZodUnion) {
+    for (const o of u.options) { const e = elementOf(o as z.ZodType); if (e !== undefined) return e }
+  }
+  return undefined
+}
+
+function fieldOf (s: z.ZodType | undefined, key: string): z.ZodType | undefined {
+  const u = unwrap(s)
+  if (u instanceof z.ZodObject) return u.shape[key] as z.ZodType | undefined
+  if (u instanceof z.ZodRecord) return u.valueType as z.ZodType
+  return undefined
+}

@@ -1,0 +1,147 @@
+import { z } from 'zod'
+import { cidr, duration, filePath, hostName, httpStatus, listenAddress, portRange, size } from './fields.js'
+
+/**
+ * The whole configuration file. Every object is strict: an unknown key is an error
+ * (with a "did you mean" hint), because a silently ignored typo at the edge is an outage.
+ * Defaults live here and are documented in docs/CONFIG.md.
+ */
+
+const upstreamTls = z.strictObject({
+  verify: z.boolean().optional(),
+  ca_file: filePath.optional(),
+  server_name: z.string().optional()
+})
+
+const timeouts = z.strictObject({
+  connect: duration.default(5000),
+  headers: duration.default(60_000),
+  idle: duration.default(60_000)
+})
+
+const targetPolicy = z.strictObject({
+  allow: z.array(cidr).min(1),
+  ports: z.array(portRange).default([{ from: 1, to: 65535 }])
+})
+
+const proxyAction = z.strictObject({
+  upstreams: z.array(z.string().min(1)).min(1),
+  allow: targetPolicy.optional(),
+  preserve_host: z.boolean().default(true),
+  timeouts: timeouts.prefault({}),
+  max_body_size: size.nullable().default(null),
+  retries: z.number().int().min(0).max(5).default(1),
+  tls: upstreamTls.prefault({}),
+  websocket_idle_timeout: duration.default(3_600_000)
+})
+
+const uapAction = z.strictObject({
+  domain: hostName,
+  allow: z.array(cidr).min(1),
+  ports: z.array(portRange).default([{ from: 1, to: 65535 }]),
+  default_scheme: z.enum(['http', 'https']).default('https'),
+  tls: upstreamTls.prefault({}),
+  timeouts: timeouts.prefault({}),
+  max_body_size: size.nullable().default(null),
+  websocket_idle_timeout: duration.default(3_600_000)
+})
+
+const redirectAction = z.strictObject({
+  to: z.string().min(1),
+  status: z.union([z.literal(301), z.literal(302), z.literal(303), z.literal(307), z.literal(308)]).default(301)
+})
+
+const respondAction = z.strictObject({
+  status: httpStatus.default(200),
+  body: z.string().default(''),
+  content_type: z.string().default('text/plain; charset=utf-8'),
+  headers: z.record(z.string(), z.string()).default({})
+})
+
+const route = z.strictObject({
+  name: z.string().min(1).optional(),
+  host: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+  path: z.string().startsWith('/').optional(),
+  listeners: z.array(z.string()).optional(),
+  https_redirect: z.boolean().default(false),
+  hsts: z.union([z.literal(false), z.string()]).default(false),
+  uap: uapAction.optional(),
+  proxy: proxyAction.optional(),
+  redirect: redirectAction.optional(),
+  respond: respondAction.optional()
+}).superRefine((r, ctx) => {
+  const actions = (['uap', 'proxy', 'redirect', 'respond'] as const).filter(k => r[k] !== undefined)
+  if (actions.length !== 1) {
+    ctx.addIssue({
+      code: 'custom',
+      message: actions.length === 0
+        ? 'a route needs exactly one action: uap, proxy, redirect or respond'
+        : `a route has exactly one action, found ${actions.join(' and ')}`
+    })
+  }
+  if (r.uap !== undefined && r.host !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['host'], message: 'a uap route derives its host pattern from uap.domain; remove host' })
+  }
+})
+
+const certificate = z.strictObject({
+  cert_file: filePath,
+  key_file: filePath
+})
+
+const tls = z.strictObject({
+  certificates: z.array(certificate).default([]),
+  self_signed: z.strictObject({
+    names: z.array(hostName).min(1)
+  }).optional(),
+  min_version: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2')
+})
+
+const listener = z.strictObject({
+  name: z.string().min(1),
+  address: listenAddress,
+  tls: z.boolean().default(false),
+  http2: z.boolean().default(true)
+})
+
+const admin = z.strictObject({
+  address: listenAddress.default('127.0.0.1:9180'),
+  token_file: filePath.optional()
+})
+
+const log = z.strictObject({
+  level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  access: z.boolean().default(true)
+})
+
+export const configSchema = z.strictObject({
+  state_dir: z.string().min(1).default('/var/lib/portico'),
+  log: log.prefault({}),
+  admin: admin.nullable().prefault({}),
+  shutdown_timeout: duration.default(10_000),
+  trusted_proxies: z.array(cidr).default([]),
+  listeners: z.array(listener).min(1),
+  tls: tls.prefault({}),
+  routes: z.array(route).default([])
+}).superRefine((c, ctx) => {
+  const seen = new Set<string>()
+  c.listeners.forEach((l, i) => {
+    if (seen.has(l.name)) ctx.addIssue({ code: 'custom', path: ['listeners', i, 'name'], message: `duplicate listener name ${JSON.stringify(l.name)}` })
+    seen.add(l.name)
+  })
+  c.routes.forEach((r, i) => {
+    r.listeners?.forEach((name, j) => {
+      if (!seen.has(name)) ctx.addIssue({ code: 'custom', path: ['routes', i, 'listeners', j], message: `no listener named ${JSON.stringify(name)}` })
+    })
+  })
+  if (c.listeners.some(l => l.tls) && c.tls.certificates.length === 0 && c.tls.self_signed === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['tls'], message: 'a listener has tls: true but tls has neither certificates nor self_signed' })
+  }
+})
+
+export type Config = z.output<typeof configSchema>
+export type RouteConfig = Config['routes'][number]
+export type ListenerConfig = Config['listeners'][number]
+export type UapConfig = NonNullable<RouteConfig['uap']>
+export type ProxyConfig = NonNullable<RouteConfig['proxy']>
+export type PortRange = { from: number, to: number }
