@@ -2,3 +2,5 @@ export { loadConfigFile, parseConfigText, ConfigError, formatProblem } from './l
 export type { ConfigProblem, LoadedConfig } from './load.js'
 export type { Config, RouteConfig, ListenerConfig, UapConfig, ProxyConfig, PortRange } from './schema.js'
 export { configSchema } from './schema.js'
+export { watchFile } from './watch.js'
+export { saveLastGood, readLastGood, stateDirHint } from './last-good.js'

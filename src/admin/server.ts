@@ -1,0 +1,62 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http'
+import { timingSafeEqual } from 'node:crypto'
+import { parseListenAddress } from '../util/address.js'
+import { redact } from './redact.js'
+
+/** What the admin API shows and triggers; implemented by the daemon. */
+export interface AdminBackend {
+  ready (): { ready: boolean, detail: Record<string, unknown> }
+  activeConfig (): unknown
+  reload (): Promise<{ ok: boolean, generation?: number, errors?: string[] }>
+}
+
+const LOOPBACK = /^(127\.|::1$|localhost$)/
+
+/**
+ * Admin listener: health, readiness, the active config (secrets redacted) and reload.
+ * Loopback by default; any other bind address needs a bearer token, or portico refuses to start.
+ */
+export async function startAdmin (address: string, token: string | undefined, backend: AdminBackend): Promise<http.Server> {
+  const hp = parseListenAddress(address)
+  if (hp === undefined) throw new Error(`admin: bad address ${address}`)
+  if (!LOOPBACK.test(hp.host) && token === undefined) {
+    throw new Error(`admin: refusing to listen on non-loopback ${address} without admin.token_file`)
+  }
+  const server = http.createServer((req, res) => { void handle(req, res, token, backend) })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen({ host: hp.host, port: hp.port }, () => { server.off('error', reject); resolve() })
+  })
+  return server
+}
+
+async function handle (req: IncomingMessage, res: ServerResponse, token: string | undefined, backend: AdminBackend): Promise<void> {
+  if (token !== undefined && !authorized(req.headers.authorization, token)) return json(res, 401, { error: 'unauthorized' })
+  const path = (req.url ?? '/').split('?')[0]
+  const route = `${req.method ?? 'GET'} ${path ?? '/'}`
+  switch (route) {
+    case 'GET /healthz': return json(res, 200, { status: 'ok' })
+    case 'GET /readyz': {
+      const r = backend.ready()
+      return json(res, r.ready ? 200 : 503, { status: r.ready ? 'ready' : 'not ready', ...r.detail })
+    }
+    case 'GET /config': return json(res, 200, redact(backend.activeConfig()))
+    case 'POST /reload': {
+      const result = await backend.reload()
+      return json(res, result.ok ? 200 : 422, result)
+    }
+    default: return json(res, 404, { error: 'not found', endpoints: ['GET /healthz', 'GET /readyz', 'GET /config', 'POST /reload'] })
+  }
+}
+
+function authorized (header: string | undefined, token: string): boolean {
+  const given = Buffer.from(header?.startsWith('Bearer ') === true ? header.slice(7) : '')
+  const want = Buffer.from(token)
+  return given.length === want.length && timingSafeEqual(given, want)
+}
+
+function json (res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body, null, 2) + '\n'
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' })
+  res.end(text)
+}

@@ -1,0 +1,43 @@
+export const USAGE: Record<string, string> = {
+  main: `portico — edge gateway: UAP and CORS proxy, Docker DNS, ACME
+
+Usage: portico [command] [options]
+
+Commands:
+  run       start the daemon (default)
+  check     validate a config file
+  explain   print the routing decision for host names
+  version   print the version
+
+Run 'portico <command> --help' for a command's options.
+`,
+  run: `Usage: portico run [--config FILE] [--strict] [--state-dir DIR]
+
+Starts the daemon. Reloads the config on file change and on SIGHUP; SIGTERM/SIGINT drain
+in-flight requests (shutdown_timeout) and exit 0.
+
+  --config FILE     config file (default: $PORTICO_CONFIG or /etc/portico/portico.yaml)
+  --strict          refuse to start when the file is invalid, instead of falling back to the
+                    last-known-good config kept in the state dir
+  --state-dir DIR   where to look for the last-known-good config when the file is invalid
+`,
+  check: `Usage: portico check [--config FILE]
+
+Validates the config file. Prints "ok" and exits 0, or prints one FILE:LINE:COL error per
+problem and exits 1.
+`,
+  explain: `Usage: portico explain [--config FILE] [--plain-http] [--listener NAME] TARGET...
+
+Prints the routing decision for each TARGET (host[/path]) as one JSON line with the fields
+host, path, route, action (proxy, deny, redirect, respond, cors-proxy, none), target (upstream
+URL when proxying, else null), location, status and reason. Starts no listener and reads no
+certificate.
+
+  --plain-http      decide as for a plain-HTTP request (default: HTTPS)
+  --listener NAME   decide as for a request on this listener
+`,
+  version: `Usage: portico version
+
+Prints the version.
+`
+}

@@ -1,0 +1,43 @@
+import type { Config } from '../config/index.js'
+import { compileRouteTable, compileIpPolicy, type DispatcherRegistry } from '../router/index.js'
+import type { Snapshot, TlsSelector } from '../snapshot/index.js'
+import { buildTlsContexts, ensureSelfSigned } from '../tls/index.js'
+
+let generation = 0
+
+export interface BuiltSnapshot {
+  snapshot: Snapshot
+  /** Keys of the upstream dispatchers this snapshot uses; the rest can be retired after the swap. */
+  dispatcherKeys: Set<string>
+}
+
+/**
+ * Compiles a validated config into a snapshot. Everything that can fail (certificate files,
+ * CA files, self-signed generation) fails here, before anything is swapped.
+ */
+export async function buildSnapshot (config: Config, dispatchers: DispatcherRegistry): Promise<BuiltSnapshot> {
+  const routes = compileRouteTable(config)
+  const dispatcherKeys = await dispatchers.prepare(routes)
+  const tls = await buildTls(config)
+  const snapshot: Snapshot = {
+    generation: ++generation,
+    config,
+    routes,
+    trustedProxies: config.trusted_proxies.length === 0 ? undefined : compileIpPolicy(config.trusted_proxies, [{ from: 1, to: 65535 }]),
+    dispatchers,
+    accessLog: config.log.access,
+    tls,
+    createdAt: Date.now()
+  }
+  return { snapshot, dispatcherKeys }
+}
+
+async function buildTls (config: Config): Promise<TlsSelector | undefined> {
+  const certificates = config.tls.certificates.map(c => ({ certFile: c.cert_file, keyFile: c.key_file }))
+  if (config.tls.self_signed !== undefined) {
+    const s = await ensureSelfSigned(config.state_dir, config.tls.self_signed.names)
+    certificates.push({ certFile: s.certFile, keyFile: s.keyFile })
+  }
+  if (certificates.length === 0) return undefined
+  return await buildTlsContexts({ certificates, minVersion: config.tls.min_version })
+}

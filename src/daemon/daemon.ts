@@ -1,0 +1,133 @@
+import type { Server } from 'node:http'
+import { readFile } from 'node:fs/promises'
+import { ConfigError, loadConfigFile, saveLastGood, watchFile, type Config } from '../config/index.js'
+import { DispatcherRegistry, type AccessEntry } from '../router/index.js'
+import { SnapshotStore } from '../snapshot/index.js'
+import { startAdmin } from '../admin/index.js'
+import type { Logger } from '../log/logger.js'
+import { ListenerSet } from './listeners.js'
+import { buildSnapshot } from './build-snapshot.js'
+import { loadStartupConfig } from './config-loader.js'
+
+export interface DaemonOptions {
+  configFile: string
+  strict: boolean
+  stateDir?: string
+  log: Logger
+}
+
+export interface ReloadResult { ok: boolean, generation?: number, errors?: string[] }
+
+/**
+ * Wires producers (config file) to the snapshot store and the listeners. Reloads are
+ * serialised: one at a time, each either fully applied or not at all.
+ */
+export class Daemon {
+  readonly store = new SnapshotStore()
+  readonly #dispatchers = new DispatcherRegistry()
+  readonly #listeners: ListenerSet
+  readonly #opts: DaemonOptions
+  #log: Logger
+  #admin: { server: Server, address: string } | undefined
+  #watcher: { close: () => void } | undefined
+  #reloading: Promise<ReloadResult> = Promise.resolve({ ok: true })
+  #lastReload: { at: string, ok: boolean, errors?: string[] } | undefined
+  #stopping = false
+
+  constructor (opts: DaemonOptions) {
+    this.#opts = opts
+    this.#log = opts.log
+    this.#listeners = new ListenerSet(this.store, {
+      view: () => this.store.current,
+      access: (e: AccessEntry) => this.#log.info({ access: e }, 'request')
+    }, opts.log)
+  }
+
+  async start (): Promise<void> {
+    const loaded = await loadStartupConfig(this.#opts.configFile, this.#opts.strict, this.#opts.stateDir, this.#log)
+    this.#log.level = loaded.config.log.level
+    await this.#apply(loaded.config)
+    if (!loaded.fallback) await saveLastGood(loaded.config.state_dir, loaded.source)
+    this.#lastReload = { at: new Date().toISOString(), ok: !loaded.fallback, ...(loaded.fallback ? { errors: ['started from last-known-good config: the config file is invalid'] } : {}) }
+    this.#watcher = watchFile(this.#opts.configFile, () => { void this.reload('file changed') })
+    this.#log.info({ generation: this.store.current.generation, listeners: this.#listeners.addresses() }, 'portico ready')
+  }
+
+  /** Serialised; an invalid file is reported and the running snapshot keeps serving. */
+  async reload (reason: string): Promise<ReloadResult> {
+    this.#reloading = this.#reloading.then(async () => await this.#reloadNow(reason))
+    return await this.#reloading
+  }
+
+  async #reloadNow (reason: string): Promise<ReloadResult> {
+    if (this.#stopping) return { ok: false, errors: ['shutting down'] }
+    try {
+      const loaded = await loadConfigFile(this.#opts.configFile)
+      await this.#apply(loaded.config)
+      await saveLastGood(loaded.config.state_dir, loaded.source).catch(err => this.#log.warn({ err }, 'could not persist last-good config'))
+      this.#log.level = loaded.config.log.level
+      this.#lastReload = { at: new Date().toISOString(), ok: true }
+      this.#log.info({ reason, generation: this.store.current.generation }, 'config reloaded')
+      return { ok: true, generation: this.store.current.generation }
+    } catch (err) {
+      const errors = err instanceof ConfigError ? err.problems.map(p => `${p.file}:${p.line}:${p.col}: ${p.key === '' ? '' : `${p.key}: `}${p.message}`) : [(err as Error).message]
+      this.#lastReload = { at: new Date().toISOString(), ok: false, errors }
+      this.#log.error({ reason, errors }, 'config reload failed; still serving the previous config')
+      return { ok: false, errors }
+    }
+  }
+
+  async #apply (config: Config): Promise<void> {
+    const { snapshot, dispatcherKeys } = await buildSnapshot(config, this.#dispatchers)
+    const pending = await this.#listeners.apply(config.listeners, snapshot)
+    this.store.swap(snapshot)
+    this.#listeners.refreshDefaultCertificates()
+    this.#dispatchers.retain(dispatcherKeys)
+    await this.#applyAdmin(config)
+    void pending.close()
+  }
+
+  async #applyAdmin (config: Config): Promise<void> {
+    const address = config.admin?.address
+    if (this.#admin?.address === address) return
+    const token = config.admin?.token_file === undefined ? undefined : (await readFile(config.admin.token_file, 'utf8')).trim()
+    const next = address === undefined ? undefined : { server: await startAdmin(address, token, this.#adminBackend()), address }
+    const old = this.#admin
+    this.#admin = next
+    old?.server.close()
+    old?.server.closeAllConnections()
+  }
+
+  #adminBackend (): Parameters<typeof startAdmin>[2] {
+    return {
+      ready: () => {
+        const loaded = this.store.loaded
+        return {
+          ready: loaded && !this.#stopping,
+          detail: {
+            generation: loaded ? this.store.current.generation : null,
+            listeners: this.#listeners.addresses(),
+            last_reload: this.#lastReload ?? null,
+            inflight: this.#listeners.inflight
+          }
+        }
+      },
+      activeConfig: () => this.store.current.config,
+      reload: async () => await this.reload('admin api')
+    }
+  }
+
+  /** Graceful stop: refuse new work, drain in-flight requests up to shutdown_timeout. */
+  async stop (): Promise<void> {
+    if (this.#stopping) return
+    this.#stopping = true
+    this.#watcher?.close()
+    const drainMs = this.store.loaded ? this.store.current.config.shutdown_timeout : 10_000
+    this.#log.info({ inflight: this.#listeners.inflight, drain_ms: drainMs }, 'shutting down')
+    await this.#listeners.closeAll(drainMs)
+    this.#admin?.server.close()
+    this.#admin?.server.closeAllConnections()
+    await this.#dispatchers.closeAll()
+    this.#log.info('stopped')
+  }
+}

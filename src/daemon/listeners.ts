@@ -1,0 +1,153 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http'
+import https from 'node:https'
+import http2 from 'node:http2'
+import type { Server as NetServer, Socket } from 'node:net'
+import type { ListenerConfig } from '../config/index.js'
+import { createRequestHandler, createUpgradeHandler, type RouterDeps } from '../router/index.js'
+import type { Snapshot, SnapshotStore } from '../snapshot/index.js'
+import { parseListenAddress } from '../util/address.js'
+import type { Logger } from '../log/logger.js'
+
+/** One bound listener; its key changes whenever anything that needs a rebind changes. */
+interface Running {
+  key: string
+  config: ListenerConfig
+  server: NetServer
+  sockets: Set<Socket>
+  sessions: Set<http2.ServerHttp2Session>
+}
+
+const keyOf = (l: ListenerConfig): string => JSON.stringify([l.name, l.address, l.tls, l.http2])
+
+/**
+ * The set of bound listeners. `apply` binds what is new first and only then closes what went
+ * away, so a reload never drops an unaffected listener, and a bind failure leaves the old set
+ * serving (all or nothing).
+ */
+export class ListenerSet {
+  #running = new Map<string, Running>()
+  #inflight = 0
+  readonly #store: SnapshotStore
+  readonly #router: RouterDeps
+  readonly #log: Logger
+
+  constructor (store: SnapshotStore, router: RouterDeps, log: Logger) {
+    this.#store = store
+    this.#router = router
+    this.#log = log
+  }
+
+  get inflight (): number { return this.#inflight }
+
+  addresses (): Array<{ name: string, address: string, port: number }> {
+    return [...this.#running.values()].map(r => {
+      const a = r.server.address()
+      return { name: r.config.name, address: typeof a === 'object' && a !== null ? a.address : '', port: typeof a === 'object' && a !== null ? a.port : 0 }
+    })
+  }
+
+  async apply (wanted: readonly ListenerConfig[], next: Snapshot): Promise<{ close: () => Promise<void> }> {
+    const wantedKeys = new Set(wanted.map(keyOf))
+    const removed = [...this.#running.values()].filter(r => !wantedKeys.has(r.key))
+    const added = wanted.filter(l => !this.#running.has(keyOf(l)))
+    // A listener that changes in place (e.g. tls toggled) must release its port first.
+    const addresses = new Set(added.map(l => l.address))
+    const sameAddress = removed.filter(r => addresses.has(r.config.address))
+    await Promise.all(sameAddress.map(async r => await this.#close(r, 0)))
+    const bound: Running[] = []
+    try {
+      for (const l of added) bound.push(await this.#bind(l, next))
+    } catch (err) {
+      await Promise.all(bound.map(async r => await this.#close(r, 0)))
+      throw err
+    }
+    for (const r of bound) this.#running.set(r.key, r)
+    return {
+      close: async () => {
+        await Promise.all(removed.filter(r => !sameAddress.includes(r)).map(async r => await this.#close(r, 5000)))
+      }
+    }
+  }
+
+  /** Stops accepting everywhere, lets in-flight requests finish up to `drainMs`, then cuts. */
+  async closeAll (drainMs: number): Promise<void> {
+    await Promise.all([...this.#running.values()].map(async r => await this.#close(r, drainMs)))
+  }
+
+  /** Updates the certificate used for clients without SNI after a snapshot swap. */
+  refreshDefaultCertificates (): void {
+    const tls = this.#store.current.tls
+    if (tls === undefined) return
+    for (const r of this.#running.values()) {
+      if (r.config.tls) (r.server as https.Server).setSecureContext({ ...tls.defaultCredentials, minVersion: this.#store.current.config.tls.min_version })
+    }
+  }
+
+  async #bind (l: ListenerConfig, next: Snapshot): Promise<Running> {
+    const hp = parseListenAddress(l.address)
+    if (hp === undefined) throw new Error(`listener ${l.name}: bad address ${l.address}`)
+    const info = { name: l.name, tls: l.tls }
+    const onRequest = createRequestHandler(this.#router, info)
+    const tracked = (req: IncomingMessage, res: ServerResponse): void => {
+      this.#inflight++
+      res.once('close', () => { this.#inflight-- })
+      onRequest(req, res)
+    }
+    const server = this.#createServer(l, next, tracked)
+    server.on('upgrade', createUpgradeHandler(this.#router, info))
+    const running: Running = { key: keyOf(l), config: l, server, sockets: new Set(), sessions: new Set() }
+    server.on('connection', (s: Socket) => { running.sockets.add(s); s.once('close', () => running.sockets.delete(s)) })
+    server.on('session', (s: http2.ServerHttp2Session) => { running.sessions.add(s); s.once('close', () => running.sessions.delete(s)) })
+    server.on('clientError', (_err: Error, socket: Socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n')
+      else socket.destroy()
+    })
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen({ host: hp.host, port: hp.port, ipv6Only: hp.host.includes(':') }, () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+    server.on('error', err => this.#log.error({ err, listener: l.name }, 'listener error'))
+    this.#log.info({ listener: l.name, address: l.address, tls: l.tls, http2: l.tls && l.http2 }, 'listening')
+    return running
+  }
+
+  #createServer (l: ListenerConfig, snap: Snapshot, onRequest: (req: IncomingMessage, res: ServerResponse) => void): NetServer {
+    const common = { keepAliveTimeout: 65_000, headersTimeout: 60_000, requestTimeout: 0 }
+    if (!l.tls) return http.createServer(common, onRequest)
+    if (snap.tls === undefined) throw new Error(`listener ${l.name}: tls enabled but no certificate is configured`)
+    const store = this.#store
+    const tlsOptions = {
+      ...snap.tls.defaultCredentials,
+      minVersion: snap.config.tls.min_version,
+      // Read the current snapshot per handshake, so certificate swaps need no rebind.
+      SNICallback: (name: string, cb: (err: Error | null, ctx?: import('node:tls').SecureContext) => void) => {
+        const t = store.current.tls
+        if (t === undefined) cb(new Error('no TLS configuration'))
+        else cb(null, t.select(name))
+      }
+    }
+    if (!l.http2) return https.createServer({ ...common, ...tlsOptions }, onRequest)
+    return http2.createSecureServer({ ...tlsOptions, allowHTTP1: true, settings: { maxConcurrentStreams: 256 } }, onRequest as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void)
+  }
+
+  async #close (r: Running, drainMs: number): Promise<void> {
+    this.#running.delete(r.key)
+    const closed = new Promise<void>(resolve => r.server.close(() => resolve()))
+    const h1 = r.server as http.Server
+    if (typeof h1.closeIdleConnections === 'function') h1.closeIdleConnections()
+    for (const s of r.sessions) s.close()
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<void>(resolve => { timer = setTimeout(resolve, drainMs) })
+    // Idle keep-alive sockets that become idle during the drain are closed as they free up.
+    const sweep = setInterval(() => { if (typeof h1.closeIdleConnections === 'function') h1.closeIdleConnections() }, 100)
+    await Promise.race([closed, deadline])
+    clearTimeout(timer)
+    clearInterval(sweep)
+    for (const s of r.sockets) s.destroy()
+    for (const s of r.sessions) s.destroy()
+    this.#log.info({ listener: r.config.name }, 'listener closed')
+  }
+}

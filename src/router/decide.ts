@@ -1,0 +1,90 @@
+import { isIP } from 'node:net'
+import type { CompiledRoute, RouteTable, UpstreamSettings } from './route-table.js'
+import type { UpstreamPool } from './upstream-pool.js'
+import { normalizeHost } from './host.js'
+import { parseUapLabel } from './uap.js'
+import type { Vars } from './template.js'
+
+/**
+ * The routing decision, pure and synchronous: the same function serves requests and
+ * `portico explain`, so what explain prints is what the proxy does.
+ */
+export type Decision =
+  | { action: 'proxy', route: CompiledRoute, target: string, pool: UpstreamPool | undefined, upstream: UpstreamSettings, reason: string }
+  | { action: 'deny', route: CompiledRoute | undefined, status: 400 | 403, reason: string }
+  | { action: 'redirect', route: CompiledRoute, status: number, location: string, reason: string }
+  | { action: 'respond', route: CompiledRoute, reason: string }
+  | { action: 'none', route: undefined, reason: string }
+
+export interface RequestFacts {
+  /** Raw Host header or :authority (normalised here). */
+  host: string | undefined
+  /** Path and query as received. */
+  url: string
+  listener: string | undefined
+  tls: boolean
+}
+
+const ACME_CHALLENGE = '/.well-known/acme-challenge/'
+
+export function decide (table: RouteTable, facts: RequestFacts): Decision {
+  const host = normalizeHost(facts.host)
+  if (host === undefined) return { action: 'deny', route: undefined, status: 400, reason: 'missing or invalid Host header' }
+  const path = pathOf(facts.url)
+  for (const route of table.routes) {
+    if (route.listeners !== undefined && (facts.listener === undefined || !route.listeners.has(facts.listener))) continue
+    if (route.pathPrefix !== undefined && !pathHasPrefix(path, route.pathPrefix)) continue
+    const vars = route.matchHost(host)
+    if (vars === undefined) continue
+    if (route.httpsRedirect && !facts.tls && !path.startsWith(ACME_CHALLENGE)) {
+      const port = table.httpsPort === undefined || table.httpsPort === 443 ? '' : `:${table.httpsPort}`
+      return { action: 'redirect', route, status: 301, location: `https://${host}${port}${facts.url}`, reason: 'https_redirect' }
+    }
+    return actionFor(route, host, vars, facts)
+  }
+  return { action: 'none', route: undefined, reason: `no route for host ${host}` }
+}
+
+function actionFor (route: CompiledRoute, host: string, vars: Vars, facts: RequestFacts): Decision {
+  const a = route.action
+  switch (a.kind) {
+    case 'uap': {
+      const t = parseUapLabel(vars.label ?? '', a.defaultScheme)
+      if (t === undefined) return { action: 'deny', route, status: 403, reason: 'host is not a valid UAP name ([http-|https-]A-B-C-D-PORT)' }
+      if (!a.policy.allowsIpv4(t.ipNumber)) return { action: 'deny', route, status: 403, reason: `target address ${t.ip} is outside the allowed networks` }
+      if (!a.policy.allowsPort(t.port)) return { action: 'deny', route, status: 403, reason: `target port ${t.port} is not allowed` }
+      return { action: 'proxy', route, target: `${t.scheme}://${t.ip}:${t.port}`, pool: undefined, upstream: a.upstream, reason: 'uap' }
+    }
+    case 'proxy': {
+      if (a.pool !== undefined) return { action: 'proxy', route, target: a.pool.peek(), pool: a.pool, upstream: a.upstream, reason: 'upstream pool' }
+      const target = a.template!.render({ ...vars, host })
+      if (a.policy !== undefined) {
+        const denied = checkTemplatedTarget(target, a.policy)
+        if (denied !== undefined) return { action: 'deny', route, status: 403, reason: denied }
+      }
+      return { action: 'proxy', route, target, pool: undefined, upstream: a.upstream, reason: 'templated upstream' }
+    }
+    case 'redirect':
+      return { action: 'redirect', route, status: a.status, location: a.to.render({ ...vars, host, uri: facts.url, path: pathOf(facts.url) }), reason: 'redirect' }
+    case 'respond':
+      return { action: 'respond', route, reason: 'respond' }
+  }
+}
+
+function checkTemplatedTarget (target: string, policy: NonNullable<Extract<CompiledRoute['action'], { kind: 'proxy' }>['policy']>): string | undefined {
+  let url: URL
+  try { url = new URL(target) } catch { return 'target is not a valid URL' }
+  const ip = url.hostname.replace(/^\[|\]$/g, '')
+  if (isIP(ip) === 0) return 'target host is not an IP address (required when allow is set)'
+  const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port)
+  return policy.check(ip, port)
+}
+
+export function pathOf (url: string): string {
+  const q = url.indexOf('?')
+  return q < 0 ? url : url.slice(0, q)
+}
+
+function pathHasPrefix (path: string, prefix: string): boolean {
+  return path.startsWith(prefix) && (path.length === prefix.length || path.charCodeAt(prefix.length) === 47 /* / */)
+}

@@ -1,0 +1,66 @@
+import { readFile } from 'node:fs/promises'
+import { Agent, type Dispatcher } from 'undici'
+import type { RouteTable, UpstreamSettings } from './route-table.js'
+
+/**
+ * undici Agents (one connection pool per upstream origin inside each) shared across snapshots:
+ * routes with identical upstream settings share keep-alive connections, and a reload that does
+ * not change a route's settings keeps its warm pools. Built when a snapshot is compiled (CA files
+ * are read there, never on the request path); agents no snapshot uses any more are closed
+ * gracefully, which lets their in-flight requests finish.
+ */
+export class DispatcherRegistry {
+  #byKey = new Map<string, Agent>()
+  #bySettings = new WeakMap<UpstreamSettings, Dispatcher>()
+
+  /** Resolves every route's dispatcher; returns the keys in use, for `retain`. */
+  async prepare (table: RouteTable): Promise<Set<string>> {
+    const used = new Set<string>()
+    for (const route of table.routes) {
+      const a = route.action
+      if (a.kind !== 'uap' && a.kind !== 'proxy') continue
+      const ca = a.upstream.caFile === undefined ? undefined : await readFile(a.upstream.caFile, 'utf8')
+      const key = JSON.stringify([a.upstream.connectTimeoutMs, a.upstream.headersTimeoutMs, a.upstream.idleTimeoutMs, a.upstream.tlsVerify, a.upstream.serverName, ca])
+      let agent = this.#byKey.get(key)
+      if (agent === undefined) {
+        agent = new Agent({
+          connect: {
+            timeout: a.upstream.connectTimeoutMs,
+            rejectUnauthorized: a.upstream.tlsVerify,
+            ...(ca === undefined ? {} : { ca }),
+            ...(a.upstream.serverName === undefined ? {} : { servername: a.upstream.serverName })
+          },
+          headersTimeout: a.upstream.headersTimeoutMs,
+          bodyTimeout: a.upstream.idleTimeoutMs,
+          keepAliveTimeout: 30_000,
+          pipelining: 1
+        })
+        this.#byKey.set(key, agent)
+      }
+      this.#bySettings.set(a.upstream, agent)
+      used.add(key)
+    }
+    return used
+  }
+
+  get (settings: UpstreamSettings): Dispatcher {
+    const d = this.#bySettings.get(settings)
+    if (d === undefined) throw new Error('dispatcher not prepared for this route (snapshot compiled without prepare)')
+    return d
+  }
+
+  /** Closes agents whose keys are not in `keep` (gracefully: queued requests complete first). */
+  retain (keep: ReadonlySet<string>): void {
+    for (const [key, agent] of this.#byKey) {
+      if (keep.has(key)) continue
+      this.#byKey.delete(key)
+      agent.close().catch(() => {})
+    }
+  }
+
+  async closeAll (): Promise<void> {
+    const agents = [...this.#byKey.values()]
+    this.#byKey.clear()
+    await Promise.allSettled(agents.map(a => a.close()))
+  }
+}

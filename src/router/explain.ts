@@ -1,0 +1,31 @@
+import type { RouteTable } from './route-table.js'
+import { decide } from './decide.js'
+
+/** One `portico explain` answer: the decision for a TARGET given as `host[/path]`. */
+export interface Explanation {
+  host: string
+  path: string
+  route: string | null
+  action: 'proxy' | 'deny' | 'redirect' | 'respond' | 'cors-proxy' | 'none'
+  target: string | null
+  location: string | null
+  status: number | null
+  reason: string
+}
+
+export function explain (table: RouteTable, input: string, opts: { tls?: boolean, listener?: string } = {}): Explanation {
+  const slash = input.indexOf('/')
+  const host = slash < 0 ? input : input.slice(0, slash)
+  const path = slash < 0 ? '/' : input.slice(slash)
+  const d = decide(table, { host, url: path, listener: opts.listener, tls: opts.tls ?? true })
+  return {
+    host,
+    path,
+    route: d.route?.name ?? null,
+    action: d.action,
+    target: d.action === 'proxy' ? d.target : null,
+    location: d.action === 'redirect' ? d.location : null,
+    status: d.action === 'deny' ? d.status : d.action === 'redirect' ? d.status : null,
+    reason: d.reason
+  }
+}

@@ -1,0 +1,130 @@
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
+import type { Http2ServerRequest } from 'node:http2'
+import type { Dispatcher } from 'undici'
+import { clientResponseHeaders } from './headers.js'
+import type { AnyResponse } from './error-response.js'
+
+/** HTTP/1 and HTTP/2-compat requests share this surface; h2 ones are cast at the listener. */
+export type AnyRequest = IncomingMessage
+
+/** What a finished forward reports to the access log / error page. */
+export interface ForwardOutcome {
+  status: number
+  upstream: string
+  /** Set when portico must answer itself (no response headers were sent yet). */
+  error?: { status: 502 | 504, reason: string }
+  bytesOut: number
+}
+
+export interface ForwardRequest {
+  req: AnyRequest
+  res: AnyResponse
+  origins: readonly string[]
+  method: string
+  path: string
+  headers: string[]
+  dispatcher: Dispatcher
+  /** Response headers to drop (on top of hop-by-hop), e.g. upstream CORS headers. */
+  dropResponseHeaders?: ReadonlySet<string>
+  /** Called once response headers are known, to adjust them (cookie scoping, HSTS...). */
+  editResponseHeaders?: (headers: IncomingHttpHeaders) => void
+  onUpstreamDown?: (origin: string) => void
+  done: (outcome: ForwardOutcome) => void
+}
+
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'])
+/** Errors where the upstream never saw the request, so trying the next one is always safe. */
+const NOT_CONNECTED = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL'])
+
+/**
+ * Streams one request to an upstream through undici's low-level dispatch API: no body is
+ * buffered, and backpressure flows both ways (a slow client pauses the upstream read; undici
+ * pulls the request body only as fast as the upstream socket drains).
+ */
+export function forward (f: ForwardRequest): void {
+  const hasBody = requestHasBody(f.req)
+  const attempt = (i: number): void => {
+    const origin = f.origins[i] as string
+    let controllerRef: Dispatcher.DispatchController | undefined
+    let started = false
+    let bytesOut = 0
+    let finished = false
+    const onClientGone = (): void => {
+      if (!finished) controllerRef?.abort(new Error('client closed the connection'))
+    }
+    f.res.once('close', onClientGone)
+    const finish = (outcome: ForwardOutcome): void => {
+      if (finished) return
+      finished = true
+      f.res.off('close', onClientGone)
+      f.done(outcome)
+    }
+    f.dispatcher.dispatch({
+      origin,
+      path: f.path,
+      method: f.method as Dispatcher.HttpMethod,
+      headers: f.headers,
+      body: hasBody ? f.req : null,
+      upgrade: null
+    }, {
+      onRequestStart (controller) { controllerRef = controller },
+      onResponseStart (controller, statusCode, headers) {
+        started = true
+        const out = clientResponseHeaders(headers, f.dropResponseHeaders)
+        f.editResponseHeaders?.(out)
+        try {
+          f.res.writeHead(statusCode, out as Record<string, string | string[]>)
+        } catch (err) {
+          controller.abort(err as Error)
+        }
+      },
+      onResponseData (controller, chunk) {
+        bytesOut += chunk.length
+        if (!f.res.write(chunk)) {
+          controller.pause()
+          f.res.once('drain', () => controller.resume())
+        }
+      },
+      onResponseEnd () {
+        f.res.end()
+        finish({ status: f.res.statusCode, upstream: origin, bytesOut })
+      },
+      onResponseError (_controller, err) {
+        const code = (err as NodeJS.ErrnoException).code ?? ''
+        if (!started && NOT_CONNECTED.has(code)) f.onUpstreamDown?.(origin)
+        if (!started && NOT_CONNECTED.has(code) && !hasBody && i + 1 < f.origins.length && !f.res.destroyed) {
+          finished = true
+          f.res.off('close', onClientGone)
+          attempt(i + 1)
+          return
+        }
+        if (started) {
+          // Headers are gone; the only honest signal left is an aborted response.
+          f.res.destroy(err)
+          finish({ status: f.res.statusCode, upstream: origin, bytesOut })
+          return
+        }
+        const status = TIMEOUT_CODES.has(code) ? 504 : 502
+        finish({ status, upstream: origin, bytesOut, error: { status, reason: describe(code, err) } })
+      }
+    })
+  }
+  attempt(0)
+}
+
+function requestHasBody (req: AnyRequest): boolean {
+  if (req.httpVersionMajor === 2) return !(req as unknown as Http2ServerRequest).stream.endAfterHeaders
+  const h = req.headers
+  return h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0')
+}
+
+function describe (code: string, err: Error): string {
+  switch (code) {
+    case 'ECONNREFUSED': return 'upstream refused the connection'
+    case 'UND_ERR_CONNECT_TIMEOUT': return 'timed out connecting to the upstream'
+    case 'UND_ERR_HEADERS_TIMEOUT': return 'upstream did not send response headers in time'
+    case 'ECONNRESET': case 'UND_ERR_SOCKET': return 'upstream closed the connection'
+    case 'EHOSTUNREACH': case 'ENETUNREACH': return 'upstream is unreachable'
+    default: return code === '' ? `upstream error: ${err.message}` : `upstream error (${code})`
+  }
+}

@@ -1,0 +1,87 @@
+import type { IncomingHttpHeaders } from 'node:http'
+
+/**
+ * Header rewriting between client and upstream. Hop-by-hop headers (RFC 9110 §7.6.1) and any
+ * header the Connection header names are dropped in both directions; X-Forwarded-* and
+ * Forwarded are set from the connection, or extended when the peer is a trusted proxy.
+ */
+const HOP_BY_HOP = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization',
+  'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings'
+])
+
+export interface ForwardFacts {
+  clientIp: string
+  proto: 'http' | 'https'
+  host: string | undefined
+  trusted: boolean
+  requestId: string
+}
+
+/** Flat [name, value, name, value, ...] list for undici, from Node's rawHeaders. */
+export function upstreamRequestHeaders (rawHeaders: readonly string[], facts: ForwardFacts, hostOverride: string | undefined, extraDrop?: ReadonlySet<string>): string[] {
+  const dropNamed = connectionTokens(rawHeaders)
+  const out: string[] = []
+  let xff: string | undefined
+  let xfp: string | undefined
+  let xfh: string | undefined
+  let fwd: string | undefined
+  let hostSeen = false
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as string
+    const value = rawHeaders[i + 1] as string
+    const lower = name.toLowerCase()
+    if (HOP_BY_HOP.has(lower) || (dropNamed !== undefined && dropNamed.has(lower)) || (extraDrop !== undefined && extraDrop.has(lower))) continue
+    if (lower.charCodeAt(0) === 58 /* : */) continue // h2 pseudo-headers
+    switch (lower) {
+      case 'x-forwarded-for': if (facts.trusted) xff = xff === undefined ? value : `${xff}, ${value}`; continue
+      case 'x-forwarded-proto': if (facts.trusted) xfp = value; continue
+      case 'x-forwarded-host': if (facts.trusted) xfh = value; continue
+      case 'forwarded': if (facts.trusted) fwd = fwd === undefined ? value : `${fwd}, ${value}`; continue
+      case 'x-request-id': if (facts.trusted) facts.requestId = value; continue
+      case 'host':
+        if (hostSeen) continue
+        hostSeen = true
+        out.push('host', hostOverride ?? value)
+        continue
+    }
+    out.push(name, value)
+  }
+  if (!hostSeen && (hostOverride ?? facts.host) !== undefined) out.push('host', (hostOverride ?? facts.host) as string)
+  const forHost = facts.clientIp.includes(':') ? `"[${facts.clientIp}]"` : facts.clientIp
+  const thisHop = `for=${forHost};proto=${facts.proto}${facts.host === undefined ? '' : `;host="${facts.host}"`}`
+  out.push(
+    'x-forwarded-for', xff === undefined ? facts.clientIp : `${xff}, ${facts.clientIp}`,
+    'x-forwarded-proto', xfp ?? facts.proto,
+    'x-forwarded-host', xfh ?? facts.host ?? '',
+    'forwarded', fwd === undefined ? thisHop : `${fwd}, ${thisHop}`,
+    'x-request-id', facts.requestId
+  )
+  return out
+}
+
+function connectionTokens (rawHeaders: readonly string[]): Set<string> | undefined {
+  let set: Set<string> | undefined
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if ((rawHeaders[i] as string).length !== 10 || (rawHeaders[i] as string).toLowerCase() !== 'connection') continue
+    for (const token of (rawHeaders[i + 1] as string).split(',')) {
+      const t = token.trim().toLowerCase()
+      if (t !== '' && t !== 'close' && t !== 'keep-alive') (set ??= new Set()).add(t)
+    }
+  }
+  return set
+}
+
+/** Response headers from undici (lower-case object) minus hop-by-hop, ready for writeHead. */
+export function clientResponseHeaders (headers: IncomingHttpHeaders, drop?: ReadonlySet<string>): IncomingHttpHeaders {
+  const named = headers.connection
+  const dropNamed = typeof named === 'string' ? named.toLowerCase().split(',').map(s => s.trim()) : []
+  for (const h of HOP_BY_HOP) if (h in headers) delete headers[h]
+  for (const h of dropNamed) if (h !== '') delete headers[h]
+  if (drop !== undefined) for (const h of drop) if (h in headers) delete headers[h]
+  return headers
+}
+
+export function isHopByHop (lowerName: string): boolean {
+  return HOP_BY_HOP.has(lowerName)
+}

@@ -1,0 +1,121 @@
+import type { Config, RouteConfig, UapConfig, ProxyConfig } from '../config/index.js'
+import { compileHostPatterns, type HostMatcher } from './host-matcher.js'
+import { compileIpPolicy, type IpPolicy } from './ip-policy.js'
+import { compileTemplate, type Template } from './template.js'
+import { createUpstreamPool, type UpstreamPool } from './upstream-pool.js'
+
+/** Connection settings for one route's upstreams; shared by requests of that route. */
+export interface UpstreamSettings {
+  readonly preserveHost: boolean
+  readonly connectTimeoutMs: number
+  readonly headersTimeoutMs: number
+  readonly idleTimeoutMs: number
+  readonly maxBodySize: number | null
+  readonly retries: number
+  readonly tlsVerify: boolean
+  readonly caFile: string | undefined
+  readonly serverName: string | undefined
+  readonly websocketIdleTimeoutMs: number
+}
+
+export type RouteAction =
+  | { kind: 'uap', domainSuffix: string, defaultScheme: 'http' | 'https', policy: IpPolicy, upstream: UpstreamSettings }
+  | { kind: 'proxy', pool: UpstreamPool | undefined, template: Template | undefined, policy: IpPolicy | undefined, upstream: UpstreamSettings }
+  | { kind: 'redirect', to: Template, status: number }
+  | { kind: 'respond', status: number, body: Buffer, headers: ReadonlyArray<[string, string]> }
+
+export interface CompiledRoute {
+  readonly index: number
+  readonly name: string
+  readonly listeners: ReadonlySet<string> | undefined
+  readonly matchHost: HostMatcher
+  readonly pathPrefix: string | undefined
+  readonly httpsRedirect: boolean
+  readonly hsts: string | undefined
+  readonly action: RouteAction
+}
+
+export interface RouteTable {
+  readonly routes: readonly CompiledRoute[]
+  /** Port of the first TLS listener, for http→https redirects (omitted from URLs when 443). */
+  readonly httpsPort: number | undefined
+}
+
+export function compileRouteTable (config: Config): RouteTable {
+  const tlsListener = config.listeners.find(l => l.tls)
+  const httpsPort = tlsListener === undefined ? undefined : Number(tlsListener.address.slice(tlsListener.address.lastIndexOf(':') + 1))
+  return { routes: config.routes.map(compileRoute), httpsPort }
+}
+
+function compileRoute (r: RouteConfig, index: number): CompiledRoute {
+  const name = r.name ?? `route-${index}`
+  const common = {
+    index,
+    name,
+    listeners: r.listeners === undefined ? undefined : new Set(r.listeners),
+    pathPrefix: r.path === undefined || r.path === '/' ? undefined : r.path.replace(/\/$/, ''),
+    httpsRedirect: r.https_redirect,
+    hsts: r.hsts === false ? undefined : r.hsts
+  }
+  if (r.uap !== undefined) {
+    return { ...common, matchHost: uapHostMatcher(r.uap.domain), action: uapAction(r.uap) }
+  }
+  const matchHost = compileHostPatterns(r.host)
+  if (r.proxy !== undefined) return { ...common, matchHost, action: proxyAction(r.proxy) }
+  if (r.redirect !== undefined) return { ...common, matchHost, action: { kind: 'redirect', to: compileTemplate(r.redirect.to), status: r.redirect.status } }
+  const respond = r.respond!
+  return {
+    ...common,
+    matchHost,
+    action: {
+      kind: 'respond',
+      status: respond.status,
+      body: Buffer.from(respond.body),
+      headers: [['content-type', respond.content_type], ...Object.entries(respond.headers).map(([k, v]) => [k.toLowerCase(), v] as [string, string])]
+    }
+  }
+}
+
+/** A UAP route claims every host below its domain; malformed labels are denied, not passed on. */
+function uapHostMatcher (domain: string): HostMatcher {
+  const suffix = `.${domain.toLowerCase().replace(/\.$/, '')}`
+  return host => host.length > suffix.length && host.endsWith(suffix) ? { label: host.slice(0, -suffix.length) } : undefined
+}
+
+function uapAction (u: UapConfig): RouteAction {
+  return {
+    kind: 'uap',
+    domainSuffix: `.${u.domain.toLowerCase()}`,
+    defaultScheme: u.default_scheme,
+    policy: compileIpPolicy(u.allow, u.ports),
+    upstream: upstreamSettings({ ...u, preserve_host: true, retries: 0 }, false)
+  }
+}
+
+function proxyAction (p: ProxyConfig): RouteAction {
+  const templated = p.upstreams.some(u => u.includes('{'))
+  return {
+    kind: 'proxy',
+    pool: templated ? undefined : createUpstreamPool(p.upstreams.map(u => new URL(u).origin)),
+    template: templated ? compileTemplate(p.upstreams[0] as string) : undefined,
+    policy: p.allow === undefined ? undefined : compileIpPolicy(p.allow.allow, p.allow.ports),
+    upstream: upstreamSettings(p, true)
+  }
+}
+
+type UpstreamInput = Pick<ProxyConfig, 'preserve_host' | 'timeouts' | 'max_body_size' | 'retries' | 'tls' | 'websocket_idle_timeout'>
+
+function upstreamSettings (p: UpstreamInput, verifyByDefault: boolean): UpstreamSettings {
+  return {
+    preserveHost: p.preserve_host,
+    connectTimeoutMs: p.timeouts.connect,
+    headersTimeoutMs: p.timeouts.headers,
+    idleTimeoutMs: p.timeouts.idle,
+    maxBodySize: p.max_body_size,
+    retries: p.retries,
+    tlsVerify: p.tls.verify ?? verifyByDefault,
+    caFile: p.tls.ca_file,
+    serverName: p.tls.server_name,
+    websocketIdleTimeoutMs: p.websocket_idle_timeout
+  }
+}

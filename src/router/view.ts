@@ -1,0 +1,32 @@
+import type { RouteTable } from './route-table.js'
+import type { IpPolicy } from './ip-policy.js'
+import type { DispatcherRegistry } from './dispatchers.js'
+
+/** The part of a snapshot the request path reads; one object per snapshot, never mutated. */
+export interface RouterView {
+  readonly generation: number
+  readonly routes: RouteTable
+  readonly trustedProxies: IpPolicy | undefined
+  readonly dispatchers: DispatcherRegistry
+  readonly accessLog: boolean
+}
+
+export interface AccessEntry {
+  rid: string
+  method: string
+  host: string | undefined
+  path: string
+  status: number
+  bytes: number
+  ms: number
+  route: string | undefined
+  upstream: string | undefined
+  action: string
+  listener: string
+  error?: string
+}
+
+export interface RouterDeps {
+  view (): RouterView
+  access (entry: AccessEntry): void
+}

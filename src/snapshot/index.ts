@@ -1,0 +1,44 @@
+import type { SecureContext } from 'node:tls'
+import type { Config } from '../config/index.js'
+import type { RouterView } from '../router/index.js'
+
+/** What listeners need from TLS: pick a context by SNI name (wildcards, default fallback). */
+export interface TlsSelector {
+  select (servername: string | undefined): SecureContext
+  /** PEMs of the default certificate, for clients that send no SNI. */
+  readonly defaultCredentials: { cert: string, key: string }
+}
+
+/**
+ * Everything the request path reads, compiled from one config (later also from the Docker
+ * registry and the certificate store). Immutable: producers build a new one and swap it in.
+ */
+export interface Snapshot extends RouterView {
+  readonly config: Config
+  readonly tls: TlsSelector | undefined
+  readonly createdAt: number
+}
+
+export class SnapshotStore {
+  #current: Snapshot | undefined
+  #listeners: Array<(next: Snapshot, previous: Snapshot | undefined) => void> = []
+
+  get current (): Snapshot {
+    if (this.#current === undefined) throw new Error('no snapshot loaded yet')
+    return this.#current
+  }
+
+  get loaded (): boolean { return this.#current !== undefined }
+
+  /** Atomic: one assignment; requests that already read the old snapshot keep it. */
+  swap (next: Snapshot): Snapshot | undefined {
+    const previous = this.#current
+    this.#current = next
+    for (const l of this.#listeners) l(next, previous)
+    return previous
+  }
+
+  onSwap (listener: (next: Snapshot, previous: Snapshot | undefined) => void): void {
+    this.#listeners.push(listener)
+  }
+}
