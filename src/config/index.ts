@@ -4,3 +4,4 @@ export type { Config, RouteConfig, ListenerConfig, UapConfig, ProxyConfig, PortR
 export { configSchema } from './schema.js'
 export { watchFile } from './watch.js'
 export { saveLastGood, readLastGood, stateDirHint } from './last-good.js'
+export { allKeyPaths } from './schema-keys.js'

@@ -40,3 +40,20 @@ function fieldOf (s: z.ZodType | undefined, key: string): z.ZodType | undefined 
   if (u instanceof z.ZodRecord) return u.valueType as z.ZodType
   return undefined
 }
+
+/** Every key path the schema accepts, e.g. `routes[].proxy.timeouts.connect` (for docs checks). */
+export function allKeyPaths (schema: z.ZodType, prefix = ''): string[] {
+  const out: string[] = []
+  const u = unwrap(schema)
+  if (u instanceof z.ZodObject) {
+    for (const [k, v] of Object.entries(u.shape)) {
+      const p = prefix === '' ? k : `${prefix}.${k}`
+      out.push(p, ...allKeyPaths(v as z.ZodType, p))
+    }
+  } else if (u instanceof z.ZodArray) {
+    out.push(...allKeyPaths(u.element as z.ZodType, `${prefix}[]`))
+  } else if (u instanceof z.ZodUnion) {
+    for (const o of u.options) out.push(...allKeyPaths(o as z.ZodType, prefix))
+  }
+  return [...new Set(out)]
+}

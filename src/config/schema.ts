@@ -19,14 +19,28 @@ const timeouts = z.strictObject({
   idle: duration.default(60_000)
 })
 
-const targetPolicy = z.strictObject({
-  allow: z.array(cidr).min(1),
-  ports: z.array(portRange).default([{ from: 1, to: 65535 }])
+/** `~regex` (compiled here so a bad pattern is a config error, not a runtime one), exact or *.wildcard. */
+const hostPattern = z.string().min(1).superRefine((v, ctx) => {
+  if (v.startsWith('~')) {
+    try { new RegExp(v.slice(1)) } catch (err) { ctx.addIssue({ code: 'custom', message: `invalid regex: ${(err as Error).message}` }) }
+  } else if (!/^(\*\.)?[A-Za-z0-9.-]+\.?$|^\*$/.test(v)) {
+    ctx.addIssue({ code: 'custom', message: 'expected a host name, *.wildcard, * or ~regex' })
+  }
+})
+
+/** An http(s) origin, or a template with {variables} from the host regex's named groups. */
+const upstreamUrl = z.string().min(1).superRefine((v, ctx) => {
+  if (v.includes('{')) return
+  let url: URL | undefined
+  try { url = new URL(v) } catch {}
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) ctx.addIssue({ code: 'custom', message: 'expected an http:// or https:// URL' })
+  else if (url.pathname !== '/' || url.search !== '') ctx.addIssue({ code: 'custom', message: 'an upstream is an origin (scheme://host:port); the request path is passed unchanged' })
 })
 
 const proxyAction = z.strictObject({
-  upstreams: z.array(z.string().min(1)).min(1),
-  allow: targetPolicy.optional(),
+  upstreams: z.array(upstreamUrl).min(1),
+  allow: z.array(cidr).min(1).optional(),
+  ports: z.array(portRange).default([{ from: 1, to: 65535 }]),
   preserve_host: z.boolean().default(true),
   timeouts: timeouts.prefault({}),
   max_body_size: size.nullable().default(null),
@@ -60,7 +74,7 @@ const respondAction = z.strictObject({
 
 const route = z.strictObject({
   name: z.string().min(1).optional(),
-  host: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+  host: z.union([hostPattern, z.array(hostPattern).min(1)]).optional(),
   path: z.string().startsWith('/').optional(),
   listeners: z.array(z.string()).optional(),
   https_redirect: z.boolean().default(false),

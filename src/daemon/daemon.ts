@@ -50,7 +50,7 @@ export class Daemon {
     if (!loaded.fallback) await saveLastGood(loaded.config.state_dir, loaded.source)
     this.#lastReload = { at: new Date().toISOString(), ok: !loaded.fallback, ...(loaded.fallback ? { errors: ['started from last-known-good config: the config file is invalid'] } : {}) }
     this.#watcher = watchFile(this.#opts.configFile, () => { void this.reload('file changed') })
-    this.#log.info({ generation: this.store.current.generation, listeners: this.#listeners.addresses() }, 'portico ready')
+    this.#log.info({ generation: this.store.current.generation, listeners: this.#listeners.addresses(), admin: this.#admin?.server.address() ?? null }, 'portico ready')
   }
 
   /** Serialised; an invalid file is reported and the running snapshot keeps serving. */

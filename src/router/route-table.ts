@@ -98,7 +98,7 @@ function proxyAction (p: ProxyConfig): RouteAction {
     kind: 'proxy',
     pool: templated ? undefined : createUpstreamPool(p.upstreams.map(u => new URL(u).origin)),
     template: templated ? compileTemplate(p.upstreams[0] as string) : undefined,
-    policy: p.allow === undefined ? undefined : compileIpPolicy(p.allow.allow, p.allow.ports),
+    policy: p.allow === undefined ? undefined : compileIpPolicy(p.allow, p.ports),
     upstream: upstreamSettings(p, true)
   }
 }

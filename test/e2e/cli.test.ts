@@ -1,0 +1,58 @@
+import t from 'tap'
+import { writeFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { makeTempDir, runCli } from '../helpers/portico.js'
+
+const ROOT = resolve(import.meta.dirname, '../..')
+
+t.test('check: ok and exact positions', async t => {
+  for (const f of ['config/portico.yaml', 'config/examples/exosphere-uap.yaml']) {
+    const r = await runCli(['check', '--config', join(ROOT, f)])
+    t.equal(r.stdout, 'ok\n', f)
+    t.equal(r.code, 0)
+  }
+  const { dir, cleanup } = await makeTempDir()
+  t.teardown(cleanup)
+  const file = join(dir, 'bad.yaml')
+  await writeFile(file, 'listeners:\n  - name: http\n    address: 127.0.0.1:8080\nroutes:\n  - host: a.example.org\n    proxy:\n      upstreams: [ftp://x]\n      retries: 9\n')
+  const r = await runCli(['check', '--config', file])
+  t.equal(r.code, 1)
+  t.equal(r.stdout, '')
+  t.same(r.stderr.trim().split('\n'), [
+    `${file}:7:19: routes[0].proxy.upstreams[0]: expected an http:// or https:// URL`,
+    `${file}:8:16: routes[0].proxy.retries: Too big: expected number to be <=5`
+  ])
+  const missing = await runCli(['check', '--config', join(dir, 'nope.yaml')])
+  t.equal(missing.code, 1)
+  t.match(missing.stderr, /nope\.yaml:1:1: cannot read config/)
+})
+
+t.test('explain: one JSON line per target, no listeners, no certificate reads', async t => {
+  // The example names certificate files that do not exist here: explain must not read them.
+  const r = await runCli(['explain', '--config', join(ROOT, 'config/examples/exosphere-uap.yaml'),
+    'http-198-51-100-99-8888.uap.example.org', '198-51-100-99-443.uap.example.org/lab?x=1', '10-0-0-1-22.uap.example.org',
+    '999-1-1-1-80.uap.example.org', 'example.com', 'bad\u0001host'])
+  t.equal(r.code, 0, r.stderr)
+  const lines = r.stdout.trim().split('\n').map(l => JSON.parse(l) as Record<string, unknown>)
+  t.equal(lines.length, 6)
+  t.match(lines[0], { host: 'http-198-51-100-99-8888.uap.example.org', route: 'uap', action: 'proxy', target: 'http://198.51.100.99:8888' })
+  t.match(lines[1], { action: 'proxy', target: 'https://198.51.100.99:443', path: '/lab?x=1' })
+  t.match(lines[2], { action: 'deny', target: null, status: 403, reason: /outside the allowed networks/ })
+  t.match(lines[3], { action: 'deny', target: null, reason: /not a valid UAP name/ })
+  t.match(lines[4], { action: 'none', route: null, target: null })
+  t.match(lines[5], { action: 'deny', status: 400 })
+  const plain = await runCli(['explain', '--plain-http', '--config', join(ROOT, 'config/examples/exosphere-uap.yaml'), 'http-198-51-100-99-8888.uap.example.org'])
+  t.match(JSON.parse(plain.stdout), { action: 'redirect', target: null, location: 'https://http-198-51-100-99-8888.uap.example.org/' })
+})
+
+t.test('version and help', async t => {
+  const v = await runCli(['version'])
+  t.match(v.stdout, /^portico \d+\.\d+\.\d+ \(node v2[2-9]/)
+  for (const cmd of ['run', 'check', 'explain', 'version']) {
+    const h = await runCli([cmd, '--help'])
+    t.equal(h.code, 0)
+    t.match(h.stdout, new RegExp(`Usage: portico ${cmd}`))
+  }
+  t.match((await runCli(['--help'])).stdout, /Commands:/)
+  t.equal((await runCli(['check', '--bogus'])).code, 2)
+})

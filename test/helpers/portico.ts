@@ -1,0 +1,102 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { createInterface } from 'node:readline'
+
+/** The real portico binary, as built by `npm run build` (pretest builds it). */
+export const CLI = resolve(import.meta.dirname, '../../dist/cli.js')
+
+export interface LogLine { msg?: string, level?: number, [k: string]: unknown }
+
+export interface Portico {
+  dir: string
+  configFile: string
+  child: ChildProcess
+  logs: LogLine[]
+  stderr: string[]
+  /** Bound listeners by name (from the "portico ready" log line). */
+  ports: Record<string, number>
+  adminUrl: string
+  waitForLog (pred: (l: LogLine) => boolean, timeoutMs?: number, from?: number): Promise<LogLine>
+  exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
+  stop (signal?: NodeJS.Signals): Promise<{ code: number | null, signal: NodeJS.Signals | null }>
+}
+
+export interface StartOptions {
+  /** Config YAML; `${STATE}` is replaced with a state dir inside the temp dir. */
+  config: string
+  args?: string[]
+  dir?: string
+  expectReady?: boolean
+  env?: NodeJS.ProcessEnv
+}
+
+export async function makeTempDir (prefix = 'portico-test-'): Promise<{ dir: string, cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), prefix))
+  return { dir, cleanup: async () => await rm(dir, { recursive: true, force: true }) }
+}
+
+/** Spawns `portico run` on a config written to a temp dir and waits until it logs "portico ready". */
+export async function startPortico (opts: StartOptions): Promise<Portico> {
+  const dir = opts.dir ?? (await makeTempDir()).dir
+  const configFile = join(dir, 'portico.yaml')
+  await writeFile(configFile, opts.config.replaceAll('${STATE}', join(dir, 'state')))
+  const child = spawn(process.execPath, [CLI, 'run', '--config', configFile, ...(opts.args ?? [])], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...opts.env }
+  })
+  const logs: LogLine[] = []
+  const stderr: string[] = []
+  const waiters = new Set<() => void>()
+  createInterface({ input: child.stdout! }).on('line', line => {
+    try { logs.push(JSON.parse(line) as LogLine) } catch { logs.push({ msg: line }) }
+    for (const w of waiters) w()
+  })
+  createInterface({ input: child.stderr! }).on('line', line => { stderr.push(line); for (const w of waiters) w() })
+  const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>(resolve => {
+    child.once('exit', (code, signal) => { for (const w of waiters) w(); resolve({ code, signal }) })
+  })
+  const waitForLog = async (pred: (l: LogLine) => boolean, timeoutMs = 10_000, from = 0): Promise<LogLine> => {
+    return await new Promise<LogLine>((resolve, reject) => {
+      const check = (): void => {
+        const hit = logs.slice(from).find(pred)
+        if (hit !== undefined) { done(); resolve(hit) } else if (child.exitCode !== null) { done(); reject(new Error(`portico exited (${child.exitCode}) before the expected log line; stderr: ${stderr.join('\n')}; logs: ${JSON.stringify(logs.slice(-5))}`)) }
+      }
+      const timer = setTimeout(() => { done(); reject(new Error(`timed out waiting for log line; last logs: ${JSON.stringify(logs.slice(-5))}; stderr: ${stderr.join('\n')}`)) }, timeoutMs)
+      const done = (): void => { clearTimeout(timer); waiters.delete(check) }
+      waiters.add(check)
+      check()
+    })
+  }
+  const p: Portico = {
+    dir, configFile, child, logs, stderr, ports: {}, adminUrl: '', waitForLog, exited,
+    async stop (signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
+      const r = await exited
+      clearTimeout(timer)
+      return r
+    }
+  }
+  if (opts.expectReady !== false) {
+    const ready = await waitForLog(l => l.msg === 'portico ready', 20_000)
+    for (const l of ready.listeners as Array<{ name: string, port: number }>) p.ports[l.name] = l.port
+    const admin = ready.admin as { address: string, port: number } | null
+    if (admin !== null) p.adminUrl = `http://${admin.address.includes(':') ? `[${admin.address}]` : admin.address}:${admin.port}`
+  }
+  return p
+}
+
+/** Runs a portico CLI command to completion. */
+export async function runCli (args: string[], timeoutMs = 20_000): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+  const code = await new Promise<number | null>(resolve => child.once('exit', c => resolve(c)))
+  clearTimeout(timer)
+  return { code, stdout, stderr }
+}
