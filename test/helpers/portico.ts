@@ -80,7 +80,11 @@ export async function startPortico (opts: StartOptions): Promise<Portico> {
     }
   }
   if (opts.expectReady !== false) {
-    const ready = await waitForLog(l => l.msg === 'portico ready', 20_000)
+    const ready = await waitForLog(l => l.msg === 'portico ready', 20_000).catch(async (err: Error) => {
+      child.kill('SIGKILL')
+      await exited
+      throw err
+    })
     for (const l of ready.listeners as Array<{ name: string, port: number }>) p.ports[l.name] = l.port
     const admin = ready.admin as { address: string, port: number } | null
     if (admin !== null) p.adminUrl = `http://${admin.address.includes(':') ? `[${admin.address}]` : admin.address}:${admin.port}`

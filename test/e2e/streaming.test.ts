@@ -1,0 +1,92 @@
+import t from 'tap'
+import http from 'node:http'
+import net from 'node:net'
+import { once } from 'node:events'
+import { readFile } from 'node:fs/promises'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { startPortico } from '../helpers/portico.js'
+
+// 1 GiB each way through the proxy with portico's RSS sampled from /proc: bodies must stream
+// (backpressure both ways), never accumulate.
+const GIB = 1024 ** 3
+const CHUNK = Buffer.alloc(256 * 1024, 0x61)
+
+async function rssOf (pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024
+}
+
+function source (bytes: number): Readable {
+  let left = bytes
+  return new Readable({
+    read () {
+      if (left <= 0) { this.push(null); return }
+      const n = Math.min(left, CHUNK.length)
+      left -= n
+      this.push(n === CHUNK.length ? CHUNK : CHUNK.subarray(0, n))
+    }
+  })
+}
+
+t.test('1 GiB upload and download with bounded memory', async t => {
+  const server = http.createServer((req, res) => {
+    if (req.method === 'POST') {
+      let received = 0
+      req.on('data', (d: Buffer) => { received += d.length })
+      req.on('end', () => res.end(String(received)))
+    } else {
+      const bytes = Number((req.url ?? '').split('?')[1])
+      res.writeHead(200, { 'content-length': bytes })
+      void pipeline(source(bytes), res).catch(() => {})
+    }
+  })
+  server.listen(0, '127.0.0.9')
+  await once(server, 'listening')
+  const port = (server.address() as net.AddressInfo).port
+  t.teardown(() => { server.closeAllConnections(); server.close() })
+  const p = await startPortico({
+    config: `
+state_dir: \${STATE}
+admin: null
+log: { level: info, access: false }
+listeners: [{ name: http, address: "127.0.0.1:0" }]
+routes: [{ host: "*", proxy: { upstreams: ["http://127.0.0.9:${port}"] } }]
+`
+  })
+  t.teardown(() => p.stop('SIGKILL'))
+  const pid = p.child.pid!
+  // Upload: a client that pushes the body as fast as portico takes it.
+  const upload = async (bytes: number): Promise<string> => await new Promise<string>((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: p.ports.http, method: 'POST', path: '/up', headers: { host: 'big.test', 'content-length': bytes }, agent: false }, res => {
+      let body = ''
+      res.on('data', (d: Buffer) => { body += d.toString() })
+      res.on('end', () => resolve(body))
+    })
+    req.on('error', reject)
+    void pipeline(source(bytes), req).catch(reject)
+  })
+  // Download: a client that reads the whole body.
+  const download = async (bytes: number): Promise<number> => await new Promise<number>((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port: p.ports.http, path: `/down?${bytes}`, headers: { host: 'big.test' }, agent: false }, res => {
+      let n = 0
+      res.on('data', (d: Buffer) => { n += d.length })
+      res.on('end', () => resolve(n))
+      res.on('error', reject)
+    }).on('error', reject)
+  })
+  // Warm-up (JIT, pools, the GC's steady state for short-lived chunk buffers), then measure.
+  t.equal(await upload(128 * 2 ** 20), String(128 * 2 ** 20))
+  t.equal(await download(128 * 2 ** 20), 128 * 2 ** 20)
+  const baseline = await rssOf(pid)
+  let peak = baseline
+  const sampler = setInterval(() => { void rssOf(pid).then(r => { peak = Math.max(peak, r) }).catch(() => {}) }, 50)
+  t.teardown(() => clearInterval(sampler))
+  t.equal(await upload(GIB), String(GIB), 'upstream received every byte of 1 GiB')
+  t.comment(`after upload: peak ${((peak - baseline) / 2 ** 20).toFixed(1)} MiB over baseline`)
+  t.equal(await download(GIB), GIB, 'client received every byte of 1 GiB')
+  clearInterval(sampler)
+  const growth = peak - baseline
+  t.comment(`portico RSS baseline ${(baseline / 2 ** 20).toFixed(1)} MiB, peak ${(peak / 2 ** 20).toFixed(1)} MiB, growth ${(growth / 2 ** 20).toFixed(1)} MiB`)
+  t.ok(growth < 64 * 2 ** 20, 'RSS growth below 64 MiB')
+})
