@@ -30,6 +30,7 @@ export class Daemon {
   #log: Logger
   #admin: { server: Server, address: string } | undefined
   #watcher: { close: () => void } | undefined
+  #certWatchers: Array<{ close: () => void }> = []
   #reloading: Promise<ReloadResult> = Promise.resolve({ ok: true })
   #lastReload: { at: string, ok: boolean, errors?: string[] } | undefined
   #stopping = false
@@ -84,7 +85,14 @@ export class Daemon {
     this.#listeners.refreshDefaultCertificates()
     this.#dispatchers.retain(dispatcherKeys)
     await this.#applyAdmin(config)
+    this.#watchCertificates(snapshot.tls?.files ?? [])
     void pending.close()
+  }
+
+  /** Certificate files replaced on disk (certbot renewals, ACME) trigger a reload, which re-reads them. */
+  #watchCertificates (files: readonly string[]): void {
+    for (const w of this.#certWatchers) w.close()
+    this.#certWatchers = this.#stopping ? [] : files.map(f => watchFile(f, () => { void this.reload(`certificate file changed: ${f}`) }, { debounceMs: 500, pollMs: 5000 }))
   }
 
   async #applyAdmin (config: Config): Promise<void> {
@@ -122,6 +130,7 @@ export class Daemon {
     if (this.#stopping) return
     this.#stopping = true
     this.#watcher?.close()
+    this.#watchCertificates([])
     const drainMs = this.store.loaded ? this.store.current.config.shutdown_timeout : 10_000
     this.#log.info({ inflight: this.#listeners.inflight, drain_ms: drainMs }, 'shutting down')
     await this.#listeners.closeAll(drainMs)

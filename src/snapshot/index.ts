@@ -7,6 +7,8 @@ export interface TlsSelector {
   select (servername: string | undefined): SecureContext
   /** PEMs of the default certificate, for clients that send no SNI. */
   readonly defaultCredentials: { cert: string, key: string }
+  /** Certificate and key files in use, watched so renewals (certbot) are picked up. */
+  readonly files: readonly string[]
 }
 
 /**

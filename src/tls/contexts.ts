@@ -1,0 +1,54 @@
+import { createSecureContext, type SecureContext } from 'node:tls'
+import { loadCertificate, type LoadedCertificate } from './certificate.js'
+
+export interface CertificateInfo {
+  names: string[]
+  notAfter: string
+  serial: string
+  issuer: string
+  certFile: string
+}
+
+/** Certificates compiled for SNI: exact names first, then one-label wildcards, then the default. */
+export interface TlsContexts {
+  select (servername: string | undefined): SecureContext
+  readonly defaultCredentials: { cert: string, key: string }
+  readonly certificates: readonly CertificateInfo[]
+  readonly files: readonly string[]
+}
+
+export async function buildTlsContexts (opts: { certificates: ReadonlyArray<{ certFile: string, keyFile: string }>, minVersion: 'TLSv1.2' | 'TLSv1.3' }): Promise<TlsContexts> {
+  if (opts.certificates.length === 0) throw new Error('no certificates to serve')
+  const loaded = await Promise.all(opts.certificates.map(async c => await loadCertificate(c.certFile, c.keyFile)))
+  return compileContexts(loaded, opts.minVersion)
+}
+
+export function compileContexts (loaded: readonly LoadedCertificate[], minVersion: 'TLSv1.2' | 'TLSv1.3'): TlsContexts {
+  const exact = new Map<string, SecureContext>()
+  const wildcard = new Map<string, SecureContext>()
+  const contexts = loaded.map(c => createSecureContext({ cert: c.cert, key: c.key, minVersion }))
+  // Earlier certificates win for a name: iterate in reverse so the first one is stored last.
+  for (let i = loaded.length - 1; i >= 0; i--) {
+    for (const name of (loaded[i] as LoadedCertificate).names) {
+      if (name.startsWith('*.')) wildcard.set(name.slice(2), contexts[i] as SecureContext)
+      else exact.set(name, contexts[i] as SecureContext)
+    }
+  }
+  const fallback = contexts[0] as SecureContext
+  const first = loaded[0] as LoadedCertificate
+  return {
+    select (servername) {
+      if (servername === undefined || servername === '') return fallback
+      let name = servername.toLowerCase()
+      if (name.endsWith('.')) name = name.slice(0, -1)
+      const hit = exact.get(name)
+      if (hit !== undefined) return hit
+      // RFC 6125: a wildcard covers exactly one label.
+      const dot = name.indexOf('.')
+      return (dot > 0 ? wildcard.get(name.slice(dot + 1)) : undefined) ?? fallback
+    },
+    defaultCredentials: { cert: first.cert, key: first.key },
+    certificates: loaded.map(c => ({ names: c.names, notAfter: c.notAfter.toISOString(), serial: c.serial, issuer: c.issuer, certFile: c.certFile })),
+    files: loaded.flatMap(c => [c.certFile, c.keyFile])
+  }
+}

@@ -1,0 +1,6 @@
+export { ensureSelfSigned } from './self-signed.js'
+export type { SelfSigned } from './self-signed.js'
+export { loadCertificate, parseCertificate } from './certificate.js'
+export type { LoadedCertificate } from './certificate.js'
+export { buildTlsContexts, compileContexts } from './contexts.js'
+export type { TlsContexts, CertificateInfo } from './contexts.js'
