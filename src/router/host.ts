@@ -12,16 +12,20 @@ export function normalizeHost (raw: string | undefined): string | undefined {
     const end = host.indexOf(']')
     if (end < 0) return undefined
     const rest = host.slice(end + 1)
-    if (rest !== '' && !/^:\d{1,5}$/.test(rest)) return undefined
+    if (rest !== '' && !validPort(rest.slice(1))) return undefined
     const literal = host.slice(1, end)
     return /^[0-9a-f:.]+$/.test(literal) ? `[${literal}]` : undefined
   }
   const colon = host.indexOf(':')
   if (colon >= 0) {
-    if (!/^\d{1,5}$/.test(host.slice(colon + 1))) return undefined
+    if (!validPort(host.slice(colon + 1))) return undefined
     host = host.slice(0, colon)
   }
   if (host.endsWith('.')) host = host.slice(0, -1)
   if (host.length === 0 || host.length > 253 || !HOST_CHARS.test(host) || host.includes('..') || host.startsWith('.')) return undefined
   return host
+}
+
+function validPort (text: string): boolean {
+  return /^\d{1,5}$/.test(text) && Number(text) <= 65535
 }

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages portico's tests and benchmarks use. Idempotent: when everything
+# is present it does nothing (no apt-get update), so it is quick on a warm machine.
+set -euo pipefail
+
+PACKAGES=(
+  iproute2      # ip: loopback-only network namespaces for tests that feed hostile targets
+  util-linux    # unshare: same
+  curl          # README demo check, manual probing
+  openssl       # inspecting certificates in tests and docs
+  procps        # ps/pkill in test cleanup
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" != "install ok installed" ]]; then
+    missing+=("$p")
+  fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
