@@ -134,6 +134,7 @@ export const configSchema = z.strictObject({
   admin: admin.nullable().prefault({}),
   shutdown_timeout: duration.default(10_000),
   trusted_proxies: z.array(cidr).default([]),
+  via: z.boolean().default(false),
   listeners: z.array(listener).min(1),
   tls: tls.prefault({}),
   routes: z.array(route).default([])

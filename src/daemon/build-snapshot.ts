@@ -26,6 +26,7 @@ export async function buildSnapshot (config: Config, dispatchers: DispatcherRegi
     trustedProxies: config.trusted_proxies.length === 0 ? undefined : compileIpPolicy(config.trusted_proxies, [{ from: 1, to: 65535 }]),
     dispatchers,
     accessLog: config.log.access,
+    via: config.via,
     tls,
     createdAt: Date.now()
   }

@@ -1,5 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import type { Http2ServerRequest } from 'node:http2'
+import { Transform } from 'node:stream'
+import { isIP } from 'node:net'
 import type { Dispatcher } from 'undici'
 import { clientResponseHeaders } from './headers.js'
 import type { AnyResponse } from './error-response.js'
@@ -12,7 +14,7 @@ export interface ForwardOutcome {
   status: number
   upstream: string
   /** Set when portico must answer itself (no response headers were sent yet). */
-  error?: { status: 502 | 504, reason: string }
+  error?: { status: 413 | 502 | 504, reason: string }
   bytesOut: number
 }
 
@@ -24,6 +26,10 @@ export interface ForwardRequest {
   path: string
   headers: string[]
   dispatcher: Dispatcher
+  /** TLS server name (SNI and verification) for https origins; default: the origin's host name, none for IPs. */
+  serverName: string | undefined
+  /** Bodies without Content-Length are cut off (413) past this many bytes. */
+  maxBodySize: number | null
   /** Response headers to drop (on top of hop-by-hop), e.g. upstream CORS headers. */
   dropResponseHeaders?: ReadonlySet<string>
   /** Called once response headers are known, to adjust them (cookie scoping, HSTS...). */
@@ -43,6 +49,7 @@ const NOT_CONNECTED = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOST
  */
 export function forward (f: ForwardRequest): void {
   const hasBody = requestHasBody(f.req)
+  const body = !hasBody ? null : f.maxBodySize !== null && f.req.headers['content-length'] === undefined ? f.req.pipe(bodyLimit(f.maxBodySize)) : f.req
   const attempt = (i: number): void => {
     const origin = f.origins[i] as string
     let controllerRef: Dispatcher.DispatchController | undefined
@@ -59,14 +66,17 @@ export function forward (f: ForwardRequest): void {
       f.res.off('close', onClientGone)
       f.done(outcome)
     }
-    f.dispatcher.dispatch({
+    const options: Dispatcher.DispatchOptions & { servername: string } = {
       origin,
       path: f.path,
       method: f.method as Dispatcher.HttpMethod,
       headers: f.headers,
-      body: hasBody ? f.req : null,
-      upgrade: null
-    }, {
+      body,
+      upgrade: null,
+      // Without this undici would take the SNI/verification name from the (preserved) Host header.
+      servername: f.serverName ?? originServerName(origin)
+    }
+    f.dispatcher.dispatch(options, {
       onRequestStart (controller) { controllerRef = controller },
       onResponseStart (controller, statusCode, headers) {
         started = true
@@ -104,12 +114,35 @@ export function forward (f: ForwardRequest): void {
           finish({ status: f.res.statusCode, upstream: origin, bytesOut })
           return
         }
-        const status = TIMEOUT_CODES.has(code) ? 504 : 502
+        const status = code === BODY_TOO_LARGE ? 413 : TIMEOUT_CODES.has(code) ? 504 : 502
         finish({ status, upstream: origin, bytesOut, error: { status, reason: describe(code, err) } })
       }
     })
   }
   attempt(0)
+}
+
+/** Host name of `scheme://host:port`, or '' for IP literals (no SNI; verified against the IP). */
+export function originServerName (origin: string): string {
+  const start = origin.indexOf('://') + 3
+  if (origin.charCodeAt(start) === 91 /* [ */) return ''
+  const end = origin.indexOf(':', start)
+  const host = origin.slice(start, end < 0 ? undefined : end)
+  return isIP(host) === 0 ? host : ''
+}
+
+const BODY_TOO_LARGE = 'PORTICO_BODY_TOO_LARGE'
+
+/** Counts streamed (chunked / h2) request bytes and fails the upload past the limit. */
+function bodyLimit (max: number): Transform {
+  let seen = 0
+  return new Transform({
+    transform (chunk: Buffer, _enc, cb) {
+      seen += chunk.length
+      if (seen > max) cb(Object.assign(new Error(`request body larger than ${max} bytes`), { code: BODY_TOO_LARGE }))
+      else cb(null, chunk)
+    }
+  })
 }
 
 function requestHasBody (req: AnyRequest): boolean {
@@ -120,6 +153,7 @@ function requestHasBody (req: AnyRequest): boolean {
 
 function describe (code: string, err: Error): string {
   switch (code) {
+    case BODY_TOO_LARGE: return err.message
     case 'ECONNREFUSED': return 'upstream refused the connection'
     case 'UND_ERR_CONNECT_TIMEOUT': return 'timed out connecting to the upstream'
     case 'UND_ERR_HEADERS_TIMEOUT': return 'upstream did not send response headers in time'

@@ -73,7 +73,8 @@ function proxy (view: RouterView, d: Extract<Decision, { action: 'proxy' }>, req
     proto,
     host: req.headers.host ?? (req.headers[':authority'] as string | undefined),
     trusted: view.trustedProxies !== undefined && view.trustedProxies.check(ip, 1) === undefined,
-    requestId: rid
+    requestId: rid,
+    via: view.via
   }
   const origins = d.pool === undefined ? [d.target] : d.pool.candidates()
   const hostOverride = d.upstream.preserveHost ? undefined : new URL(origins[0] as string).host
@@ -91,6 +92,8 @@ function proxy (view: RouterView, d: Extract<Decision, { action: 'proxy' }>, req
     path: req.url ?? '/',
     headers: upstreamRequestHeaders(req.rawHeaders, facts, hostOverride),
     dispatcher: view.dispatchers.get(d.upstream),
+    maxBodySize: max,
+    serverName: d.upstream.serverName,
     onUpstreamDown: d.pool === undefined ? undefined : (o) => d.pool?.markDown(o),
     done
   })

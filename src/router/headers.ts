@@ -16,6 +16,7 @@ export interface ForwardFacts {
   host: string | undefined
   trusted: boolean
   requestId: string
+  via: boolean
 }
 
 /** Flat [name, value, name, value, ...] list for undici, from Node's rawHeaders. */
@@ -27,6 +28,7 @@ export function upstreamRequestHeaders (rawHeaders: readonly string[], facts: Fo
   let xfh: string | undefined
   let fwd: string | undefined
   let hostSeen = false
+  let via: string | undefined
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string
     const value = rawHeaders[i + 1] as string
@@ -39,6 +41,7 @@ export function upstreamRequestHeaders (rawHeaders: readonly string[], facts: Fo
       case 'x-forwarded-host': if (facts.trusted) xfh = value; continue
       case 'forwarded': if (facts.trusted) fwd = fwd === undefined ? value : `${fwd}, ${value}`; continue
       case 'x-request-id': if (facts.trusted) facts.requestId = value; continue
+      case 'via': if (facts.via) { via = value; continue } break
       case 'host':
         if (hostSeen) continue
         hostSeen = true
@@ -57,6 +60,7 @@ export function upstreamRequestHeaders (rawHeaders: readonly string[], facts: Fo
     'forwarded', fwd === undefined ? thisHop : `${fwd}, ${thisHop}`,
     'x-request-id', facts.requestId
   )
+  if (facts.via) out.push('via', via === undefined ? '1.1 portico' : `${via}, 1.1 portico`)
   return out
 }
 

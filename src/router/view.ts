@@ -9,6 +9,8 @@ export interface RouterView {
   readonly trustedProxies: IpPolicy | undefined
   readonly dispatchers: DispatcherRegistry
   readonly accessLog: boolean
+  /** Add `Via: 1.1 portico` to forwarded requests. */
+  readonly via: boolean
 }
 
 export interface AccessEntry {

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { decide } from './decide.js'
 import { upstreamRequestHeaders } from './headers.js'
+import { originServerName } from './forward.js'
 import { nextRequestId } from './request-id.js'
 import { clientIp } from './client-address.js'
 import type { ListenerInfo } from './handler.js'
@@ -43,10 +44,11 @@ export function createUpgradeHandler (deps: RouterDeps, listener: ListenerInfo):
       proto: listener.tls ? 'https' : 'http',
       host,
       trusted: view.trustedProxies !== undefined && view.trustedProxies.check(ip, 1) === undefined,
-      requestId: rid
+      requestId: rid,
+      via: view.via
     }, d.upstream.preserveHost ? undefined : new URL(origin).host)
     const idleMs = d.upstream.websocketIdleTimeoutMs
-    view.dispatchers.get(d.upstream).upgrade({ origin, path: url, method: 'GET', headers, protocol: (req.headers.upgrade ?? 'websocket') } as Dispatcher.UpgradeOptions)
+    view.dispatchers.get(d.upstream).upgrade({ origin, path: url, method: 'GET', headers, protocol: (req.headers.upgrade ?? 'websocket'), servername: d.upstream.serverName ?? originServerName(origin) } as Dispatcher.UpgradeOptions)
       .then(({ headers: upHeaders, socket: upstream }) => {
         if (socket.destroyed) { upstream.destroy(); return }
         let out = 'HTTP/1.1 101 Switching Protocols\r\n'

@@ -5,7 +5,7 @@ import { once } from 'node:events'
 import { rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { WebSocketServer, WebSocket } from 'ws'
-import { startPortico } from '../helpers/portico.js'
+import { freePort, startPortico } from '../helpers/portico.js'
 
 interface Seen { method: string, url: string, headers: http.IncomingHttpHeaders }
 
@@ -96,9 +96,7 @@ t.test('UAP to a loopback instance', async t => {
 t.test('502, 504, pools with passive health and retry', async t => {
   const a = await upstream('127.0.0.4')
   const hang = await upstream('127.0.0.5', () => { /* never answers */ })
-  const closedPort = await new Promise<number>(resolve => {
-    const s = net.createServer().listen(0, '127.0.0.6', () => { const port = (s.address() as net.AddressInfo).port; s.close(() => resolve(port)) })
-  })
+  const closedPort = await freePort('127.0.0.6')
   t.teardown(() => { a.close(); hang.close() })
   const p = await startPortico({
     config: base(`

@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
+import net from 'node:net'
 
 /** The real portico binary, as built by `npm run build` (pretest builds it). */
 export const CLI = resolve(import.meta.dirname, '../../dist/cli.js')
@@ -103,4 +104,16 @@ export async function runCli (args: string[], timeoutMs = 20_000): Promise<{ cod
   const code = await new Promise<number | null>(resolve => child.once('exit', c => resolve(c)))
   clearTimeout(timer)
   return { code, stdout, stderr }
+}
+
+/** A port that was free a moment ago (bound to port 0, then released). */
+export async function freePort (host = '127.0.0.1'): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const s = net.createServer()
+    s.once('error', reject)
+    s.listen(0, host, () => {
+      const port = (s.address() as net.AddressInfo).port
+      s.close(() => resolve(port))
+    })
+  })
 }

@@ -1,0 +1,149 @@
+import t from 'tap'
+import http from 'node:http'
+import https from 'node:https'
+import net from 'node:net'
+import { once } from 'node:events'
+import { readFile, rename, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { ensureSelfSigned } from '../../src/tls/index.js'
+import { freePort, makeTempDir, startPortico } from '../helpers/portico.js'
+
+interface Reply { status: number, headers: http.IncomingHttpHeaders, body: string }
+
+async function send (port: number, host: string, opts: { path?: string, method?: string, headers?: Record<string, string>, body?: Buffer | Buffer[], agent?: http.Agent, tls?: boolean } = {}): Promise<Reply> {
+  return await new Promise((resolve, reject) => {
+    const mod = opts.tls === true ? https : http
+    const req = mod.request({ host: '127.0.0.1', port, path: opts.path ?? '/', method: opts.method ?? 'GET', headers: { host, ...opts.headers }, agent: opts.agent ?? false, rejectUnauthorized: false, servername: host }, res => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (d: string) => { body += d })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }))
+    })
+    req.on('error', reject)
+    req.setTimeout(10_000, () => req.destroy(new Error('client timeout')))
+    if (Array.isArray(opts.body)) { for (const b of opts.body) req.write(b); req.end() } else req.end(opts.body)
+  })
+}
+
+async function listen (server: net.Server, host: string): Promise<number> {
+  server.listen(0, host)
+  await once(server, 'listening')
+  return (server.address() as net.AddressInfo).port
+}
+
+t.test('HTTPS upstreams: UAP verify off by default, proxy verify on by default', async t => {
+  const { dir, cleanup } = await makeTempDir()
+  t.teardown(cleanup)
+  const cert = await ensureSelfSigned(join(dir, 'up'), ['instance.test'])
+  const upstream = https.createServer({ cert: await readFile(cert.certFile), key: await readFile(cert.keyFile) }, (req, res) => res.end(`secure:${req.headers.host}`))
+  const port = await listen(upstream, '127.0.0.2')
+  t.teardown(() => upstream.close())
+  const p = await startPortico({
+    dir,
+    config: `
+state_dir: \${STATE}
+admin: null
+listeners: [{ name: http, address: "127.0.0.1:0" }]
+routes:
+  - uap: { domain: uap.test, allow: [127.0.0.0/8] }
+  - host: verified.test
+    proxy: { upstreams: ["https://127.0.0.2:${port}"] }
+  - host: ca.test
+    proxy: { upstreams: ["https://127.0.0.2:${port}"], tls: { ca_file: ${cert.certFile}, server_name: instance.test } }
+`
+  })
+  t.teardown(() => p.stop('SIGKILL'))
+  const uap = await send(p.ports.http!, `127-0-0-2-${port}.uap.test`)
+  t.same([uap.status, uap.body], [200, `secure:127-0-0-2-${port}.uap.test`], 'default scheme https, self-signed accepted')
+  const verified = await send(p.ports.http!, 'verified.test')
+  t.equal(verified.status, 502, 'self-signed upstream refused when verification is on')
+  const ca = await send(p.ports.http!, 'ca.test')
+  t.same([ca.status, ca.body], [200, 'secure:ca.test'], 'verified against ca_file')
+})
+
+t.test('IPv6 targets, body limits, Via, HSTS and https_redirect', async t => {
+  const seen: http.IncomingHttpHeaders[] = []
+  const upstream = http.createServer((req, res) => {
+    seen.push(req.headers)
+    let n = 0
+    req.on('data', (d: Buffer) => { n += d.length })
+    req.on('end', () => res.end(`got ${n} via ${req.socket.localAddress}`))
+  })
+  const port = await listen(upstream, '::1')
+  t.teardown(() => upstream.close())
+  // A fixed port for the TLS listener: redirects name it, so it cannot be port 0.
+  const httpsPort = await freePort()
+  const p = await startPortico({
+    config: `
+state_dir: \${STATE}
+admin: null
+via: true
+listeners:
+  - { name: http, address: "127.0.0.1:0" }
+  - { name: https, address: "127.0.0.1:${httpsPort}", tls: true }
+tls: { self_signed: { names: [v6.test, limit.test] } }
+routes:
+  - host: '~^v6-(?<port>[0-9]+)\\.test$'
+    hsts: max-age=63072000
+    https_redirect: true
+    proxy: { upstreams: ["http://[::1]:{port}"], allow: ["::1/128"], ports: ["${port}"] }
+  - host: '~^v6bad-(?<port>[0-9]+)\\.test$'
+    proxy: { upstreams: ["http://127.0.0.1:{port}"], allow: ["::1/128"] }
+  - host: limit.test
+    proxy: { upstreams: ["http://[::1]:${port}"], max_body_size: 1k }
+`
+  })
+  t.teardown(() => p.stop('SIGKILL'))
+  const https = p.ports.https!
+  const ok = await send(https, `v6-${port}.test`, { tls: true, headers: { via: '1.0 lb' } })
+  t.same([ok.status, ok.body], [200, 'got 0 via ::1'], 'templated IPv6 target inside the IPv6 allowlist')
+  t.equal(ok.headers['strict-transport-security'], 'max-age=63072000', 'HSTS on TLS')
+  t.equal(seen[0]?.via, '1.0 lb, 1.1 portico')
+  t.equal(seen[0]?.['x-forwarded-proto'], 'https')
+  const redirect = await send(p.ports.http!, `v6-${port}.test`, { path: '/a?b=1' })
+  t.equal(redirect.status, 301)
+  t.equal(redirect.headers.location, `https://v6-${port}.test:${https}/a?b=1`)
+  t.equal(redirect.headers['strict-transport-security'], undefined, 'no HSTS on plain HTTP')
+  const acme = await send(p.ports.http!, `v6-${port}.test`, { path: '/.well-known/acme-challenge/tok' })
+  t.equal(acme.status, 200, 'ACME challenge path is not redirected')
+  t.equal((await send(https, `v6-${port + 1}.test`, { tls: true })).status, 403, 'port outside the ranges')
+  t.equal((await send(p.ports.http!, `v6bad-${port}.test`)).status, 403, 'IPv4 target outside an IPv6-only allowlist')
+  const small = await send(p.ports.http!, 'limit.test', { method: 'POST', body: Buffer.alloc(1024) })
+  t.equal(small.body, 'got 1024 via ::1')
+  const big = await send(p.ports.http!, 'limit.test', { method: 'POST', body: Buffer.alloc(1025) })
+  t.equal(big.status, 413, 'Content-Length over the limit')
+  const chunked = await send(p.ports.http!, 'limit.test', { method: 'POST', headers: { 'transfer-encoding': 'chunked' }, body: [Buffer.alloc(800), Buffer.alloc(800)] })
+  t.equal(chunked.status, 413, 'chunked body over the limit')
+})
+
+t.test('a reload that adds a listener keeps existing connections', async t => {
+  const cfg = (extra: string): string => `
+state_dir: \${STATE}
+admin: null
+listeners:
+  - { name: http, address: "127.0.0.1:0" }
+${extra}
+routes: [{ host: "*", respond: { body: ok } }]
+`
+  const p = await startPortico({ config: cfg('') })
+  t.teardown(() => p.stop('SIGKILL'))
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+  t.teardown(() => agent.destroy())
+  let sockets = 0
+  agent.on('free', () => {})
+  const first = await send(p.ports.http!, 'a.test', { agent })
+  t.equal(first.status, 200)
+  const socket = Object.values(agent.freeSockets)[0]?.[0]
+  t.ok(socket, 'a keep-alive socket is pooled')
+  socket?.once('close', () => { sockets++ })
+  const spare = await freePort()
+  const from = p.logs.length
+  const tmp = join(p.dir, 'n.yaml')
+  await writeFile(tmp, cfg(`  - { name: extra, address: "127.0.0.1:${spare}" }`).replaceAll('${STATE}', join(p.dir, 'state')))
+  await rename(tmp, p.configFile)
+  await p.waitForLog(l => l.msg === 'config reloaded', 8000, from)
+  t.equal((await send(spare, 'a.test')).status, 200, 'new listener serves')
+  const again = await send(p.ports.http!, 'a.test', { agent })
+  t.equal(again.status, 200)
+  t.equal(sockets, 0, 'the keep-alive connection on the unchanged listener was not closed')
+})
