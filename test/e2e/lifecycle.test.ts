@@ -3,6 +3,7 @@ import http from 'node:http'
 import { rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { startPortico, makeTempDir, runCli, type Portico } from '../helpers/portico.js'
+import { send } from '../helpers/http.js'
 
 const config = (body: string, extra = ''): string => `
 state_dir: \${STATE}
@@ -18,16 +19,8 @@ routes:
 `
 
 async function get (port: number, path = '/', host = 'a.test'): Promise<{ status: number, body: string }> {
-  return await new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path, headers: { host }, agent: false }, res => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (d: string) => { body += d })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
-    })
-    req.on('error', reject)
-    req.setTimeout(10_000, () => req.destroy(new Error('timeout')))
-  })
+  const r = await send(port, host, { path })
+  return { status: r.status, body: r.body }
 }
 
 async function waitForBody (p: Portico, want: string, timeoutMs = 8000): Promise<void> {

@@ -2,6 +2,7 @@ import t from 'tap'
 import { spawn } from 'node:child_process'
 import { resolve } from 'node:path'
 import { CLI } from '../helpers/portico.js'
+import { requires } from '../helpers/required.js'
 
 // UAP isolation against real non-loopback addresses, inside a network namespace of our own:
 // only `lo` exists there (the test addresses are added to it), so even a wrong decision cannot send traffic out.
@@ -20,12 +21,7 @@ const denied = [
 ]
 const malformed = ['', 'a..uap.example.org', 'http-198-51-100-99-8888.uap.example.org:99999', '[::1]:80x']
 
-t.test('UAP decisions in a loopback-only namespace', async t => {
-  if (process.getuid?.() !== 0) {
-    if (process.env.CI === 'true') t.fail('network namespaces need root; CI runs as root')
-    else t.skip('needs root for unshare --net')
-    return
-  }
+t.test('UAP decisions in a loopback-only namespace', requires('root', 'command:unshare', 'command:ip'), async t => {
   const corpus = [...allowed, ...denied, ...malformed]
   const child = spawn('unshare', ['--net', '--fork', '--kill-child', '--', 'sh', '-c', `${NS_SETUP} && exec "$0" "$@"`, process.execPath, RUNNER, CLI, JSON.stringify(corpus)], { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''

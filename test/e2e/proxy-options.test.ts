@@ -1,29 +1,13 @@
 import t from 'tap'
 import http from 'node:http'
 import https from 'node:https'
+import { send } from '../helpers/http.js'
 import net from 'node:net'
 import { once } from 'node:events'
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ensureSelfSigned } from '../../src/tls/index.js'
 import { freePort, makeTempDir, startPortico } from '../helpers/portico.js'
-
-interface Reply { status: number, headers: http.IncomingHttpHeaders, body: string }
-
-async function send (port: number, host: string, opts: { path?: string, method?: string, headers?: Record<string, string>, body?: Buffer | Buffer[], agent?: http.Agent, tls?: boolean } = {}): Promise<Reply> {
-  return await new Promise((resolve, reject) => {
-    const mod = opts.tls === true ? https : http
-    const req = mod.request({ host: '127.0.0.1', port, path: opts.path ?? '/', method: opts.method ?? 'GET', headers: { host, ...opts.headers }, agent: opts.agent ?? false, rejectUnauthorized: false, servername: host }, res => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (d: string) => { body += d })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }))
-    })
-    req.on('error', reject)
-    req.setTimeout(10_000, () => req.destroy(new Error('client timeout')))
-    if (Array.isArray(opts.body)) { for (const b of opts.body) req.write(b); req.end() } else req.end(opts.body)
-  })
-}
 
 async function listen (server: net.Server, host: string): Promise<number> {
   server.listen(0, host)

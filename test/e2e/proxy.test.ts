@@ -6,6 +6,7 @@ import { rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { WebSocketServer, WebSocket } from 'ws'
 import { freePort, startPortico } from '../helpers/portico.js'
+import { send, type Reply } from '../helpers/http.js'
 
 interface Seen { method: string, url: string, headers: http.IncomingHttpHeaders }
 
@@ -28,18 +29,8 @@ async function upstream (host: string, handler?: http.RequestListener): Promise<
   return { port: (server.address() as net.AddressInfo).port, seen, connections: () => connections, close: () => { server.closeAllConnections(); server.close() } }
 }
 
-async function request (port: number, host: string, path = '/', headers: Record<string, string> = {}, method = 'GET'): Promise<{ status: number, headers: http.IncomingHttpHeaders, body: string }> {
-  return await new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, method, headers: { host, ...headers }, agent: false }, res => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (d: string) => { body += d })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }))
-    })
-    req.on('error', reject)
-    req.setTimeout(10_000, () => req.destroy(new Error('client timeout')))
-    req.end()
-  })
+async function request (port: number, host: string, path = '/', headers: Record<string, string> = {}, method = 'GET'): Promise<Reply> {
+  return await send(port, host, { path, headers, method })
 }
 
 const base = (routes: string, extra = ''): string => `
