@@ -177,3 +177,34 @@ t.test('websocket echo, surviving a reload', async t => {
   denied.on('error', () => {})
   denied.terminate()
 })
+
+t.test('idle websocket tunnels are closed after websocket_idle_timeout', async t => {
+  const server = http.createServer()
+  const wss = new WebSocketServer({ server })
+  wss.on('connection', ws => { ws.on('message', m => ws.send(m)) })
+  server.listen(0, '127.0.0.8')
+  await once(server, 'listening')
+  const port = (server.address() as net.AddressInfo).port
+  t.teardown(() => { wss.close(); server.closeAllConnections(); server.close() })
+  const p = await startPortico({
+    config: base(`
+  - host: ws.test
+    proxy: { upstreams: ["http://127.0.0.8:${port}"], websocket_idle_timeout: 600ms }`)
+  })
+  t.teardown(() => p.stop('SIGKILL'))
+  const ws = new WebSocket(`ws://127.0.0.1:${p.ports.http}/`, { headers: { host: 'ws.test' } })
+  await once(ws, 'open')
+  const opened = Date.now()
+  // Traffic keeps it open past the timeout...
+  for (let i = 0; i < 4; i++) {
+    await new Promise(resolve => setTimeout(resolve, 250))
+    ws.send(`ping${i}`)
+    await once(ws, 'message')
+  }
+  t.ok(Date.now() - opened > 900, 'active tunnel outlives the idle timeout')
+  // ...silence closes it.
+  const [code] = await once(ws, 'close') as [number]
+  const idle = Date.now() - opened
+  t.ok(idle < 5000, `closed after going idle (${idle} ms after open)`)
+  t.equal(code, 1006, 'closed by the proxy, not by a close frame')
+})
