@@ -60,6 +60,41 @@ const uapAction = z.strictObject({
   websocket_idle_timeout: duration.default(3_600_000)
 })
 
+/** `https://exact.origin` or `~^anchored regex$`; `*` (any origin) only without credentials. */
+const originPattern = z.string().min(1).superRefine((v, ctx) => {
+  if (v.startsWith('~')) {
+    try { new RegExp(v.slice(1)) } catch (err) { ctx.addIssue({ code: 'custom', message: `invalid regex: ${(err as Error).message}` }) }
+  } else if (v !== '*' && !/^https?:\/\/[^/\s]+$/.test(v)) {
+    ctx.addIssue({ code: 'custom', message: 'expected an origin such as https://app.example.org (no path), * or ~regex' })
+  }
+})
+
+const corsPolicy = z.strictObject({
+  preset: z.enum(['openstack', 'exosphere-uap']).optional(),
+  origins: z.array(originPattern).min(1),
+  methods: z.array(z.string().regex(/^[A-Z]+$/, 'methods are upper-case tokens')).optional(),
+  allow_headers: z.array(z.string().min(1)).optional(),
+  expose_headers: z.array(z.string().min(1)).optional(),
+  credentials: z.boolean().default(false),
+  max_age: duration.optional(),
+  deny_disallowed: z.boolean().default(false)
+}).superRefine((c, ctx) => {
+  if (c.credentials && c.origins.includes('*')) ctx.addIssue({ code: 'custom', path: ['origins'], message: 'origin * cannot be combined with credentials: true (browsers refuse it, and echoing any origin with credentials is unsafe)' })
+})
+
+const ccpAction = z.strictObject({
+  hosts: z.array(hostPattern).default([]),
+  networks: z.array(cidr).default([]),
+  ports: z.array(portRange).min(1),
+  default_port: z.number().int().min(1).max(65535).default(443),
+  tls: upstreamTls.prefault({}),
+  timeouts: timeouts.prefault({}),
+  resolve_timeout: duration.default(5000),
+  max_body_size: size.nullable().default(null)
+}).superRefine((c, ctx) => {
+  if (c.hosts.length === 0 && c.networks.length === 0) ctx.addIssue({ code: 'custom', message: 'a cors_proxy needs at least one of hosts or networks: it must never be an open proxy' })
+})
+
 const redirectAction = z.strictObject({
   to: z.string().min(1),
   status: z.union([z.literal(301), z.literal(302), z.literal(303), z.literal(307), z.literal(308)]).default(301)
@@ -79,17 +114,19 @@ const route = z.strictObject({
   listeners: z.array(z.string()).optional(),
   https_redirect: z.boolean().default(false),
   hsts: z.union([z.literal(false), z.string()]).default(false),
+  cors: corsPolicy.optional(),
   uap: uapAction.optional(),
   proxy: proxyAction.optional(),
+  cors_proxy: ccpAction.optional(),
   redirect: redirectAction.optional(),
   respond: respondAction.optional()
 }).superRefine((r, ctx) => {
-  const actions = (['uap', 'proxy', 'redirect', 'respond'] as const).filter(k => r[k] !== undefined)
+  const actions = (['uap', 'proxy', 'cors_proxy', 'redirect', 'respond'] as const).filter(k => r[k] !== undefined)
   if (actions.length !== 1) {
     ctx.addIssue({
       code: 'custom',
       message: actions.length === 0
-        ? 'a route needs exactly one action: uap, proxy, redirect or respond'
+        ? 'a route needs exactly one action: uap, proxy, cors_proxy, redirect or respond'
         : `a route has exactly one action, found ${actions.join(' and ')}`
     })
   }
@@ -159,4 +196,6 @@ export type RouteConfig = Config['routes'][number]
 export type ListenerConfig = Config['listeners'][number]
 export type UapConfig = NonNullable<RouteConfig['uap']>
 export type ProxyConfig = NonNullable<RouteConfig['proxy']>
+export type CorsConfig = NonNullable<RouteConfig['cors']>
+export type CcpConfig = NonNullable<RouteConfig['cors_proxy']>
 export type PortRange = { from: number, to: number }

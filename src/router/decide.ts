@@ -12,6 +12,7 @@ import type { Vars } from './template.js'
 export type Decision =
   | { action: 'proxy', route: CompiledRoute, target: string, pool: UpstreamPool | undefined, upstream: UpstreamSettings, reason: string }
   | { action: 'deny', route: CompiledRoute | undefined, status: 400 | 403, reason: string }
+  | { action: 'cors-proxy', route: CompiledRoute, reason: string }
   | { action: 'redirect', route: CompiledRoute, status: number, location: string, reason: string }
   | { action: 'respond', route: CompiledRoute, reason: string }
   | { action: 'none', route: undefined, reason: string }
@@ -64,6 +65,8 @@ function actionFor (route: CompiledRoute, host: string, vars: Vars, facts: Reque
       }
       return { action: 'proxy', route, target, pool: undefined, upstream: a.upstream, reason: 'templated upstream' }
     }
+    case 'cors-proxy':
+      return { action: 'cors-proxy', route, reason: 'target from exo-proxy-orig-host/port, checked per request' }
     case 'redirect':
       return { action: 'redirect', route, status: a.status, location: a.to.render({ ...vars, host, uri: facts.url, path: pathOf(facts.url) }), reason: 'redirect' }
     case 'respond':

@@ -1,10 +1,12 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
+import { CORS_RESPONSE_HEADERS, type HeaderList } from '../cors/index.js'
 import { decide, type Decision } from './decide.js'
 import { forward, type ForwardOutcome } from './forward.js'
 import { upstreamRequestHeaders, type ForwardFacts } from './headers.js'
 import { sendError } from './error-response.js'
 import { nextRequestId } from './request-id.js'
 import { clientIp } from './client-address.js'
+import type { UpstreamSettings } from './route-table.js'
 import type { RouterDeps, RouterView } from './view.js'
 
 export interface ListenerInfo {
@@ -12,9 +14,26 @@ export interface ListenerInfo {
   tls: boolean
 }
 
+/** The CCP's own request headers, never forwarded. */
+const EXO_HEADERS: ReadonlySet<string> = new Set(['exo-proxy-orig-host', 'exo-proxy-orig-port'])
+
+/** Per-request state shared by the action handlers below. */
+interface Exchange {
+  view: RouterView
+  req: IncomingMessage
+  res: ServerResponse
+  rid: string
+  proto: 'http' | 'https'
+  cors: HeaderList | undefined
+  corsRoute: boolean
+  fail: (status: number, reason: string) => void
+  log: (status: number, bytes: number, upstream: string | undefined, error?: string) => void
+}
+
 /**
  * The request path: read the current snapshot once (the request keeps it to the end, so a
- * reload never changes a request mid-flight), decide, then act. No I/O besides the sockets.
+ * reload never changes a request mid-flight), decide, answer CORS, then act. No I/O besides
+ * the sockets (and the CCP's one DNS lookup).
  */
 export function createRequestHandler (deps: RouterDeps, listener: ListenerInfo): (req: IncomingMessage, res: ServerResponse) => void {
   const proto = listener.tls ? 'https' : 'http'
@@ -33,68 +52,162 @@ export function createRequestHandler (deps: RouterDeps, listener: ListenerInfo):
       })
     }
     if (d.route?.hsts !== undefined && listener.tls) res.setHeader('strict-transport-security', d.route.hsts)
-    switch (d.action) {
-      case 'proxy':
-        proxy(view, d, req, res, rid, proto, (o) => {
-          if (o.error !== undefined) sendError(res, o.error.status, o.error.reason, rid, req.headers.accept)
-          log(o.error?.status ?? o.status, o.bytesOut, o.upstream, o.error?.reason)
-        })
-        return
-      case 'deny':
-        sendError(res, d.status, d.reason, rid, req.headers.accept)
-        log(d.status, 0, undefined, d.reason)
-        return
-      case 'none':
-        sendError(res, 404, d.reason, rid, req.headers.accept)
-        log(404, 0, undefined, d.reason)
-        return
-      case 'redirect':
-        res.writeHead(d.status, { location: d.location, 'content-length': 0 })
+    const policy = d.route?.cors
+    const origin = req.headers.origin
+    let cors: HeaderList | undefined
+    if (policy !== undefined && origin !== undefined) {
+      // A real preflight is answered here and never reaches the upstream; other OPTIONS requests do.
+      if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
+        const headers = policy.preflightHeaders(origin)
+        const status = headers === undefined && policy.denyDisallowed ? 403 : 204
+        res.writeHead(status, [...(headers ?? []).flat(), 'content-length', '0', 'x-request-id', rid])
         res.end()
-        log(d.status, 0, undefined)
+        log(status, 0, undefined, headers === undefined ? 'origin not allowed' : undefined)
         return
-      case 'respond': {
-        const a = d.route.action
-        if (a.kind !== 'respond') return
-        res.statusCode = a.status
-        for (const [k, v] of a.headers) res.setHeader(k, v)
-        res.setHeader('content-length', a.body.length)
-        res.end(req.method === 'HEAD' ? undefined : a.body)
-        log(a.status, a.body.length, undefined)
       }
+      cors = policy.responseHeaders(origin)
+    }
+    const fail = (status: number, reason: string): void => sendError(res, status, reason, rid, req.headers.accept, cors)
+    const x: Exchange = { view, req, res, rid, proto, cors, corsRoute: policy !== undefined, fail, log }
+    if (policy !== undefined && origin !== undefined && cors === undefined && policy.denyDisallowed) {
+      fail(403, 'origin not allowed')
+      log(403, 0, undefined, 'origin not allowed')
+      return
+    }
+    act(x, d)
+  }
+}
+
+function act (x: Exchange, d: Decision): void {
+  const { req, res } = x
+  switch (d.action) {
+    case 'proxy':
+      proxy(x, d.pool === undefined ? [d.target] : d.pool.candidates(), d.upstream, {
+        path: req.url ?? '/',
+        hostOverride: undefined,
+        serverName: d.upstream.serverName,
+        onUpstreamDown: d.pool === undefined ? undefined : (o) => d.pool?.markDown(o),
+        preserveHost: d.upstream.preserveHost
+      })
+      return
+    case 'cors-proxy':
+      corsProxy(x, d)
+      return
+    case 'deny':
+      x.fail(d.status, d.reason)
+      x.log(d.status, 0, undefined, d.reason)
+      return
+    case 'none':
+      x.fail(404, d.reason)
+      x.log(404, 0, undefined, d.reason)
+      return
+    case 'redirect':
+      setAll(res, x.cors)
+      res.writeHead(d.status, { location: d.location, 'content-length': 0 })
+      res.end()
+      x.log(d.status, 0, undefined)
+      return
+    case 'respond': {
+      const a = d.route.action
+      if (a.kind !== 'respond') return
+      setAll(res, x.cors)
+      res.statusCode = a.status
+      for (const [k, v] of a.headers) res.setHeader(k, v)
+      res.setHeader('content-length', a.body.length)
+      res.end(req.method === 'HEAD' ? undefined : a.body)
+      x.log(a.status, a.body.length, undefined)
     }
   }
 }
 
-function proxy (view: RouterView, d: Extract<Decision, { action: 'proxy' }>, req: IncomingMessage, res: ServerResponse, rid: string, proto: 'http' | 'https', done: (o: ForwardOutcome) => void): void {
+/** Exosphere's Cloud CORS Proxy: target from the exo headers, checked, resolved once, pinned. */
+function corsProxy (x: Exchange, d: Extract<Decision, { action: 'cors-proxy' }>): void {
+  const a = d.route.action
+  if (a.kind !== 'cors-proxy') return
+  a.policy.resolve(x.req.headers['exo-proxy-orig-host'], x.req.headers['exo-proxy-orig-port']).then(r => {
+    if (!r.ok) {
+      x.fail(r.status, r.reason)
+      x.log(r.status, 0, undefined, r.reason)
+      return
+    }
+    proxy(x, [r.target.origin], a.upstream, {
+      path: stripPrefix(x.req.url ?? '/', a.prefix),
+      hostOverride: r.target.hostHeader,
+      serverName: r.target.serverName,
+      drop: EXO_HEADERS,
+      preserveHost: false
+    })
+  }, (err: Error) => {
+    x.fail(502, `target check failed: ${err.message}`)
+    x.log(502, 0, undefined, err.message)
+  })
+}
+
+interface ProxyTarget {
+  path: string
+  hostOverride: string | undefined
+  serverName: string | undefined
+  preserveHost: boolean
+  drop?: ReadonlySet<string>
+  onUpstreamDown?: ((origin: string) => void) | undefined
+}
+
+function proxy (x: Exchange, origins: string[], upstream: UpstreamSettings, t: ProxyTarget): void {
+  const { req, res, view } = x
   const ip = clientIp(req.socket)
   const facts: ForwardFacts = {
     clientIp: ip,
-    proto,
+    proto: x.proto,
     host: req.headers.host ?? (req.headers[':authority'] as string | undefined),
     trusted: view.trustedProxies !== undefined && view.trustedProxies.check(ip, 1) === undefined,
-    requestId: rid,
+    requestId: x.rid,
     via: view.via
   }
-  const origins = d.pool === undefined ? [d.target] : d.pool.candidates()
-  const hostOverride = d.upstream.preserveHost ? undefined : new URL(origins[0] as string).host
-  const max = d.upstream.maxBodySize
+  const hostOverride = t.hostOverride ?? (t.preserveHost ? undefined : new URL(origins[0] as string).host)
+  const max = upstream.maxBodySize
   if (max !== null && Number(req.headers['content-length'] ?? 0) > max) {
-    done({ status: 413, upstream: '', bytesOut: 0 })
-    sendError(res, 413, `request body larger than ${max} bytes`, rid, req.headers.accept)
+    x.fail(413, `request body larger than ${max} bytes`)
+    x.log(413, 0, undefined, 'body too large')
     return
   }
+  const cors = x.cors
   forward({
     req,
     res,
     origins,
     method: req.method ?? 'GET',
-    path: req.url ?? '/',
-    headers: upstreamRequestHeaders(req.rawHeaders, facts, hostOverride),
-    dispatcher: view.dispatchers.get(d.upstream),
+    path: t.path,
+    headers: upstreamRequestHeaders(req.rawHeaders, facts, hostOverride, t.drop),
+    dispatcher: view.dispatchers.get(upstream),
     maxBodySize: max,
-    serverName: d.upstream.serverName,
-    onUpstreamDown: d.pool === undefined ? undefined : (o) => d.pool?.markDown(o),
-    done
+    serverName: t.serverName,
+    dropResponseHeaders: x.corsRoute ? CORS_RESPONSE_HEADERS : undefined,
+    editResponseHeaders: cors === undefined ? undefined : (h) => addCors(h, cors),
+    onUpstreamDown: t.onUpstreamDown,
+    done: (o: ForwardOutcome) => {
+      if (o.error !== undefined) x.fail(o.error.status, o.error.reason)
+      x.log(o.error?.status ?? o.status, o.bytesOut, o.upstream, o.error?.reason)
+    }
   })
+}
+
+function addCors (h: IncomingHttpHeaders, cors: HeaderList): void {
+  for (const [k, v] of cors) {
+    if (k === 'vary') {
+      const prev = h.vary
+      h.vary = prev === undefined || prev === '' ? v : /\borigin\b/i.test(String(prev)) ? prev : `${String(prev)}, ${v}`
+    } else {
+      h[k] = v
+    }
+  }
+}
+
+function setAll (res: ServerResponse, headers: HeaderList | undefined): void {
+  if (headers !== undefined) for (const [k, v] of headers) res.setHeader(k, v)
+}
+
+/** `/proxy/v3/x?y` → `/v3/x?y`; the rest of the path and query pass byte for byte. */
+function stripPrefix (url: string, prefix: string): string {
+  const rest = url.slice(prefix.length)
+  return rest === '' || rest.charCodeAt(0) === 63 /* ? */ ? `/${rest}` : rest
 }

@@ -1,5 +1,6 @@
-import type { Config, RouteConfig, UapConfig, ProxyConfig } from '../config/index.js'
-import { compileHostPatterns, type HostMatcher } from './host-matcher.js'
+import type { Config, RouteConfig, UapConfig, ProxyConfig, CcpConfig } from '../config/index.js'
+import { compileCcpPolicy, compileCorsPolicy, type CcpPolicy, type CorsPolicy, type Lookup } from '../cors/index.js'
+import { compileHostPatterns, type HostMatcher } from '../util/host-pattern.js'
 import { compileIpPolicy, type IpPolicy } from './ip-policy.js'
 import { compileTemplate, type Template } from './template.js'
 import { createUpstreamPool, type UpstreamPool } from './upstream-pool.js'
@@ -21,6 +22,7 @@ export interface UpstreamSettings {
 export type RouteAction =
   | { kind: 'uap', domainSuffix: string, defaultScheme: 'http' | 'https', policy: IpPolicy, upstream: UpstreamSettings }
   | { kind: 'proxy', pool: UpstreamPool | undefined, template: Template | undefined, policy: IpPolicy | undefined, upstream: UpstreamSettings }
+  | { kind: 'cors-proxy', policy: CcpPolicy, prefix: string, upstream: UpstreamSettings }
   | { kind: 'redirect', to: Template, status: number }
   | { kind: 'respond', status: number, body: Buffer, headers: ReadonlyArray<[string, string]> }
 
@@ -32,6 +34,7 @@ export interface CompiledRoute {
   readonly pathPrefix: string | undefined
   readonly httpsRedirect: boolean
   readonly hsts: string | undefined
+  readonly cors: CorsPolicy | undefined
   readonly action: RouteAction
 }
 
@@ -41,19 +44,30 @@ export interface RouteTable {
   readonly httpsPort: number | undefined
 }
 
-export function compileRouteTable (config: Config): RouteTable {
-  const tlsListener = config.listeners.find(l => l.tls)
-  const httpsPort = tlsListener === undefined ? undefined : Number(tlsListener.address.slice(tlsListener.address.lastIndexOf(':') + 1))
-  return { routes: config.routes.map(compileRoute), httpsPort }
+export interface CompileOptions {
+  /** DNS lookup for CCP targets (injected in tests; the system resolver otherwise). */
+  lookup?: Lookup
 }
 
-function compileRoute (r: RouteConfig, index: number): CompiledRoute {
+export function compileRouteTable (config: Config, opts: CompileOptions = {}): RouteTable {
+  const tlsListener = config.listeners.find(l => l.tls)
+  const httpsPort = tlsListener === undefined ? undefined : Number(tlsListener.address.slice(tlsListener.address.lastIndexOf(':') + 1))
+  return { routes: config.routes.map((r, i) => compileRoute(r, i, opts)), httpsPort }
+}
+
+/** CCP routes live under /proxy unless a path is given (Exosphere's convention). */
+const CCP_DEFAULT_PATH = '/proxy'
+
+function compileRoute (r: RouteConfig, index: number, opts: CompileOptions): CompiledRoute {
   const name = r.name ?? `route-${index}`
+  const path = r.path ?? (r.cors_proxy !== undefined ? CCP_DEFAULT_PATH : undefined)
+  const pathPrefix = path === undefined || path === '/' ? undefined : path.replace(/\/$/, '')
   const common = {
     index,
     name,
     listeners: r.listeners === undefined ? undefined : new Set(r.listeners),
-    pathPrefix: r.path === undefined || r.path === '/' ? undefined : r.path.replace(/\/$/, ''),
+    pathPrefix,
+    cors: r.cors === undefined ? undefined : compileCorsPolicy(r.cors),
     httpsRedirect: r.https_redirect,
     hsts: r.hsts === false ? undefined : r.hsts
   }
@@ -62,6 +76,7 @@ function compileRoute (r: RouteConfig, index: number): CompiledRoute {
   }
   const matchHost = compileHostPatterns(r.host)
   if (r.proxy !== undefined) return { ...common, matchHost, action: proxyAction(r.proxy) }
+  if (r.cors_proxy !== undefined) return { ...common, matchHost, action: ccpAction(r.cors_proxy, pathPrefix ?? '', opts.lookup) }
   if (r.redirect !== undefined) return { ...common, matchHost, action: { kind: 'redirect', to: compileTemplate(r.redirect.to), status: r.redirect.status } }
   const respond = r.respond!
   return {
@@ -100,6 +115,15 @@ function proxyAction (p: ProxyConfig): RouteAction {
     template: templated ? compileTemplate(p.upstreams[0] as string) : undefined,
     policy: p.allow === undefined ? undefined : compileIpPolicy(p.allow, p.ports),
     upstream: upstreamSettings(p, true)
+  }
+}
+
+function ccpAction (c: CcpConfig, prefix: string, lookup: Lookup | undefined): RouteAction {
+  return {
+    kind: 'cors-proxy',
+    policy: compileCcpPolicy(c, lookup),
+    prefix,
+    upstream: upstreamSettings({ ...c, preserve_host: false, retries: 0, websocket_idle_timeout: 0 }, true)
   }
 }
 

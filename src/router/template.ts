@@ -2,7 +2,8 @@
  * `{name}` templates (target URLs, redirect locations) compiled once into literal/variable
  * parts, so rendering on the request path is a single join with no regex.
  */
-export type Vars = Readonly<Record<string, string | undefined>>
+import type { Vars } from '../util/host-pattern.js'
+export type { Vars }
 
 export interface Template {
   readonly source: string

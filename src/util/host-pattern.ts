@@ -1,4 +1,5 @@
-import type { Vars } from './template.js'
+/** Template variables captured from a host (regex named groups). */
+export type Vars = Readonly<Record<string, string | undefined>>
 
 /**
  * Host patterns: exact (`api.example.org`), wildcard (`*.example.org`, one or more labels, like

@@ -1,0 +1,7 @@
+export { compileCorsPolicy, CORS_RESPONSE_HEADERS } from './policy.js'
+export type { CorsPolicy, HeaderList } from './policy.js'
+export { compileCcpPolicy, systemLookup } from './ccp-policy.js'
+export type { CcpPolicy, CcpTarget, CcpResolution, Lookup } from './ccp-policy.js'
+export { compileAddressGuard } from './address-guard.js'
+export type { AddressGuard } from './address-guard.js'
+export { parseTargetHost, parseTargetPort } from './ccp-target.js'
