@@ -9,6 +9,7 @@ PACKAGES=(
   curl          # README demo check, manual probing
   openssl       # inspecting certificates in tests and docs
   procps        # ps/pkill in test cleanup
+  chromium      # headless browser: CORS proxy flow as a person's browser runs it
 )
 
 missing=()

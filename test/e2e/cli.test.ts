@@ -6,7 +6,7 @@ import { makeTempDir, runCli } from '../helpers/portico.js'
 const ROOT = resolve(import.meta.dirname, '../..')
 
 t.test('check: ok and exact positions', async t => {
-  for (const f of ['config/portico.yaml', 'config/examples/exosphere-uap.yaml']) {
+  for (const f of ['config/portico.yaml', 'config/examples/exosphere-uap.yaml', 'config/examples/exosphere-ccp.yaml']) {
     const r = await runCli(['check', '--config', join(ROOT, f)])
     t.equal(r.stdout, 'ok\n', f)
     t.equal(r.code, 0)
@@ -43,6 +43,15 @@ t.test('explain: one JSON line per target, no listeners, no certificate reads', 
   t.match(lines[5], { action: 'deny', status: 400 })
   const plain = await runCli(['explain', '--plain-http', '--config', join(ROOT, 'config/examples/exosphere-uap.yaml'), 'http-198-51-100-99-8888.uap.example.org'])
   t.match(JSON.parse(plain.stdout), { action: 'redirect', target: null, location: 'https://http-198-51-100-99-8888.uap.example.org/' })
+})
+
+t.test('explain: the CCP example', async t => {
+  const r = await runCli(['explain', '--config', join(ROOT, 'config/examples/exosphere-ccp.yaml'), 'ccp.example.org/proxy/v3', 'ccp.example.org/proxy', 'ccp.example.org/proxyx', 'ccp.example.org/'])
+  const [v3, bare, other, root] = r.stdout.trim().split('\n').map(l => JSON.parse(l) as Record<string, unknown>)
+  t.match(v3, { host: 'ccp.example.org', path: '/proxy/v3', route: 'ccp', action: 'cors-proxy', target: null })
+  t.match(bare, { action: 'cors-proxy' })
+  t.match(other, { action: 'none' }, 'the prefix ends at a segment')
+  t.match(root, { action: 'none' })
 })
 
 t.test('version and help', async t => {

@@ -2,20 +2,15 @@ import t from 'tap'
 import http from 'node:http'
 import net from 'node:net'
 import { once } from 'node:events'
-import { readFile } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { startPortico } from '../helpers/portico.js'
+import { watchRss, MiB } from '../helpers/rss.js'
 
 // 1 GiB each way through the proxy with portico's RSS sampled from /proc: bodies must stream
 // (backpressure both ways), never accumulate.
 const GIB = 1024 ** 3
 const CHUNK = Buffer.alloc(256 * 1024, 0x61)
-
-async function rssOf (pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8')
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024
-}
 
 function source (bytes: number): Readable {
   let left = bytes
@@ -78,15 +73,10 @@ routes: [{ host: "*", proxy: { upstreams: ["http://127.0.0.9:${port}"] } }]
   // Warm-up (JIT, pools, the GC's steady state for short-lived chunk buffers), then measure.
   t.equal(await upload(128 * 2 ** 20), String(128 * 2 ** 20))
   t.equal(await download(128 * 2 ** 20), 128 * 2 ** 20)
-  const baseline = await rssOf(pid)
-  let peak = baseline
-  const sampler = setInterval(() => { void rssOf(pid).then(r => { peak = Math.max(peak, r) }).catch(() => {}) }, 50)
-  t.teardown(() => clearInterval(sampler))
+  const rss = await watchRss(pid)
   t.equal(await upload(GIB), String(GIB), 'upstream received every byte of 1 GiB')
-  t.comment(`after upload: peak ${((peak - baseline) / 2 ** 20).toFixed(1)} MiB over baseline`)
   t.equal(await download(GIB), GIB, 'client received every byte of 1 GiB')
-  clearInterval(sampler)
-  const growth = peak - baseline
-  t.comment(`portico RSS baseline ${(baseline / 2 ** 20).toFixed(1)} MiB, peak ${(peak / 2 ** 20).toFixed(1)} MiB, growth ${(growth / 2 ** 20).toFixed(1)} MiB`)
-  t.ok(growth < 64 * 2 ** 20, 'RSS growth below 64 MiB')
+  const { baseline, peak, growth } = rss.stop()
+  t.comment(`portico RSS baseline ${(baseline / MiB).toFixed(1)} MiB, peak ${(peak / MiB).toFixed(1)} MiB, growth ${(growth / MiB).toFixed(1)} MiB`)
+  t.ok(growth < 64 * MiB, 'RSS growth below 64 MiB')
 })
