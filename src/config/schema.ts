@@ -57,7 +57,8 @@ const uapAction = z.strictObject({
   tls: upstreamTls.prefault({}),
   timeouts: timeouts.prefault({}),
   max_body_size: size.nullable().default(null),
-  websocket_idle_timeout: duration.default(3_600_000)
+  websocket_idle_timeout: duration.default(3_600_000),
+  cookie_scoping: z.boolean().default(true)
 })
 
 /** `https://exact.origin` or `~^anchored regex$`; `*` (any origin) only without credentials. */
@@ -114,6 +115,10 @@ const route = z.strictObject({
   listeners: z.array(z.string()).optional(),
   https_redirect: z.boolean().default(false),
   hsts: z.union([z.literal(false), z.string()]).default(false),
+  response_headers: z.strictObject({
+    set: z.record(z.string(), z.string()).default({}),
+    remove: z.array(z.string()).default([])
+  }).optional(),
   cors: corsPolicy.optional(),
   uap: uapAction.optional(),
   proxy: proxyAction.optional(),

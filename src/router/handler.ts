@@ -6,7 +6,9 @@ import { upstreamRequestHeaders, type ForwardFacts } from './headers.js'
 import { sendError } from './error-response.js'
 import { nextRequestId } from './request-id.js'
 import { clientIp } from './client-address.js'
-import type { UpstreamSettings } from './route-table.js'
+import type { CompiledRoute, UpstreamSettings } from './route-table.js'
+import { scopeSetCookies } from './cookies.js'
+import { normalizeHost } from './host.js'
 import type { RouterDeps, RouterView } from './view.js'
 
 export interface ListenerInfo {
@@ -83,6 +85,7 @@ function act (x: Exchange, d: Decision): void {
   switch (d.action) {
     case 'proxy':
       proxy(x, d.pool === undefined ? [d.target] : d.pool.candidates(), d.upstream, {
+        route: d.route,
         path: req.url ?? '/',
         hostOverride: undefined,
         serverName: d.upstream.serverName,
@@ -131,6 +134,7 @@ function corsProxy (x: Exchange, d: Extract<Decision, { action: 'cors-proxy' }>)
       return
     }
     proxy(x, [r.target.origin], a.upstream, {
+      route: d.route,
       path: stripPrefix(x.req.url ?? '/', a.prefix),
       hostOverride: r.target.hostHeader,
       serverName: r.target.serverName,
@@ -144,6 +148,7 @@ function corsProxy (x: Exchange, d: Extract<Decision, { action: 'cors-proxy' }>)
 }
 
 interface ProxyTarget {
+  route: CompiledRoute
   path: string
   hostOverride: string | undefined
   serverName: string | undefined
@@ -182,13 +187,28 @@ function proxy (x: Exchange, origins: string[], upstream: UpstreamSettings, t: P
     maxBodySize: max,
     serverName: t.serverName,
     dropResponseHeaders: x.corsRoute ? CORS_RESPONSE_HEADERS : undefined,
-    editResponseHeaders: cors === undefined ? undefined : (h) => addCors(h, cors),
+    editResponseHeaders: responseEditor(t.route, x, cors),
     onUpstreamDown: t.onUpstreamDown,
     done: (o: ForwardOutcome) => {
       if (o.error !== undefined) x.fail(o.error.status, o.error.reason)
       x.log(o.error?.status ?? o.status, o.bytesOut, o.upstream, o.error?.reason)
     }
   })
+}
+
+/** Composes the route's response edits, or returns undefined when there are none (the common case). */
+function responseEditor (route: CompiledRoute, x: Exchange, cors: HeaderList | undefined): ((h: IncomingHttpHeaders) => void) | undefined {
+  const edits = route.responseHeaders
+  const cookieHost = route.action.kind === 'uap' && route.action.cookieScoping ? normalizeHost(x.req.headers.host ?? (x.req.headers[':authority'] as string | undefined)) : undefined
+  if (edits === undefined && cookieHost === undefined && cors === undefined) return undefined
+  return h => {
+    if (edits !== undefined) {
+      for (const k of edits.remove) delete h[k]
+      for (const [k, v] of edits.set) h[k] = v
+    }
+    if (cookieHost !== undefined) scopeSetCookies(h, cookieHost)
+    if (cors !== undefined) addCors(h, cors)
+  }
 }
 
 function addCors (h: IncomingHttpHeaders, cors: HeaderList): void {

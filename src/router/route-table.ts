@@ -20,7 +20,7 @@ export interface UpstreamSettings {
 }
 
 export type RouteAction =
-  | { kind: 'uap', domainSuffix: string, defaultScheme: 'http' | 'https', policy: IpPolicy, upstream: UpstreamSettings }
+  | { kind: 'uap', domainSuffix: string, defaultScheme: 'http' | 'https', policy: IpPolicy, upstream: UpstreamSettings, cookieScoping: boolean }
   | { kind: 'proxy', pool: UpstreamPool | undefined, template: Template | undefined, policy: IpPolicy | undefined, upstream: UpstreamSettings }
   | { kind: 'cors-proxy', policy: CcpPolicy, prefix: string, upstream: UpstreamSettings }
   | { kind: 'redirect', to: Template, status: number }
@@ -35,6 +35,8 @@ export interface CompiledRoute {
   readonly httpsRedirect: boolean
   readonly hsts: string | undefined
   readonly cors: CorsPolicy | undefined
+  /** Edits applied to proxied responses (lower-case names). */
+  readonly responseHeaders: { set: ReadonlyArray<readonly [string, string]>, remove: readonly string[] } | undefined
   readonly action: RouteAction
 }
 
@@ -68,6 +70,9 @@ function compileRoute (r: RouteConfig, index: number, opts: CompileOptions): Com
     listeners: r.listeners === undefined ? undefined : new Set(r.listeners),
     pathPrefix,
     cors: r.cors === undefined ? undefined : compileCorsPolicy(r.cors),
+    responseHeaders: r.response_headers === undefined
+      ? undefined
+      : { set: Object.entries(r.response_headers.set).map(([k, v]) => [k.toLowerCase(), v] as const), remove: r.response_headers.remove.map(k => k.toLowerCase()) },
     httpsRedirect: r.https_redirect,
     hsts: r.hsts === false ? undefined : r.hsts
   }
@@ -103,7 +108,8 @@ function uapAction (u: UapConfig): RouteAction {
     domainSuffix: `.${u.domain.toLowerCase()}`,
     defaultScheme: u.default_scheme,
     policy: compileIpPolicy(u.allow, u.ports),
-    upstream: upstreamSettings({ ...u, preserve_host: true, retries: 0 }, false)
+    upstream: upstreamSettings({ ...u, preserve_host: true, retries: 0 }, false),
+    cookieScoping: u.cookie_scoping
   }
 }
 

@@ -90,8 +90,19 @@ t.test('upstream failures are 502/504 with CORS headers; TLS verification is on'
   - name: ccp-noca
     host: noca.test
     cors: { preset: openstack, origins: ["${ORIGIN}"] }
+    cors_proxy: { hosts: [localhost], networks: [127.0.0.0/8, "::1/128"], ports: ["1-65535"] }
+  - name: ccp-strict
+    host: strict.test
+    cors: { preset: openstack, origins: ["${ORIGIN}"], deny_disallowed: true }
     cors_proxy: { hosts: [localhost], networks: [127.0.0.0/8, "::1/128"], ports: ["1-65535"] }`)
   void p
+  const strict = await send(port, 'strict.test', { path: '/proxy/', headers: { ...exo(api.port), origin: 'https://evil.example' } })
+  t.equal(strict.status, 403, 'deny_disallowed answers 403')
+  t.match(strict.body, /origin not allowed/)
+  const strictPre = await send(port, 'strict.test', { method: 'OPTIONS', path: '/proxy/', headers: { origin: 'https://evil.example', 'access-control-request-method': 'GET' } })
+  t.equal(strictPre.status, 403, 'also for preflights')
+  const strictOk = await send(port, 'strict.test', { path: '/proxy/', headers: { ...exo(api.port), origin: ORIGIN } })
+  t.equal(strictOk.status, 502, 'an allowed origin passes the origin check (then fails TLS without ca_file)')
   const noCa = await send(port, 'noca.test', { path: '/proxy/', headers: { ...exo(api.port), origin: ORIGIN } })
   t.equal(noCa.status, 502, 'a private-CA certificate is refused without ca_file')
   t.equal(noCa.headers['access-control-allow-origin'], ORIGIN)
