@@ -4,7 +4,7 @@ import { once } from 'node:events'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
-import { makeTempDir, startPortico } from '../helpers/portico.js'
+import { httpConfig, makeTempDir, startPortico } from '../helpers/portico.js'
 import { makePki } from '../helpers/pki.js'
 import { startFakeOpenStack } from '../helpers/fake-openstack.js'
 import { launchBrowser } from '../helpers/browser.js'
@@ -27,16 +27,11 @@ t.test('Chromium: CCP works for the allowed origin, CORS blocks another', requir
   t.teardown(() => { page.closeAllConnections(); page.close() })
   const p = await startPortico({
     dir,
-    config: `
-state_dir: \${STATE}
-admin: null
-listeners: [{ name: http, address: "127.0.0.1:0" }]
-routes:
+    config: httpConfig(`
   - name: ccp
     host: ccp.test
     cors: { preset: openstack, origins: ["http://exo.test:${pagePort}"], credentials: true }
-    cors_proxy: { hosts: [localhost], networks: [127.0.0.0/8, "::1/128"], ports: ["${api.port}"], tls: { ca_file: ca.pem } }
-`
+    cors_proxy: { hosts: [localhost], networks: [127.0.0.0/8, "::1/128"], ports: ["${api.port}"], tls: { ca_file: ca.pem } }`)
   })
   t.teardown(() => p.stop('SIGKILL'))
   const browser = await launchBrowser()

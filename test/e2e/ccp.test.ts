@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import http from 'node:http'
 import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
-import { makeTempDir, startPortico } from '../helpers/portico.js'
+import { httpConfig, makeTempDir, startPortico } from '../helpers/portico.js'
 import { send } from '../helpers/http.js'
 import { makePki } from '../helpers/pki.js'
 import { startFakeOpenStack } from '../helpers/fake-openstack.js'
@@ -21,11 +21,7 @@ async function setup (t: Test, extraRoutes = '') {
   t.teardown(api.close)
   const p = await startPortico({
     dir,
-    config: `
-state_dir: \${STATE}
-admin: null
-listeners: [{ name: http, address: "127.0.0.1:0" }]
-routes:
+    config: httpConfig(`
   - name: ccp
     host: ccp.test
     cors: { preset: openstack, origins: ["${ORIGIN}", '~^http://localhost(:[0-9]+)?$'], credentials: true }
@@ -34,8 +30,7 @@ routes:
       networks: [127.0.0.0/8, "::1/128"]
       ports: ["${api.port}"]
       tls: { ca_file: ca.pem }
-${extraRoutes}
-`
+${extraRoutes}`)
   })
   t.teardown(() => p.stop('SIGKILL'))
   return { p, api, port: p.ports.http! }

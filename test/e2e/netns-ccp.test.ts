@@ -2,7 +2,7 @@ import t from 'tap'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ensureSelfSigned } from '../../src/tls/index.js'
-import { makeTempDir } from '../helpers/portico.js'
+import { httpConfig, makeTempDir } from '../helpers/portico.js'
 import { runInLoopbackNamespace, type NetnsRequest } from '../helpers/netns.js'
 import { requires } from '../helpers/required.js'
 
@@ -57,12 +57,7 @@ t.test('CCP SSRF corpus in a loopback-only namespace', requires('root', 'command
   const r = await runInLoopbackNamespace({
     addresses: ['169.254.169.254', '10.0.0.5', '203.0.113.7', '198.51.100.10', 'fd00:ec2::254'],
     listeners: [...forbidden, { host: '198.51.100.10', port: 5000, tls }, { host: '198.51.100.10', port: 443, tls }],
-    config: `
-state_dir: \${STATE}
-admin: null
-log: { level: info, access: false }
-listeners: [{ name: http, address: "127.0.0.1:0" }]
-routes:
+    config: httpConfig(`
   - name: ccp
     host: ccp.example.org
     cors: { preset: openstack, origins: ["${ORIGIN}"], credentials: true }
@@ -70,8 +65,7 @@ routes:
       hosts: ["*.example.org", localhost]
       networks: [198.51.100.0/24]
       ports: [5000, 443]
-      tls: { verify: false }
-`,
+      tls: { verify: false }`),
     requests: cases.map(request)
   })
   cases.forEach((c, i) => {

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { runInLoopbackNamespace } from '../helpers/netns.js'
 import { requires } from '../helpers/required.js'
+import { httpConfig } from '../helpers/portico.js'
 
 // UAP isolation against real non-loopback addresses, inside a network namespace of our own.
 const allowed = ['http-198-51-100-99-8888.uap.example.org', '198-51-100-99-8888.UAP.EXAMPLE.ORG.', 'HTTP-198-51-100-99-8888.uap.example.org:443']
@@ -20,15 +21,9 @@ t.test('UAP decisions in a loopback-only namespace', requires('root', 'command:u
   const r = await runInLoopbackNamespace({
     addresses: ['198.51.100.99', '203.0.113.5'],
     listeners: [{ host: '198.51.100.99', port: 8888 }, { host: '203.0.113.5', port: 8888 }, { host: '198.51.100.99', port: 22 }, { host: '127.0.0.1', port: 8888 }],
-    config: `
-state_dir: \${STATE}
-admin: null
-log: { level: info, access: false }
-listeners: [{ name: http, address: "127.0.0.1:0" }]
-routes:
+    config: httpConfig(`
   - name: uap
-    uap: { domain: uap.example.org, allow: [198.51.100.0/24], ports: ["8000-8999"], default_scheme: http }
-`,
+    uap: { domain: uap.example.org, allow: [198.51.100.0/24], ports: ["8000-8999"], default_scheme: http }`),
     requests: hosts.map(host => ({ host, path: '/probe?x=1' }))
   })
   const status = new Map(hosts.map((h, i) => [h, r.results[i]]))

@@ -5,7 +5,7 @@ import { once } from 'node:events'
 import { rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { WebSocketServer, WebSocket } from 'ws'
-import { freePort, startPortico } from '../helpers/portico.js'
+import { freePort, httpConfig, startPortico } from '../helpers/portico.js'
 import { send, type Reply } from '../helpers/http.js'
 
 interface Seen { method: string, url: string, headers: http.IncomingHttpHeaders }
@@ -33,15 +33,7 @@ async function request (port: number, host: string, path = '/', headers: Record<
   return await send(port, host, { path, headers, method })
 }
 
-const base = (routes: string, extra = ''): string => `
-state_dir: \${STATE}
-admin: null
-log: { level: info }
-listeners: [{ name: http, address: "127.0.0.1:0" }]
-${extra}
-routes:
-${routes}
-`
+const base = (routes: string, extra = ''): string => httpConfig(routes, extra)
 
 t.test('UAP to a loopback instance', async t => {
   const app = await upstream('127.0.0.2')

@@ -117,3 +117,19 @@ export async function freePort (host = '127.0.0.1'): Promise<number> {
     })
   })
 }
+
+/**
+ * The usual test config: state in the temp dir, no admin listener, one plain-HTTP listener
+ * named `http` on a free loopback port, then `extra` top-level YAML and the `routes` list items.
+ */
+export function httpConfig (routes: string, extra = ''): string {
+  return `
+state_dir: \${STATE}
+admin: null
+log: { level: info, access: false }
+listeners: [{ name: http, address: "127.0.0.1:0" }]
+${extra}
+routes:
+${routes}
+`
+}
