@@ -10,6 +10,9 @@ PACKAGES=(
   openssl       # inspecting certificates in tests and docs
   procps        # ps/pkill in test cleanup
   chromium      # headless browser: CORS proxy flow as a person's browser runs it
+  docker.io     # dockerd: the Docker-events registry, DNS and vhosting tests start their own
+  busybox-static # the tests' container image (docker import of a busybox rootfs; no registry)
+  bind9-dnsutils # dig: the DNS server as a resolver client sees it
 )
 
 missing=()

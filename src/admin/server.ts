@@ -7,6 +7,8 @@ import { redact } from './redact.js'
 export interface AdminBackend {
   ready (): { ready: boolean, detail: Record<string, unknown> }
   activeConfig (): unknown
+  /** Docker name table: name → candidates, best first. */
+  names (): unknown
   reload (): Promise<{ ok: boolean, generation?: number, errors?: string[] }>
 }
 
@@ -41,11 +43,12 @@ async function handle (req: IncomingMessage, res: ServerResponse, token: string 
       return json(res, r.ready ? 200 : 503, { status: r.ready ? 'ready' : 'not ready', ...r.detail })
     }
     case 'GET /config': return json(res, 200, redact(backend.activeConfig()))
+    case 'GET /names': return json(res, 200, backend.names())
     case 'POST /reload': {
       const result = await backend.reload()
       return json(res, result.ok ? 200 : 422, result)
     }
-    default: return json(res, 404, { error: 'not found', endpoints: ['GET /healthz', 'GET /readyz', 'GET /config', 'POST /reload'] })
+    default: return json(res, 404, { error: 'not found', endpoints: ['GET /healthz', 'GET /readyz', 'GET /config', 'GET /names', 'POST /reload'] })
   }
 }
 

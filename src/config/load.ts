@@ -113,7 +113,8 @@ function resolvePaths (config: Config, base: string): Config {
       ...r,
       ...(r.uap === undefined ? {} : { uap: { ...r.uap, tls: fixTls(r.uap.tls) } }),
       ...(r.proxy === undefined ? {} : { proxy: { ...r.proxy, tls: fixTls(r.proxy.tls) } }),
-      ...(r.cors_proxy === undefined ? {} : { cors_proxy: { ...r.cors_proxy, tls: fixTls(r.cors_proxy.tls) } })
+      ...(r.cors_proxy === undefined ? {} : { cors_proxy: { ...r.cors_proxy, tls: fixTls(r.cors_proxy.tls) } }),
+      ...(r.docker === undefined ? {} : { docker: { ...r.docker, tls: fixTls(r.docker.tls) } })
     }))
   }
 }

@@ -96,6 +96,17 @@ const ccpAction = z.strictObject({
   if (c.hosts.length === 0 && c.networks.length === 0) ctx.addIssue({ code: 'custom', message: 'a cors_proxy needs at least one of hosts or networks: it must never be an open proxy' })
 })
 
+const dockerAction = z.strictObject({
+  name: z.string().min(1),
+  port: z.number().int().min(1).max(65535).optional(),
+  scheme: z.enum(['http', 'https']).default('http'),
+  preserve_host: z.boolean().default(true),
+  tls: upstreamTls.prefault({}),
+  timeouts: timeouts.prefault({}),
+  max_body_size: size.nullable().default(null),
+  websocket_idle_timeout: duration.default(3_600_000)
+})
+
 const redirectAction = z.strictObject({
   to: z.string().min(1),
   status: z.union([z.literal(301), z.literal(302), z.literal(303), z.literal(307), z.literal(308)]).default(301)
@@ -123,15 +134,16 @@ const route = z.strictObject({
   uap: uapAction.optional(),
   proxy: proxyAction.optional(),
   cors_proxy: ccpAction.optional(),
+  docker: dockerAction.optional(),
   redirect: redirectAction.optional(),
   respond: respondAction.optional()
 }).superRefine((r, ctx) => {
-  const actions = (['uap', 'proxy', 'cors_proxy', 'redirect', 'respond'] as const).filter(k => r[k] !== undefined)
+  const actions = (['uap', 'proxy', 'cors_proxy', 'docker', 'redirect', 'respond'] as const).filter(k => r[k] !== undefined)
   if (actions.length !== 1) {
     ctx.addIssue({
       code: 'custom',
       message: actions.length === 0
-        ? 'a route needs exactly one action: uap, proxy, cors_proxy, redirect or respond'
+        ? 'a route needs exactly one action: uap, proxy, cors_proxy, docker, redirect or respond'
         : `a route has exactly one action, found ${actions.join(' and ')}`
     })
   }
@@ -151,6 +163,22 @@ const tls = z.strictObject({
     names: z.array(hostName).min(1)
   }).optional(),
   min_version: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2')
+})
+
+const docker = z.strictObject({
+  endpoint: z.string().min(1).optional(),
+  zone: hostName,
+  name_pattern: z.string().default('^(?<tenant>[a-z0-9]+)-(?<service>[a-z0-9][a-z0-9-]*)$').superRefine((v, ctx) => {
+    try { new RegExp(v) } catch (err) { ctx.addIssue({ code: 'custom', message: `invalid regex: ${(err as Error).message}` }) }
+  }),
+  network: z.string().optional(),
+  require_healthy: z.boolean().default(true),
+  reconcile_interval: duration.default(30_000)
+})
+
+const dns = z.strictObject({
+  address: listenAddress.default('127.0.0.1:5353'),
+  ttl: duration.default(5000)
 })
 
 const listener = z.strictObject({
@@ -179,8 +207,14 @@ export const configSchema = z.strictObject({
   via: z.boolean().default(false),
   listeners: z.array(listener).min(1),
   tls: tls.prefault({}),
+  docker: docker.optional(),
+  dns: dns.optional(),
   routes: z.array(route).default([])
 }).superRefine((c, ctx) => {
+  if (c.dns !== undefined && c.docker === undefined) ctx.addIssue({ code: 'custom', path: ['dns'], message: 'dns serves the Docker zone: configure docker (with its zone) too' })
+  c.routes.forEach((r, i) => {
+    if (r.docker !== undefined && c.docker === undefined) ctx.addIssue({ code: 'custom', path: ['routes', i, 'docker'], message: 'a docker route needs the top-level docker section' })
+  })
   const seen = new Set<string>()
   c.listeners.forEach((l, i) => {
     if (seen.has(l.name)) ctx.addIssue({ code: 'custom', path: ['listeners', i, 'name'], message: `duplicate listener name ${JSON.stringify(l.name)}` })
@@ -203,4 +237,5 @@ export type UapConfig = NonNullable<RouteConfig['uap']>
 export type ProxyConfig = NonNullable<RouteConfig['proxy']>
 export type CorsConfig = NonNullable<RouteConfig['cors']>
 export type CcpConfig = NonNullable<RouteConfig['cors_proxy']>
+export type DockerRouteConfig = NonNullable<RouteConfig['docker']>
 export type PortRange = { from: number, to: number }

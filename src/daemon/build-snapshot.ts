@@ -2,8 +2,12 @@ import type { Config } from '../config/index.js'
 import { compileRouteTable, compileIpPolicy, type DispatcherRegistry } from '../router/index.js'
 import type { Snapshot, TlsSelector } from '../snapshot/index.js'
 import { buildTlsContexts, ensureSelfSigned } from '../tls/index.js'
+import type { NameTable } from '../dns/index.js'
 
 let generation = 0
+
+/** Snapshot generations count every swap, whichever producer caused it. */
+export function nextGeneration (): number { return ++generation }
 
 export interface BuiltSnapshot {
   snapshot: Snapshot
@@ -15,12 +19,12 @@ export interface BuiltSnapshot {
  * Compiles a validated config into a snapshot. Everything that can fail (certificate files,
  * CA files, self-signed generation) fails here, before anything is swapped.
  */
-export async function buildSnapshot (config: Config, dispatchers: DispatcherRegistry): Promise<BuiltSnapshot> {
+export async function buildSnapshot (config: Config, dispatchers: DispatcherRegistry, names: NameTable): Promise<BuiltSnapshot> {
   const routes = compileRouteTable(config)
   const dispatcherKeys = await dispatchers.prepare(routes)
   const tls = await buildTls(config)
   const snapshot: Snapshot = {
-    generation: ++generation,
+    generation: nextGeneration(),
     config,
     routes,
     trustedProxies: config.trusted_proxies.length === 0 ? undefined : compileIpPolicy(config.trusted_proxies, [{ from: 1, to: 65535 }]),
@@ -28,6 +32,7 @@ export async function buildSnapshot (config: Config, dispatchers: DispatcherRegi
     accessLog: config.log.access,
     via: config.via,
     tls,
+    names,
     createdAt: Date.now()
   }
   return { snapshot, dispatcherKeys }

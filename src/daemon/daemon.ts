@@ -6,7 +6,8 @@ import { SnapshotStore } from '../snapshot/index.js'
 import { startAdmin } from '../admin/index.js'
 import type { Logger } from '../log/logger.js'
 import { ListenerSet } from './listeners.js'
-import { buildSnapshot } from './build-snapshot.js'
+import { buildSnapshot, nextGeneration } from './build-snapshot.js'
+import { DockerProducer } from './docker-producer.js'
 import { loadStartupConfig } from './config-loader.js'
 
 export interface DaemonOptions {
@@ -34,6 +35,7 @@ export class Daemon {
   #reloading: Promise<ReloadResult> = Promise.resolve({ ok: true })
   #lastReload: { at: string, ok: boolean, errors?: string[] } | undefined
   #stopping = false
+  readonly #docker: DockerProducer
 
   constructor (opts: DaemonOptions) {
     this.#opts = opts
@@ -42,6 +44,10 @@ export class Daemon {
       view: () => this.store.current,
       access: (e: AccessEntry) => this.#log.info({ access: e }, 'request')
     }, opts.log)
+    // A registry change swaps in a snapshot that differs only in its name table.
+    this.#docker = new DockerProducer(opts.log, () => {
+      if (this.store.loaded && !this.#stopping) this.store.swap({ ...this.store.current, names: this.#docker.table, generation: nextGeneration() })
+    })
   }
 
   async start (): Promise<void> {
@@ -79,7 +85,8 @@ export class Daemon {
   }
 
   async #apply (config: Config): Promise<void> {
-    const { snapshot, dispatcherKeys } = await buildSnapshot(config, this.#dispatchers)
+    await this.#docker.apply(config)
+    const { snapshot, dispatcherKeys } = await buildSnapshot(config, this.#dispatchers, this.#docker.table)
     const pending = await this.#listeners.apply(config.listeners, snapshot)
     this.store.swap(snapshot)
     this.#listeners.refreshDefaultCertificates()
@@ -116,11 +123,13 @@ export class Daemon {
             generation: loaded ? this.store.current.generation : null,
             listeners: this.#listeners.addresses(),
             last_reload: this.#lastReload ?? null,
-            inflight: this.#listeners.inflight
+            inflight: this.#listeners.inflight,
+            docker: this.#docker.state
           }
         }
       },
       activeConfig: () => this.store.current.config,
+      names: () => Object.fromEntries(this.store.current.names.entries()),
       reload: async () => await this.reload('admin api')
     }
   }
@@ -136,6 +145,7 @@ export class Daemon {
     await this.#listeners.closeAll(drainMs)
     this.#admin?.server.close()
     this.#admin?.server.closeAllConnections()
+    await this.#docker.stop()
     await this.#dispatchers.closeAll()
     this.#log.info('stopped')
   }

@@ -10,8 +10,8 @@ import type { Vars } from './template.js'
  * `portico explain`, so what explain prints is what the proxy does.
  */
 export type Decision =
-  | { action: 'proxy', route: CompiledRoute, target: string, pool: UpstreamPool | undefined, upstream: UpstreamSettings, reason: string }
-  | { action: 'deny', route: CompiledRoute | undefined, status: 400 | 403, reason: string }
+  | { action: 'proxy', route: CompiledRoute, target: string, pool: UpstreamPool | undefined, upstream: UpstreamSettings, reason: string, alternatives?: string[] }
+  | { action: 'deny', route: CompiledRoute | undefined, status: 400 | 403 | 503, reason: string }
   | { action: 'cors-proxy', route: CompiledRoute, reason: string }
   | { action: 'redirect', route: CompiledRoute, status: number, location: string, reason: string }
   | { action: 'respond', route: CompiledRoute, reason: string }
@@ -28,7 +28,12 @@ export interface RequestFacts {
 
 const ACME_CHALLENGE = '/.well-known/acme-challenge/'
 
-export function decide (table: RouteTable, facts: RequestFacts): Decision {
+/** What `docker` routes resolve names against: the registry's table (absent in `explain`). */
+export interface NameLookup {
+  lookup (name: string): ReadonlyArray<{ ipv4: string | undefined, ipv6: string | undefined, port: number | undefined }> | undefined
+}
+
+export function decide (table: RouteTable, facts: RequestFacts, names?: NameLookup): Decision {
   const host = normalizeHost(facts.host)
   if (host === undefined) return { action: 'deny', route: undefined, status: 400, reason: 'missing or invalid Host header' }
   const path = pathOf(facts.url)
@@ -41,12 +46,12 @@ export function decide (table: RouteTable, facts: RequestFacts): Decision {
       const port = table.httpsPort === undefined || table.httpsPort === 443 ? '' : `:${table.httpsPort}`
       return { action: 'redirect', route, status: 301, location: `https://${host}${port}${facts.url}`, reason: 'https_redirect' }
     }
-    return actionFor(route, host, vars, facts)
+    return actionFor(route, host, vars, facts, names)
   }
   return { action: 'none', route: undefined, reason: `no route for host ${host}` }
 }
 
-function actionFor (route: CompiledRoute, host: string, vars: Vars, facts: RequestFacts): Decision {
+function actionFor (route: CompiledRoute, host: string, vars: Vars, facts: RequestFacts, names: NameLookup | undefined): Decision {
   const a = route.action
   switch (a.kind) {
     case 'uap': {
@@ -64,6 +69,17 @@ function actionFor (route: CompiledRoute, host: string, vars: Vars, facts: Reque
         if (denied !== undefined) return { action: 'deny', route, status: 403, reason: denied }
       }
       return { action: 'proxy', route, target, pool: undefined, upstream: a.upstream, reason: 'templated upstream' }
+    }
+    case 'docker': {
+      const rendered = a.name.render({ ...vars, host })
+      const name = rendered === a.zone || rendered.endsWith(`.${a.zone}`) ? rendered : `${rendered}.${a.zone}`
+      if (names === undefined) return { action: 'proxy', route, target: `${a.scheme}://${name}`, pool: undefined, upstream: a.upstream, reason: 'resolved from the Docker registry per request' }
+      const origins = (names.lookup(name) ?? []).flatMap(c => {
+        const ip = c.ipv4 ?? (c.ipv6 === undefined ? undefined : `[${c.ipv6}]`)
+        return ip === undefined ? [] : [`${a.scheme}://${ip}:${a.port ?? c.port ?? (a.scheme === 'https' ? 443 : 80)}`]
+      })
+      if (origins.length === 0) return { action: 'deny', route, status: 503, reason: `no running container answers for ${name}` }
+      return { action: 'proxy', route, target: origins[0] as string, pool: undefined, upstream: a.upstream, reason: `docker ${name}`, alternatives: origins }
     }
     case 'cors-proxy':
       return { action: 'cors-proxy', route, reason: 'target from exo-proxy-orig-host/port, checked per request' }

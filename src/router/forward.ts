@@ -41,6 +41,9 @@ export interface ForwardRequest {
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'])
 /** Errors where the upstream never saw the request, so trying the next one is always safe. */
 const NOT_CONNECTED = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL'])
+/** The connection broke before any response: safe to repeat only for idempotent, bodiless requests. */
+const BROKEN = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED'])
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 
 /**
  * Streams one request to an upstream through undici's low-level dispatch API: no body is
@@ -102,7 +105,8 @@ export function forward (f: ForwardRequest): void {
       onResponseError (_controller, err) {
         const code = (err as NodeJS.ErrnoException).code ?? ''
         if (!started && NOT_CONNECTED.has(code)) f.onUpstreamDown?.(origin)
-        if (!started && NOT_CONNECTED.has(code) && !hasBody && i + 1 < f.origins.length && !f.res.destroyed) {
+        const retryable = NOT_CONNECTED.has(code) || (BROKEN.has(code) && IDEMPOTENT.has(f.method))
+        if (!started && retryable && !hasBody && i + 1 < f.origins.length && !f.res.destroyed) {
           finished = true
           f.res.off('close', onClientGone)
           attempt(i + 1)

@@ -45,7 +45,7 @@ export function createRequestHandler (deps: RouterDeps, listener: ListenerInfo):
     const host = req.headers.host ?? (req.headers[':authority'] as string | undefined)
     const url = req.url ?? '/'
     const rid = nextRequestId()
-    const d = decide(view.routes, { host, url, listener: listener.name, tls: listener.tls })
+    const d = decide(view.routes, { host, url, listener: listener.name, tls: listener.tls }, view.names)
     const log = (status: number, bytes: number, upstream: string | undefined, error?: string): void => {
       if (!view.accessLog) return
       deps.access({
@@ -84,7 +84,7 @@ function act (x: Exchange, d: Decision): void {
   const { req, res } = x
   switch (d.action) {
     case 'proxy':
-      proxy(x, d.pool === undefined ? [d.target] : d.pool.candidates(), d.upstream, {
+      proxy(x, d.alternatives ?? (d.pool === undefined ? [d.target] : d.pool.candidates()), d.upstream, {
         route: d.route,
         path: req.url ?? '/',
         hostOverride: undefined,

@@ -1,4 +1,4 @@
-import type { Config, RouteConfig, UapConfig, ProxyConfig, CcpConfig } from '../config/index.js'
+import type { Config, RouteConfig, UapConfig, ProxyConfig, CcpConfig, DockerRouteConfig } from '../config/index.js'
 import { compileCcpPolicy, compileCorsPolicy, type CcpPolicy, type CorsPolicy, type Lookup } from '../cors/index.js'
 import { compileHostPatterns, type HostMatcher } from '../util/host-pattern.js'
 import { compileIpPolicy, type IpPolicy } from './ip-policy.js'
@@ -23,6 +23,7 @@ export type RouteAction =
   | { kind: 'uap', domainSuffix: string, defaultScheme: 'http' | 'https', policy: IpPolicy, upstream: UpstreamSettings, cookieScoping: boolean }
   | { kind: 'proxy', pool: UpstreamPool | undefined, template: Template | undefined, policy: IpPolicy | undefined, upstream: UpstreamSettings }
   | { kind: 'cors-proxy', policy: CcpPolicy, prefix: string, upstream: UpstreamSettings }
+  | { kind: 'docker', name: Template, zone: string, port: number | undefined, scheme: 'http' | 'https', upstream: UpstreamSettings }
   | { kind: 'redirect', to: Template, status: number }
   | { kind: 'respond', status: number, body: Buffer, headers: ReadonlyArray<[string, string]> }
 
@@ -49,9 +50,12 @@ export interface RouteTable {
 export interface CompileOptions {
   /** DNS lookup for CCP targets (injected in tests; the system resolver otherwise). */
   lookup?: Lookup
+  /** The Docker zone, so route names like `nginx.{tenant}` are completed to FQDNs. */
+  zone?: string
 }
 
-export function compileRouteTable (config: Config, opts: CompileOptions = {}): RouteTable {
+export function compileRouteTable (config: Config, options: CompileOptions = {}): RouteTable {
+  const opts = { ...options, zone: options.zone ?? config.docker?.zone }
   const tlsListener = config.listeners.find(l => l.tls)
   const httpsPort = tlsListener === undefined ? undefined : Number(tlsListener.address.slice(tlsListener.address.lastIndexOf(':') + 1))
   return { routes: config.routes.map((r, i) => compileRoute(r, i, opts)), httpsPort }
@@ -81,6 +85,7 @@ function compileRoute (r: RouteConfig, index: number, opts: CompileOptions): Com
   }
   const matchHost = compileHostPatterns(r.host)
   if (r.proxy !== undefined) return { ...common, matchHost, action: proxyAction(r.proxy) }
+  if (r.docker !== undefined) return { ...common, matchHost, action: dockerAction(r.docker, opts.zone ?? '') }
   if (r.cors_proxy !== undefined) return { ...common, matchHost, action: ccpAction(r.cors_proxy, pathPrefix ?? '', opts.lookup) }
   if (r.redirect !== undefined) return { ...common, matchHost, action: { kind: 'redirect', to: compileTemplate(r.redirect.to), status: r.redirect.status } }
   const respond = r.respond!
@@ -121,6 +126,17 @@ function proxyAction (p: ProxyConfig): RouteAction {
     template: templated ? compileTemplate(p.upstreams[0] as string) : undefined,
     policy: p.allow === undefined ? undefined : compileIpPolicy(p.allow, p.ports),
     upstream: upstreamSettings(p, true)
+  }
+}
+
+function dockerAction (d: DockerRouteConfig, zone: string): RouteAction {
+  return {
+    kind: 'docker',
+    name: compileTemplate(d.name.toLowerCase()),
+    zone: zone.toLowerCase(),
+    port: d.port,
+    scheme: d.scheme,
+    upstream: upstreamSettings({ ...d, retries: 1 }, true)
   }
 }
 

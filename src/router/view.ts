@@ -1,6 +1,7 @@
 import type { RouteTable } from './route-table.js'
 import type { IpPolicy } from './ip-policy.js'
 import type { DispatcherRegistry } from './dispatchers.js'
+import type { NameLookup } from './decide.js'
 
 /** The part of a snapshot the request path reads; one object per snapshot, never mutated. */
 export interface RouterView {
@@ -11,6 +12,8 @@ export interface RouterView {
   readonly accessLog: boolean
   /** Add `Via: 1.1 portico` to forwarded requests. */
   readonly via: boolean
+  /** Docker name table for `docker` routes. */
+  readonly names: NameLookup | undefined
 }
 
 export interface AccessEntry {

@@ -22,7 +22,7 @@ export function createUpgradeHandler (deps: RouterDeps, listener: ListenerInfo):
     const host = req.headers.host
     const url = req.url ?? '/'
     socket.on('error', () => socket.destroy())
-    const d = decide(view.routes, { host, url, listener: listener.name, tls: listener.tls })
+    const d = decide(view.routes, { host, url, listener: listener.name, tls: listener.tls }, view.names)
     const log = (status: number, upstream: string | undefined, error?: string): void => {
       if (!view.accessLog) return
       deps.access({

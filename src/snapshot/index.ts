@@ -1,6 +1,7 @@
 import type { SecureContext } from 'node:tls'
 import type { Config } from '../config/index.js'
 import type { RouterView } from '../router/index.js'
+import type { NameTable } from '../dns/index.js'
 
 /** What listeners need from TLS: pick a context by SNI name (wildcards, default fallback). */
 export interface TlsSelector {
@@ -18,6 +19,7 @@ export interface TlsSelector {
 export interface Snapshot extends RouterView {
   readonly config: Config
   readonly tls: TlsSelector | undefined
+  readonly names: NameTable
   readonly createdAt: number
 }
 

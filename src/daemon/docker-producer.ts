@@ -1,0 +1,68 @@
+import type { Config } from '../config/index.js'
+import { DockerWatcher, NameRegistry, startDnsServer, EMPTY_NAME_TABLE, type NameTable, type WatcherState } from '../dns/index.js'
+import { parseListenAddress } from '../util/address.js'
+import type { Logger } from '../log/logger.js'
+
+/**
+ * The Docker producer: registry + watcher + DNS server, (re)started when their config changes.
+ * Registry changes call `onNames`, which swaps a snapshot carrying the new name table.
+ */
+export class DockerProducer {
+  #registry: NameRegistry | undefined
+  #watcher: DockerWatcher | undefined
+  #dns: { close: () => Promise<void>, udpPort: number } | undefined
+  #dockerKey = ''
+  #dnsKey = ''
+  readonly #log: Logger
+  readonly #onNames: () => void
+
+  constructor (log: Logger, onNames: () => void) {
+    this.#log = log
+    this.#onNames = onNames
+  }
+
+  get table (): NameTable { return this.#registry?.table ?? EMPTY_NAME_TABLE }
+  get state (): (WatcherState & { dns_port: number | null }) | null {
+    return this.#watcher === undefined ? null : { ...this.#watcher.state, dns_port: this.#dns?.udpPort ?? null }
+  }
+
+  async apply (config: Config): Promise<void> {
+    const d = config.docker
+    const dockerKey = JSON.stringify(d ?? null)
+    if (dockerKey !== this.#dockerKey) {
+      this.#watcher?.stop()
+      this.#watcher = undefined
+      this.#registry = undefined
+      if (d !== undefined) {
+        this.#registry = new NameRegistry({ zone: d.zone.toLowerCase(), namePattern: new RegExp(d.name_pattern), preferredNetwork: d.network, requireHealthy: d.require_healthy })
+        this.#watcher = new DockerWatcher(this.#registry, {
+          endpoint: d.endpoint ?? process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock',
+          reconcileMs: d.reconcile_interval,
+          log: this.#log,
+          onChange: () => {
+            this.#log.info({ names: this.#registry?.table.entries().map(([n, c]) => `${n}=${c[0]?.ipv4 ?? c[0]?.ipv6 ?? ''}`) }, 'docker names changed')
+            this.#onNames()
+          }
+        })
+        this.#watcher.start()
+      }
+      this.#dockerKey = dockerKey
+    }
+    const dnsKey = JSON.stringify([config.dns ?? null, d?.zone ?? null])
+    if (dnsKey !== this.#dnsKey) {
+      await this.#dns?.close()
+      this.#dns = undefined
+      if (config.dns !== undefined && d !== undefined) {
+        const hp = parseListenAddress(config.dns.address)!
+        this.#dns = await startDnsServer({ address: hp.host, port: hp.port, zone: d.zone, ttlSeconds: Math.max(0, Math.round(config.dns.ttl / 1000)), table: () => this.table })
+        this.#log.info({ address: hp.host, port: this.#dns.udpPort, zone: d.zone }, 'dns listening')
+      }
+      this.#dnsKey = dnsKey
+    }
+  }
+
+  async stop (): Promise<void> {
+    this.#watcher?.stop()
+    await this.#dns?.close()
+  }
+}

@@ -1,0 +1,83 @@
+import dns2 from 'dns2'
+import type { NameTable } from './registry.js'
+
+const { Packet } = dns2
+
+export interface DnsServerOptions {
+  address: string
+  port: number
+  zone: string
+  ttlSeconds: number
+  /** The current name table (read per query). */
+  table: () => NameTable
+  onQuery?: (rcode: string) => void
+}
+
+const RCODE = { NOERROR: 0, NXDOMAIN: 3, REFUSED: 5 } as const
+
+type Question = { name: string, type: number }
+type Answer = Record<string, unknown>
+
+/**
+ * Authoritative DNS for the Docker zone over UDP and TCP (dns2): A/AAAA from the registry's best
+ * candidate, PTR for registered addresses, SOA/NS at the apex, NXDOMAIN with the SOA for unknown
+ * names, REFUSED outside the zone. Case-insensitive; malformed packets are dropped.
+ */
+export async function startDnsServer (opts: DnsServerOptions): Promise<{ close: () => Promise<void>, udpPort: number, tcpPort: number }> {
+  const zone = opts.zone.toLowerCase()
+  const soa = { name: zone, type: Packet.TYPE.SOA, class: Packet.CLASS.IN, ttl: opts.ttlSeconds, primary: `ns.${zone}`, admin: `hostmaster.${zone}`, serial: 1, refresh: 300, retry: 60, expiration: 86_400, minimum: opts.ttlSeconds }
+  const handle = (request: InstanceType<typeof Packet>, send: (r: unknown) => unknown): void => {
+    const response = Packet.createResponseFromRequest(request)
+    const q = request.questions[0] as Question | undefined
+    const name = q?.name.toLowerCase().replace(/\.$/, '') ?? ''
+    const reply = answer(q === undefined ? undefined : { name, type: q.type })
+    response.header.aa = reply.rcode === RCODE.REFUSED ? 0 : 1
+    response.header.rcode = reply.rcode
+    response.answers.push(...reply.answers as never[])
+    response.authorities.push(...reply.authorities as never[])
+    opts.onQuery?.(reply.rcode === RCODE.NOERROR ? 'NOERROR' : reply.rcode === RCODE.NXDOMAIN ? 'NXDOMAIN' : 'REFUSED')
+    void Promise.resolve(send(response)).catch(() => {})
+  }
+  const answer = (q: Question | undefined): { rcode: number, answers: Answer[], authorities: Answer[] } => {
+    if (q === undefined) return { rcode: RCODE.REFUSED, answers: [], authorities: [] }
+    const T = Packet.TYPE
+    if (q.name.endsWith('.in-addr.arpa') && q.type === T.PTR) {
+      const ip = q.name.slice(0, -'.in-addr.arpa'.length).split('.').reverse().join('.')
+      const names = opts.table().reverse(ip)
+      if (names === undefined) return { rcode: RCODE.REFUSED, answers: [], authorities: [] }
+      return { rcode: RCODE.NOERROR, answers: names.map(n => ({ name: q.name, type: T.PTR, class: Packet.CLASS.IN, ttl: opts.ttlSeconds, domain: n })), authorities: [] }
+    }
+    if (q.name !== zone && !q.name.endsWith(`.${zone}`)) return { rcode: RCODE.REFUSED, answers: [], authorities: [] }
+    const base = { name: q.name, class: Packet.CLASS.IN, ttl: opts.ttlSeconds }
+    if (q.name === zone) {
+      if (q.type === T.SOA) return { rcode: RCODE.NOERROR, answers: [soa], authorities: [] }
+      if (q.type === T.NS) return { rcode: RCODE.NOERROR, answers: [{ ...base, type: T.NS, ns: `ns.${zone}` }], authorities: [] }
+      return { rcode: RCODE.NOERROR, answers: [], authorities: [soa] }
+    }
+    const best = opts.table().lookup(q.name)?.[0]
+    if (best === undefined) return { rcode: RCODE.NXDOMAIN, answers: [], authorities: [soa] }
+    if (q.type === T.A && best.ipv4 !== undefined) return { rcode: RCODE.NOERROR, answers: [{ ...base, type: T.A, address: best.ipv4 }], authorities: [] }
+    if (q.type === T.AAAA && best.ipv6 !== undefined) return { rcode: RCODE.NOERROR, answers: [{ ...base, type: T.AAAA, address: best.ipv6 }], authorities: [] }
+    return { rcode: RCODE.NOERROR, answers: [], authorities: [soa] } // NODATA
+  }
+  const family = opts.address.includes(':') ? 'udp6' : 'udp4'
+  const udp = new dns2.UDPServer({ type: family })
+  const tcp = new dns2.TCPServer()
+  udp.on('request', handle)
+  tcp.on('request', handle)
+  udp.on('requestError', () => {})
+  tcp.on('requestError', () => {})
+  udp.on('error', () => {})
+  tcp.on('error', () => {})
+  await udp.listen(opts.port, opts.address)
+  // Same port for TCP (port 0 means: whatever UDP got).
+  await new Promise<void>((resolve, reject) => { tcp.once('error', reject); tcp.listen(udp.address().port, opts.address, () => resolve()) })
+  return {
+    udpPort: udp.address().port,
+    tcpPort: (tcp.address() as { port: number }).port,
+    close: async () => {
+      udp.close()
+      await new Promise<void>(resolve => tcp.close(() => resolve()))
+    }
+  }
+}

@@ -1,0 +1,184 @@
+import Docker from 'dockerode'
+import type { Readable } from 'node:stream'
+import type { ContainerFacts } from './container-names.js'
+import type { NameRegistry } from './registry.js'
+
+export interface WatcherState {
+  connected: boolean
+  lastEventAt: string | null
+  lastError: string | null
+  reconnects: number
+  containers: number
+}
+
+export interface WatcherOptions {
+  /** unix:///path, tcp://host:port, or a bare socket path. */
+  endpoint: string
+  reconcileMs: number
+  log: { info: (o: object, m: string) => void, warn: (o: object, m: string) => void }
+  onChange: () => void
+  backoff?: { minMs: number, maxMs: number }
+}
+
+/**
+ * Follows dockerd and keeps the registry in sync. The events stream is opened *before* the
+ * full listing, so no change between the two is missed; events only mark container ids dirty
+ * and one worker inspects them (coalescing bursts, never applying an older inspect over a
+ * newer one). Disconnects are retried forever with capped exponential backoff and jitter,
+ * creating a new client each time (a restarted dockerd has a new socket inode).
+ */
+export class DockerWatcher {
+  readonly #opts: WatcherOptions
+  readonly #registry: NameRegistry
+  #docker: Docker | undefined
+  #events: Readable | undefined
+  #dirty = new Set<string>()
+  #working = false
+  #stopped = false
+  #attempt = 0
+  #retryTimer: NodeJS.Timeout | undefined
+  #reconcileTimer: NodeJS.Timeout | undefined
+  readonly state: WatcherState = { connected: false, lastEventAt: null, lastError: null, reconnects: 0, containers: 0 }
+
+  constructor (registry: NameRegistry, opts: WatcherOptions) {
+    this.#registry = registry
+    this.#opts = opts
+  }
+
+  start (): void {
+    void this.#connect()
+    this.#reconcileTimer = setInterval(() => { if (this.state.connected) void this.#reconcile().catch(err => this.#disconnected(err as Error)) }, this.#opts.reconcileMs)
+    this.#reconcileTimer.unref()
+  }
+
+  stop (): void {
+    this.#stopped = true
+    clearTimeout(this.#retryTimer)
+    clearInterval(this.#reconcileTimer)
+    this.#events?.destroy()
+  }
+
+  async #connect (): Promise<void> {
+    if (this.#stopped) return
+    try {
+      this.#docker = new Docker(dockerOptions(this.#opts.endpoint))
+      const events = await this.#docker.getEvents({ filters: { type: ['container', 'network'] } }) as unknown as Readable
+      this.#events = events
+      let buffered = ''
+      events.on('data', (chunk: Buffer) => {
+        buffered += chunk.toString()
+        let nl = buffered.indexOf('\n')
+        while (nl >= 0) {
+          this.#onEvent(buffered.slice(0, nl))
+          buffered = buffered.slice(nl + 1)
+          nl = buffered.indexOf('\n')
+        }
+      })
+      events.once('error', err => this.#disconnected(err))
+      events.once('close', () => this.#disconnected(new Error('events stream closed')))
+      await this.#reconcile()
+      this.state.connected = true
+      this.state.lastError = null
+      this.#attempt = 0
+      this.#opts.log.info({ endpoint: this.#opts.endpoint, containers: this.#registry.size }, 'docker watcher connected')
+    } catch (err) {
+      this.#disconnected(err as Error)
+    }
+  }
+
+  #disconnected (err: Error): void {
+    if (this.#stopped || this.#retryTimer !== undefined) return
+    const wasConnected = this.state.connected
+    this.state.connected = false
+    this.state.lastError = err.message
+    this.#events?.removeAllListeners()
+    this.#events?.destroy()
+    this.#events = undefined
+    const { minMs, maxMs } = this.#opts.backoff ?? { minMs: 250, maxMs: 30_000 }
+    const delay = Math.min(maxMs, minMs * 2 ** this.#attempt) * (0.5 + Math.random() / 2)
+    this.#attempt++
+    this.state.reconnects++
+    this.#opts.log.warn({ err: err.message, retry_ms: Math.round(delay), was_connected: wasConnected }, 'docker watcher disconnected; reconnecting')
+    this.#retryTimer = setTimeout(() => { this.#retryTimer = undefined; void this.#connect() }, delay)
+    this.#retryTimer.unref()
+  }
+
+  #onEvent (line: string): void {
+    let e: { Type?: string, Action?: string, Actor?: { ID?: string, Attributes?: Record<string, string> } }
+    try { e = JSON.parse(line) } catch { return }
+    this.state.lastEventAt = new Date().toISOString()
+    const id = e.Type === 'network' ? e.Actor?.Attributes?.container : e.Actor?.ID
+    if (id === undefined || id === '') return
+    this.#dirty.add(id)
+    void this.#work()
+  }
+
+  async #work (): Promise<void> {
+    if (this.#working) return
+    this.#working = true
+    try {
+      while (this.#dirty.size > 0 && !this.#stopped) {
+        const id = this.#dirty.values().next().value as string
+        this.#dirty.delete(id)
+        let facts: ContainerFacts | undefined
+        try {
+          facts = await this.#inspect(id)
+        } catch (err) {
+          // dockerd went away mid-burst: the reconcile after reconnecting covers this id.
+          this.#disconnected(err as Error)
+          return
+        }
+        const changed = facts === undefined ? this.#registry.remove(id) : this.#registry.upsert(facts)
+        this.state.containers = this.#registry.size
+        if (changed) this.#opts.onChange()
+      }
+    } finally {
+      this.#working = false
+    }
+  }
+
+  async #reconcile (): Promise<void> {
+    const docker = this.#docker
+    if (docker === undefined) return
+    const list = await docker.listContainers({ all: false })
+    const all: ContainerFacts[] = []
+    for (const c of list) {
+      const f = await this.#inspect(c.Id)
+      if (f !== undefined) all.push(f)
+    }
+    const changed = this.#registry.replaceAll(all)
+    this.state.containers = this.#registry.size
+    if (changed) this.#opts.onChange()
+  }
+
+  async #inspect (id: string): Promise<ContainerFacts | undefined> {
+    const docker = this.#docker
+    if (docker === undefined) return undefined
+    try {
+      const i = await docker.getContainer(id).inspect()
+      const networks: Record<string, { ipv4: string | undefined, ipv6: string | undefined }> = {}
+      for (const [name, n] of Object.entries(i.NetworkSettings?.Networks ?? {})) {
+        networks[name] = { ipv4: n.IPAddress === '' ? undefined : n.IPAddress, ipv6: n.GlobalIPv6Address === '' ? undefined : n.GlobalIPv6Address }
+      }
+      return {
+        id: i.Id,
+        name: i.Name,
+        labels: i.Config?.Labels ?? {},
+        running: i.State?.Running === true && i.State?.Paused !== true,
+        health: i.State?.Health?.Status,
+        networks
+      }
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return undefined
+      throw err
+    }
+  }
+}
+
+function dockerOptions (endpoint: string): Docker.DockerOptions {
+  if (endpoint.startsWith('tcp://') || endpoint.startsWith('http://')) {
+    const u = new URL(endpoint.replace(/^tcp:/, 'http:'))
+    return { host: u.hostname, port: Number(u.port || 2375), protocol: 'http' }
+  }
+  return { socketPath: endpoint.replace(/^unix:\/\//, '') }
+}

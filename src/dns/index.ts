@@ -1,0 +1,7 @@
+export { NameRegistry, EMPTY_NAME_TABLE } from './registry.js'
+export type { NameTable, Candidate, RegistryOptions } from './registry.js'
+export { claimOf } from './container-names.js'
+export type { ContainerFacts, Claim, Role } from './container-names.js'
+export { DockerWatcher } from './docker-watcher.js'
+export type { WatcherState, WatcherOptions } from './docker-watcher.js'
+export { startDnsServer } from './dns-server.js'

@@ -1,0 +1,118 @@
+import { claimOf, type ContainerFacts, type NamingOptions, type Role } from './container-names.js'
+
+/** One container able to answer for a name. */
+export interface Candidate {
+  containerId: string
+  containerName: string
+  ipv4: string | undefined
+  ipv6: string | undefined
+  port: number | undefined
+  role: Role
+  priority: number
+}
+
+/**
+ * Immutable name table: name → candidates ordered best first (priority, then primary before
+ * maintenance, then container id for a stable order). Part of the snapshot the router reads.
+ */
+export interface NameTable {
+  readonly generation: number
+  lookup (name: string): readonly Candidate[] | undefined
+  /** For PTR: address → names. */
+  reverse (ip: string): readonly string[] | undefined
+  entries (): ReadonlyArray<readonly [string, readonly Candidate[]]>
+}
+
+export interface RegistryOptions extends NamingOptions {
+  preferredNetwork: string | undefined
+  requireHealthy: boolean
+}
+
+/**
+ * The live registry, keyed by container id (names get reused; compose emits events out of
+ * order). Every change produces a new NameTable for the next snapshot.
+ */
+export class NameRegistry {
+  readonly #containers = new Map<string, ContainerFacts>()
+  readonly #opts: RegistryOptions
+  #generation = 0
+  #table: NameTable
+
+  constructor (opts: RegistryOptions) {
+    this.#opts = opts
+    this.#table = this.#build()
+  }
+
+  get table (): NameTable { return this.#table }
+  get size (): number { return this.#containers.size }
+
+  /** Inserts or replaces a container's facts; returns whether the published table changed. */
+  upsert (c: ContainerFacts): boolean {
+    this.#containers.set(c.id, c)
+    return this.#rebuild()
+  }
+
+  remove (id: string): boolean {
+    if (!this.#containers.delete(id)) return false
+    return this.#rebuild()
+  }
+
+  /** Replaces everything with a full listing (reconcile after start or reconnect). */
+  replaceAll (all: readonly ContainerFacts[]): boolean {
+    this.#containers.clear()
+    for (const c of all) this.#containers.set(c.id, c)
+    return this.#rebuild()
+  }
+
+  #rebuild (): boolean {
+    const next = this.#build()
+    const changed = JSON.stringify(next.entries()) !== JSON.stringify(this.#table.entries())
+    if (changed) this.#table = next
+    return changed
+  }
+
+  #build (): NameTable {
+    const byName = new Map<string, Candidate[]>()
+    const byIp = new Map<string, string[]>()
+    for (const c of this.#containers.values()) {
+      if (!c.running) continue
+      if (this.#opts.requireHealthy && c.health !== undefined && c.health !== 'healthy') continue
+      const claim = claimOf(c, this.#opts)
+      if (claim === undefined) continue
+      const net = this.#pickNetwork(c)
+      if (net === undefined) continue
+      const cand: Candidate = { containerId: c.id, containerName: c.name.replace(/^\//, ''), ipv4: net.ipv4, ipv6: net.ipv6, port: claim.port, role: claim.role, priority: claim.priority }
+      for (const name of claim.names) {
+        const list = byName.get(name) ?? []
+        list.push(cand)
+        byName.set(name, list)
+        for (const ip of [net.ipv4, net.ipv6]) if (ip !== undefined) byIp.set(ip, [...(byIp.get(ip) ?? []), name])
+      }
+    }
+    for (const list of byName.values()) {
+      list.sort((a, b) => b.priority - a.priority || (a.role === b.role ? 0 : a.role === 'primary' ? -1 : 1) || a.containerId.localeCompare(b.containerId))
+    }
+    const entries = [...byName.entries()].sort(([a], [b]) => a.localeCompare(b))
+    return {
+      generation: ++this.#generation,
+      lookup: name => byName.get(name),
+      reverse: ip => byIp.get(ip),
+      entries: () => entries
+    }
+  }
+
+  #pickNetwork (c: ContainerFacts): { ipv4: string | undefined, ipv6: string | undefined } | undefined {
+    const preferred = this.#opts.preferredNetwork
+    if (preferred !== undefined) {
+      const n = c.networks[preferred]
+      return n !== undefined && (n.ipv4 !== undefined || n.ipv6 !== undefined) ? n : undefined
+    }
+    for (const name of Object.keys(c.networks).sort()) {
+      const n = c.networks[name]!
+      if (n.ipv4 !== undefined || n.ipv6 !== undefined) return n
+    }
+    return undefined
+  }
+}
+
+export const EMPTY_NAME_TABLE: NameTable = { generation: 0, lookup: () => undefined, reverse: () => undefined, entries: () => [] }

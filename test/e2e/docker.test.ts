@@ -1,0 +1,113 @@
+import t from 'tap'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { freePort, httpConfig, startPortico } from '../helpers/portico.js'
+import { send } from '../helpers/http.js'
+import { requires } from '../helpers/required.js'
+import { containerIp, importBusybox, runWebContainer, startDockerd } from '../helpers/dockerd.js'
+
+const run = promisify(execFile)
+const ZONE = 'hpc.test'
+// A fresh /24 per run, so even a bridge left behind by a crashed run cannot shadow this one.
+const SUBNET = `172.29.${1 + Math.floor(Math.random() * 254)}.0/24`
+
+async function dig (port: number, ...args: string[]): Promise<string> {
+  return (await run('dig', ['@127.0.0.1', '-p', String(port), '+time=2', '+tries=1', ...args], { timeout: 10_000 })).stdout
+}
+
+async function until<T> (what: string, fn: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    const v = await fn().catch(() => undefined)
+    if (v !== undefined) return v
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
+t.test('Docker registry, DNS and vhosting against a real dockerd', requires('root', 'command:dockerd', 'command:dig'), async t => {
+  const d = await startDockerd()
+  t.teardown(() => d.stop())
+  const image = await importBusybox(d)
+  await d.docker('network', 'create', '--subnet', SUBNET, 'appliances')
+  const net = ['--network', 'appliances']
+  const dnsPort = await freePort()
+  const p = await startPortico({
+    config: httpConfig(`
+  - name: appliance
+    host: '~^(?<tenant>[a-z0-9]+)\\.hpc\\.example\\.com$'
+    docker: { name: 'nginx.{tenant}', port: 80, timeouts: { connect: 1s } }`, `
+admin: { address: "127.0.0.1:0" }
+docker: { endpoint: "${d.endpoint}", zone: ${ZONE}, reconcile_interval: 2s }
+dns: { address: "127.0.0.1:${dnsPort}", ttl: 5s }`).replace('admin: null\n', '')
+  })
+  t.teardown(() => p.stop('SIGKILL'))
+  const names = async (): Promise<Record<string, Array<{ containerName: string, ipv4: string, role: string }>>> => await (await fetch(`${p.adminUrl}/names`)).json() as never
+
+  // start → DNS answers the container IP, the vhost serves its page
+  await runWebContainer(d, image, 'bigco-nginx', 'primary', net)
+  const ip = await containerIp(d, 'bigco-nginx')
+  t.ok(ip.startsWith(SUBNET.slice(0, SUBNET.lastIndexOf('.'))), `container address ${ip} in ${SUBNET}`)
+  const a = await until('A record', async () => { const out = (await dig(dnsPort, `nginx.bigco.${ZONE}`, 'A', '+short')).trim(); return out === ip ? out : undefined })
+  t.equal(a, ip, 'dig answers the container IP')
+  t.equal((await dig(dnsPort, '+tcp', `NGINX.BIGCO.${ZONE.toUpperCase()}`, 'A', '+short')).trim(), ip, 'over TCP, case-insensitive')
+  t.match(await dig(dnsPort, `nope.bigco.${ZONE}`, 'A'), /status: NXDOMAIN[\s\S]*AUTHORITY SECTION:\n.*SOA/, 'NXDOMAIN with SOA')
+  t.match(await dig(dnsPort, 'example.org', 'A'), /status: REFUSED/, 'outside the zone: REFUSED')
+  t.match(await dig(dnsPort, `nginx.bigco.${ZONE}`, 'AAAA'), /status: NOERROR[\s\S]*ANSWER: 0/, 'no IPv6: NODATA')
+  t.match(await dig(dnsPort, ZONE, 'SOA', '+short'), new RegExp(`^ns\\.${ZONE}\\. hostmaster\\.${ZONE}\\.`))
+  t.match(await dig(dnsPort, '-x', ip, '+short'), new RegExp(`nginx\\.bigco\\.${ZONE}\\.`), 'PTR')
+  // The name is published when the container starts; its httpd may need a moment to listen.
+  const page = await until('page', async () => { const r = await send(p.ports.http!, 'bigco.hpc.example.com'); return r.status === 200 ? r : undefined })
+  t.same([page.status, page.body.trim()], [200, 'primary'], 'vhost routed from the registry')
+  t.equal((await send(p.ports.http!, 'other.hpc.example.com')).status, 503, 'no container for the name: 503')
+
+  // maintenance: a second container claims the same name at lower priority
+  await runWebContainer(d, image, 'bigco-maint', 'maintenance', [...net, '--label', 'portico.name=nginx.bigco', '--label', 'portico.role=maintenance'])
+  await until('maintenance candidate', async () => (await names())[`nginx.bigco.${ZONE}`]?.length === 2 ? true : undefined)
+  t.equal((await send(p.ports.http!, 'bigco.hpc.example.com')).body.trim(), 'primary', 'primary wins while running')
+  // Requests run continuously while the primary stops; every one must be served.
+  let stop = false
+  const outcomes: string[] = []
+  const loop = (async () => {
+    for (let i = 0; i < 2000 && !stop; i++) {
+      const r = await send(p.ports.http!, 'bigco.hpc.example.com').catch((err: Error) => ({ status: 0, body: err.message }))
+      outcomes.push(r.status === 200 ? r.body.trim() : `${r.status}:${r.body.split('\n')[0]}`)
+    }
+  })()
+  await new Promise(resolve => setTimeout(resolve, 200))
+  const stopAt = Date.now()
+  await d.docker('stop', '-t', '1', 'bigco-nginx')
+  const stopped = Date.now()
+  const switched = await until('maintenance serving', async () => (await send(p.ports.http!, 'bigco.hpc.example.com')).body.trim() === 'maintenance' ? Date.now() : undefined)
+  await new Promise(resolve => setTimeout(resolve, 200))
+  stop = true
+  await loop
+  t.comment(`docker stop took ${stopped - stopAt} ms; traffic on maintenance ${switched - stopped} ms after it returned`)
+  t.ok(switched - stopped < 1000, 'traffic follows within a second')
+  const failures = outcomes.filter(o => o !== 'primary' && o !== 'maintenance')
+  t.same(failures, [], `${outcomes.length} requests during the switch, none failed`)
+  t.ok(outcomes.includes('primary') && outcomes.includes('maintenance'), 'the run spans the switch')
+
+  // recreated with a new IP → no stale address
+  await d.docker('rm', '-f', 'bigco-nginx')
+  await d.docker('run', '-d', '--name', 'filler', ...net, image, 'sleep', '600')
+  await runWebContainer(d, image, 'bigco-nginx', 'primary-again', net)
+  const ip2 = await containerIp(d, 'bigco-nginx')
+  t.not(ip2, ip, 'the new container has another address')
+  await until('new address in DNS', async () => (await dig(dnsPort, `nginx.bigco.${ZONE}`, 'A', '+short')).trim() === ip2 ? true : undefined)
+  t.equal((await send(p.ports.http!, 'bigco.hpc.example.com')).body.trim(), 'primary-again')
+
+  // dockerd killed and restarted → the watcher reconnects and resyncs
+  await d.kill()
+  await until('watcher notices', async () => { const r = await (await fetch(`${p.adminUrl}/readyz`)).json() as { docker: { connected: boolean } }; return r.docker.connected ? undefined : true })
+  await d.start()
+  await d.docker('start', 'bigco-maint')
+  const ready = await until('watcher reconnected', async () => {
+    const r = await (await fetch(`${p.adminUrl}/readyz`)).json() as { docker: { connected: boolean, reconnects: number } }
+    return r.docker.connected ? r.docker : undefined
+  }, 30_000)
+  t.ok(ready.reconnects >= 1, 'reconnected after dockerd restart')
+  const maintIp = await containerIp(d, 'bigco-maint')
+  await until('resynced', async () => (await names())[`nginx.bigco.${ZONE}`]?.[0]?.ipv4 === maintIp ? true : undefined, 15_000)
+  t.pass('registry resynced with the restarted dockerd')
+})
