@@ -6,7 +6,7 @@ import { makeTempDir, runCli } from '../helpers/portico.js'
 const ROOT = resolve(import.meta.dirname, '../..')
 
 t.test('check: ok and exact positions', async t => {
-  for (const f of ['config/portico.yaml', 'config/examples/exosphere-uap.yaml', 'config/examples/exosphere-ccp.yaml']) {
+  for (const f of ['config/portico.yaml', 'config/examples/exosphere-uap.yaml', 'config/examples/exosphere-ccp.yaml', 'config/examples/hosted-appliances.yaml']) {
     const r = await runCli(['check', '--config', join(ROOT, f)])
     t.equal(r.stdout, 'ok\n', f)
     t.equal(r.code, 0)

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
+import Docker from 'dockerode'
 import { freePort, httpConfig, startPortico } from '../helpers/portico.js'
 import { send } from '../helpers/http.js'
 import { requires } from '../helpers/required.js'
@@ -110,4 +111,25 @@ dns: { address: "127.0.0.1:${dnsPort}", ttl: 5s }`).replace('admin: null\n', '')
   const maintIp = await containerIp(d, 'bigco-maint')
   await until('resynced', async () => (await names())[`nginx.bigco.${ZONE}`]?.[0]?.ipv4 === maintIp ? true : undefined, 15_000)
   t.pass('registry resynced with the restarted dockerd')
+
+  // 1000 rapid events (renames through the API, 10 at a time) → the registry matches `docker ps`.
+  const api = new Docker({ socketPath: d.socket })
+  const ids: string[] = []
+  for (let i = 0; i < 10; i++) ids.push(await d.docker('run', '-d', '--name', `t${i}-idle`, ...net, image, 'sleep', '600'))
+  const started = Date.now()
+  await Promise.all(ids.map(async (id, i) => {
+    for (let n = 0; n < 100; n++) await api.getContainer(id).rename({ name: n === 99 ? `t${i}-web` : `t${i}-svc${n}` })
+  }))
+  t.comment(`1000 renames in ${Date.now() - started} ms`)
+  const expected = new Set((await d.docker('ps', '--format', '{{.Names}} {{.Labels}}')).split('\n').flatMap(line => {
+    const [name = '', labels = ''] = line.split(' ')
+    if (labels.includes('portico.name=nginx.bigco')) return [`nginx.bigco.${ZONE}`]
+    const m = /^([a-z0-9]+)-([a-z0-9][a-z0-9-]*)$/.exec(name)
+    return m === null ? [] : [`${m[2]}.${m[1]}.${ZONE}`]
+  }))
+  const consistent = await until('registry matches docker ps', async () => {
+    const have = new Set(Object.keys(await names()))
+    return have.size === expected.size && [...expected].every(n => have.has(n)) ? have : undefined
+  }, 20_000)
+  t.same([...consistent].sort(), [...expected].sort(), `registry == docker ps (${expected.size} names)`)
 })
