@@ -6,8 +6,10 @@ import { ConfigError, loadConfigFile } from './config/index.js'
 import { compileRouteTable, explain } from './router/index.js'
 import { createLogger } from './log/logger.js'
 import { Daemon } from './daemon/daemon.js'
+import { certificateTable } from './cli/certs.js'
+import { readFile } from 'node:fs/promises'
 
-const COMMANDS = new Set(['run', 'check', 'explain', 'version', 'help'])
+const COMMANDS = new Set(['run', 'check', 'explain', 'certs', 'renew', 'version', 'help'])
 
 async function main (argv: string[]): Promise<number> {
   const first = argv[0]
@@ -18,13 +20,14 @@ async function main (argv: string[]): Promise<number> {
   try {
     parsed = parseArgs({
       args: rest,
-      allowPositionals: command === 'explain',
+      allowPositionals: command === 'explain' || command === 'renew',
       options: {
         config: { type: 'string', short: 'c' },
         strict: { type: 'boolean' },
         'state-dir': { type: 'string' },
         'plain-http': { type: 'boolean' },
         listener: { type: 'string' },
+        force: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' }
       }
     })
@@ -41,6 +44,10 @@ async function main (argv: string[]): Promise<number> {
       return 0
     case 'check':
       return await check(configFile)
+    case 'certs':
+      return await certsCommand(configFile)
+    case 'renew':
+      return await renewCommand(configFile, positionals, values.force === true)
     case 'explain':
       return await explainCommand(configFile, positionals, values['plain-http'] === true, values.listener)
     default:
@@ -71,6 +78,38 @@ async function explainCommand (file: string, targets: string[], plainHttp: boole
   const out = targets.map(t => JSON.stringify(explain(table, t, { tls: !plainHttp, ...(listener === undefined ? {} : { listener }) }))).join('\n')
   process.stdout.write(out + '\n')
   return 0
+}
+
+async function certsCommand (file: string): Promise<number> {
+  try {
+    process.stdout.write(await certificateTable((await loadConfigFile(file)).config))
+    return 0
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`)
+    return 1
+  }
+}
+
+/** Asks the running daemon (admin API) to renew, so the new certificate is swapped in there. */
+async function renewCommand (file: string, names: string[], force: boolean): Promise<number> {
+  if (names.length !== 1) { process.stderr.write(USAGE.renew!); return 2 }
+  try {
+    const { config } = await loadConfigFile(file)
+    if (config.admin === null) throw new Error('renew talks to the running daemon: admin is disabled in this config')
+    const token = config.admin.token_file === undefined ? undefined : (await readFile(config.admin.token_file, 'utf8')).trim()
+    const res = await fetch(`http://${config.admin.address}/renew?name=${encodeURIComponent(names[0]!)}${force ? '&force=1' : ''}`, {
+      method: 'POST',
+      headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+      signal: AbortSignal.timeout(600_000)
+    })
+    const body = await res.json() as { ok: boolean, error?: string, serial?: string }
+    process.stdout.write(body.ok ? `renewed ${names[0]!}: serial ${body.serial ?? '?'}\n` : '')
+    if (!body.ok) process.stderr.write(`renew ${names[0]!} failed: ${body.error ?? res.status}\n`)
+    return body.ok ? 0 : 1
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`)
+    return 1
+  }
 }
 
 async function run (configFile: string, strict: boolean, stateDir: string | undefined): Promise<number> {

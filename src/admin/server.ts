@@ -9,6 +9,8 @@ export interface AdminBackend {
   activeConfig (): unknown
   /** Docker name table: name → candidates, best first. */
   names (): unknown
+  certificates (): Promise<unknown>
+  renew (name: string, force: boolean): Promise<{ ok: boolean, error?: string }>
   reload (): Promise<{ ok: boolean, generation?: number, errors?: string[] }>
 }
 
@@ -44,11 +46,17 @@ async function handle (req: IncomingMessage, res: ServerResponse, token: string 
     }
     case 'GET /config': return json(res, 200, redact(backend.activeConfig()))
     case 'GET /names': return json(res, 200, backend.names())
+    case 'GET /certs': return json(res, 200, await backend.certificates())
+    case 'POST /renew': {
+      const q = new URLSearchParams((req.url ?? '').split('?')[1] ?? '')
+      const result = await backend.renew(q.get('name') ?? '', q.get('force') === '1')
+      return json(res, result.ok ? 200 : 422, result)
+    }
     case 'POST /reload': {
       const result = await backend.reload()
       return json(res, result.ok ? 200 : 422, result)
     }
-    default: return json(res, 404, { error: 'not found', endpoints: ['GET /healthz', 'GET /readyz', 'GET /config', 'GET /names', 'POST /reload'] })
+    default: return json(res, 404, { error: 'not found', endpoints: ['GET /healthz', 'GET /readyz', 'GET /config', 'GET /names', 'GET /certs', 'POST /renew?name=N[&force=1]', 'POST /reload'] })
   }
 }
 

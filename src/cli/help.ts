@@ -7,6 +7,8 @@ Commands:
   run       start the daemon (default)
   check     validate a config file
   explain   print the routing decision for host names
+  certs     list certificates: names, issuer, expiry, next renewal
+  renew     renew an ACME certificate now (through the running daemon)
   version   print the version
 
 Run 'portico <command> --help' for a command's options.
@@ -35,6 +37,16 @@ certificate.
 
   --plain-http      decide as for a plain-HTTP request (default: HTTPS)
   --listener NAME   decide as for a request on this listener
+`,
+  certs: `Usage: portico certs [--config FILE]
+
+Prints a table of the certificates the config serves (ACME-managed and files): names, issuer,
+not-after, days left, next renewal and source. Reads the files; no daemon needed.
+`,
+  renew: `Usage: portico renew [--config FILE] [--force] NAME
+
+Asks the running daemon (admin API) to renew the ACME certificate NAME now; without --force
+only when it is due. The new certificate is swapped in without a restart.
 `,
   version: `Usage: portico version
 

@@ -108,6 +108,7 @@ function resolvePaths (config: Config, base: string): Config {
     ...config,
     state_dir: abs(config.state_dir),
     admin: config.admin === null ? null : { ...config.admin, ...(config.admin.token_file === undefined ? {} : { token_file: abs(config.admin.token_file) }) },
+    ...(config.acme === undefined ? {} : { acme: acmePaths(config.acme, abs) }),
     tls: { ...config.tls, certificates: config.tls.certificates.map(c => ({ cert_file: abs(c.cert_file), key_file: abs(c.key_file) })) },
     routes: config.routes.map(r => ({
       ...r,
@@ -116,5 +117,16 @@ function resolvePaths (config: Config, base: string): Config {
       ...(r.cors_proxy === undefined ? {} : { cors_proxy: { ...r.cors_proxy, tls: fixTls(r.cors_proxy.tls) } }),
       ...(r.docker === undefined ? {} : { docker: { ...r.docker, tls: fixTls(r.docker.tls) } })
     }))
+  }
+}
+
+function acmePaths (a: NonNullable<Config['acme']>, abs: (p: string) => string): NonNullable<Config['acme']> {
+  return {
+    ...a,
+    ...(a.ca_file === undefined ? {} : { ca_file: abs(a.ca_file) }),
+    ...(a.eab === undefined ? {} : { eab: { ...a.eab, hmac_key_file: abs(a.eab.hmac_key_file) } }),
+    ...(a.cloudflare === undefined ? {} : { cloudflare: { ...a.cloudflare, token_file: abs(a.cloudflare.token_file) } }),
+    ...(a.rfc2136 === undefined ? {} : { rfc2136: { ...a.rfc2136, key_secret_file: abs(a.rfc2136.key_secret_file) } }),
+    ...(a.exec === undefined ? {} : { exec: { command: abs(a.exec.command) } })
   }
 }

@@ -181,6 +181,44 @@ const dns = z.strictObject({
   ttl: duration.default(5000)
 })
 
+const acmeCertificate = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9.-]*$/, 'a directory name such as uap.example.org'),
+  domains: z.array(hostName).min(1),
+  challenge: z.enum(['dns-01', 'http-01']).default('dns-01'),
+  provider: z.enum(['builtin', 'cloudflare', 'rfc2136', 'exec']).default('builtin')
+}).superRefine((c, ctx) => {
+  if (c.challenge === 'http-01' && c.domains.some(d => d.startsWith('*.'))) ctx.addIssue({ code: 'custom', path: ['domains'], message: 'wildcard names need dns-01' })
+})
+
+const acme = z.strictObject({
+  directory: z.string().default('letsencrypt'),
+  email: z.string().min(3),
+  ca_file: filePath.optional(),
+  key_type: z.enum(['ecdsa-p256', 'rsa-2048', 'rsa-4096']).default('ecdsa-p256'),
+  eab: z.strictObject({ kid: z.string().min(1), hmac_key_file: filePath }).optional(),
+  certificates: z.array(acmeCertificate).min(1),
+  propagation: z.strictObject({
+    nameservers: z.array(listenAddress).default([]),
+    delay: duration.default(0),
+    interval: duration.default(2000),
+    timeout: duration.default(120_000)
+  }).prefault({}),
+  cloudflare: z.strictObject({ token_file: filePath, api_url: z.string().default('https://api.cloudflare.com/client/v4') }).optional(),
+  rfc2136: z.strictObject({
+    server: listenAddress,
+    zone: hostName,
+    key_name: z.string().min(1),
+    key_algorithm: z.enum(['hmac-sha256', 'hmac-sha512']).default('hmac-sha256'),
+    key_secret_file: filePath
+  }).optional(),
+  exec: z.strictObject({ command: filePath }).optional(),
+  retry: z.strictObject({ min: duration.default(60_000), max: duration.default(21_600_000) }).prefault({})
+}).superRefine((a, ctx) => {
+  a.certificates.forEach((c, i) => {
+    if (c.challenge === 'dns-01' && c.provider !== 'builtin' && a[c.provider] === undefined) ctx.addIssue({ code: 'custom', path: ['certificates', i, 'provider'], message: `provider ${c.provider} needs the acme.${c.provider} section` })
+  })
+})
+
 const listener = z.strictObject({
   name: z.string().min(1),
   address: listenAddress,
@@ -209,9 +247,12 @@ export const configSchema = z.strictObject({
   tls: tls.prefault({}),
   docker: docker.optional(),
   dns: dns.optional(),
+  acme: acme.optional(),
   routes: z.array(route).default([])
 }).superRefine((c, ctx) => {
-  if (c.dns !== undefined && c.docker === undefined) ctx.addIssue({ code: 'custom', path: ['dns'], message: 'dns serves the Docker zone: configure docker (with its zone) too' })
+  if (c.acme?.certificates.some(x => x.challenge === 'dns-01' && x.provider === 'builtin') === true && c.dns === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['acme'], message: 'the builtin DNS-01 provider answers from portico\'s DNS server: configure dns' })
+  }
   c.routes.forEach((r, i) => {
     if (r.docker !== undefined && c.docker === undefined) ctx.addIssue({ code: 'custom', path: ['routes', i, 'docker'], message: 'a docker route needs the top-level docker section' })
   })
@@ -225,7 +266,7 @@ export const configSchema = z.strictObject({
       if (!seen.has(name)) ctx.addIssue({ code: 'custom', path: ['routes', i, 'listeners', j], message: `no listener named ${JSON.stringify(name)}` })
     })
   })
-  if (c.listeners.some(l => l.tls) && c.tls.certificates.length === 0 && c.tls.self_signed === undefined) {
+  if (c.listeners.some(l => l.tls) && c.tls.certificates.length === 0 && c.tls.self_signed === undefined && c.acme === undefined) {
     ctx.addIssue({ code: 'custom', path: ['tls'], message: 'a listener has tls: true but tls has neither certificates nor self_signed' })
   }
 })
@@ -238,4 +279,5 @@ export type ProxyConfig = NonNullable<RouteConfig['proxy']>
 export type CorsConfig = NonNullable<RouteConfig['cors']>
 export type CcpConfig = NonNullable<RouteConfig['cors_proxy']>
 export type DockerRouteConfig = NonNullable<RouteConfig['docker']>
+export type AcmeConfig = NonNullable<Config['acme']>
 export type PortRange = { from: number, to: number }

@@ -3,6 +3,8 @@ import { compileRouteTable, compileIpPolicy, type DispatcherRegistry } from '../
 import type { Snapshot, TlsSelector } from '../snapshot/index.js'
 import { buildTlsContexts, ensureSelfSigned } from '../tls/index.js'
 import type { NameTable } from '../dns/index.js'
+import { readCertificate } from '../acme/index.js'
+import { join } from 'node:path'
 
 let generation = 0
 
@@ -19,7 +21,7 @@ export interface BuiltSnapshot {
  * Compiles a validated config into a snapshot. Everything that can fail (certificate files,
  * CA files, self-signed generation) fails here, before anything is swapped.
  */
-export async function buildSnapshot (config: Config, dispatchers: DispatcherRegistry, names: NameTable): Promise<BuiltSnapshot> {
+export async function buildSnapshot (config: Config, dispatchers: DispatcherRegistry, names: NameTable, acmeHttp?: (token: string) => string | undefined): Promise<BuiltSnapshot> {
   const routes = compileRouteTable(config)
   const dispatcherKeys = await dispatchers.prepare(routes)
   const tls = await buildTls(config)
@@ -33,6 +35,7 @@ export async function buildSnapshot (config: Config, dispatchers: DispatcherRegi
     via: config.via,
     tls,
     names,
+    acmeHttp,
     createdAt: Date.now()
   }
   return { snapshot, dispatcherKeys }
@@ -40,6 +43,17 @@ export async function buildSnapshot (config: Config, dispatchers: DispatcherRegi
 
 async function buildTls (config: Config): Promise<TlsSelector | undefined> {
   const certificates = config.tls.certificates.map(c => ({ certFile: c.cert_file, keyFile: c.key_file }))
+  // ACME certificates from the store; until the first one is issued, a self-signed stand-in for
+  // its names keeps the TLS listeners up.
+  for (const c of config.acme?.certificates ?? []) {
+    const stored = await readCertificate(config.state_dir, c.name).catch(() => undefined)
+    if (stored !== undefined) {
+      certificates.push({ certFile: stored.fullchainFile, keyFile: stored.keyFile })
+    } else {
+      const s = await ensureSelfSigned(join(config.state_dir, 'acme', 'placeholder', c.name), c.domains)
+      certificates.push({ certFile: s.certFile, keyFile: s.keyFile })
+    }
+  }
   if (config.tls.self_signed !== undefined) {
     const s = await ensureSelfSigned(config.state_dir, config.tls.self_signed.names)
     certificates.push({ certFile: s.certFile, keyFile: s.keyFile })

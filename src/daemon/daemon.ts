@@ -8,6 +8,7 @@ import type { Logger } from '../log/logger.js'
 import { ListenerSet } from './listeners.js'
 import { buildSnapshot, nextGeneration } from './build-snapshot.js'
 import { DockerProducer } from './docker-producer.js'
+import { AcmeManager, ChallengeBoard, type CertStatus } from '../acme/index.js'
 import { loadStartupConfig } from './config-loader.js'
 
 export interface DaemonOptions {
@@ -36,6 +37,8 @@ export class Daemon {
   #lastReload: { at: string, ok: boolean, errors?: string[] } | undefined
   #stopping = false
   readonly #docker: DockerProducer
+  readonly #board = new ChallengeBoard()
+  #acme: { manager: AcmeManager, key: string } | undefined
 
   constructor (opts: DaemonOptions) {
     this.#opts = opts
@@ -47,7 +50,7 @@ export class Daemon {
     // A registry change swaps in a snapshot that differs only in its name table.
     this.#docker = new DockerProducer(opts.log, () => {
       if (this.store.loaded && !this.#stopping) this.store.swap({ ...this.store.current, names: this.#docker.table, generation: nextGeneration() })
-    })
+    }, name => this.#board.txt(name))
   }
 
   async start (): Promise<void> {
@@ -86,14 +89,40 @@ export class Daemon {
 
   async #apply (config: Config): Promise<void> {
     await this.#docker.apply(config)
-    const { snapshot, dispatcherKeys } = await buildSnapshot(config, this.#dispatchers, this.#docker.table)
+    const { snapshot, dispatcherKeys } = await buildSnapshot(config, this.#dispatchers, this.#docker.table, token => this.#board.httpToken(token))
     const pending = await this.#listeners.apply(config.listeners, snapshot)
     this.store.swap(snapshot)
     this.#listeners.refreshDefaultCertificates()
     this.#dispatchers.retain(dispatcherKeys)
     await this.#applyAdmin(config)
     this.#watchCertificates(snapshot.tls?.files ?? [])
+    await this.#applyAcme(config)
     void pending.close()
+  }
+
+  /** One ACME manager per acme config; issued certificates reach the TLS contexts via a reload. */
+  async #applyAcme (config: Config): Promise<void> {
+    const key = JSON.stringify([config.acme ?? null, config.state_dir])
+    if (this.#acme?.key === key) return
+    this.#acme?.manager.stop()
+    this.#acme = undefined
+    if (config.acme === undefined) return
+    const manager = new AcmeManager({
+      config: config.acme,
+      stateDir: config.state_dir,
+      board: this.#board,
+      log: this.#log,
+      onIssued: async name => { void this.reload(`certificate issued: ${name}`) }
+    })
+    this.#acme = { manager, key }
+    await manager.start()
+  }
+
+  async certificates (): Promise<CertStatus[]> { return await this.#acme?.manager.status() ?? [] }
+
+  async renew (name: string, force: boolean): Promise<{ ok: boolean, error?: string, serial?: string }> {
+    if (this.#acme === undefined) return { ok: false, error: 'acme is not configured' }
+    return await this.#acme.manager.renew(name, force)
   }
 
   /** Certificate files replaced on disk (certbot renewals, ACME) trigger a reload, which re-reads them. */
@@ -130,6 +159,8 @@ export class Daemon {
       },
       activeConfig: () => this.store.current.config,
       names: () => Object.fromEntries(this.store.current.names.entries()),
+      certificates: async () => await this.certificates(),
+      renew: async (name, force) => await this.renew(name, force),
       reload: async () => await this.reload('admin api')
     }
   }
@@ -145,6 +176,7 @@ export class Daemon {
     await this.#listeners.closeAll(drainMs)
     this.#admin?.server.close()
     this.#admin?.server.closeAllConnections()
+    this.#acme?.manager.stop()
     await this.#docker.stop()
     await this.#dispatchers.closeAll()
     this.#log.info('stopped')

@@ -15,15 +15,17 @@ export class DockerProducer {
   #dnsKey = ''
   readonly #log: Logger
   readonly #onNames: () => void
+  readonly #txt: (name: string) => readonly string[] | undefined
 
-  constructor (log: Logger, onNames: () => void) {
+  constructor (log: Logger, onNames: () => void, txt: (name: string) => readonly string[] | undefined) {
     this.#log = log
     this.#onNames = onNames
+    this.#txt = txt
   }
 
   get table (): NameTable { return this.#registry?.table ?? EMPTY_NAME_TABLE }
   get state (): (WatcherState & { dns_port: number | null }) | null {
-    return this.#watcher === undefined ? null : { ...this.#watcher.state, dns_port: this.#dns?.udpPort ?? null }
+    return this.#watcher === undefined && this.#dns === undefined ? null : { ...(this.#watcher?.state ?? { connected: false, lastEventAt: null, lastError: 'docker not configured', reconnects: 0, containers: 0 }), dns_port: this.#dns?.udpPort ?? null }
   }
 
   async apply (config: Config): Promise<void> {
@@ -52,10 +54,10 @@ export class DockerProducer {
     if (dnsKey !== this.#dnsKey) {
       await this.#dns?.close()
       this.#dns = undefined
-      if (config.dns !== undefined && d !== undefined) {
+      if (config.dns !== undefined) {
         const hp = parseListenAddress(config.dns.address)!
-        this.#dns = await startDnsServer({ address: hp.host, port: hp.port, zone: d.zone, ttlSeconds: Math.max(0, Math.round(config.dns.ttl / 1000)), table: () => this.table })
-        this.#log.info({ address: hp.host, port: this.#dns.udpPort, zone: d.zone }, 'dns listening')
+        this.#dns = await startDnsServer({ address: hp.host, port: hp.port, zone: d?.zone, ttlSeconds: Math.max(0, Math.round(config.dns.ttl / 1000)), table: () => this.table, txt: this.#txt })
+        this.#log.info({ address: hp.host, port: this.#dns.udpPort, zone: d?.zone ?? null }, 'dns listening')
       }
       this.#dnsKey = dnsKey
     }

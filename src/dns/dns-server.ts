@@ -6,8 +6,11 @@ const { Packet } = dns2
 export interface DnsServerOptions {
   address: string
   port: number
-  zone: string
+  /** The Docker zone, if any. */
+  zone: string | undefined
   ttlSeconds: number
+  /** TXT values on offer outside the registry (ACME DNS-01 challenges, builtin provider). */
+  txt?: (name: string) => readonly string[] | undefined
   /** The current name table (read per query). */
   table: () => NameTable
   onQuery?: (rcode: string) => void
@@ -24,7 +27,7 @@ type Answer = Record<string, unknown>
  * names, REFUSED outside the zone. Case-insensitive; malformed packets are dropped.
  */
 export async function startDnsServer (opts: DnsServerOptions): Promise<{ close: () => Promise<void>, udpPort: number, tcpPort: number }> {
-  const zone = opts.zone.toLowerCase()
+  const zone = opts.zone?.toLowerCase() ?? 'invalid'
   const soa = { name: zone, type: Packet.TYPE.SOA, class: Packet.CLASS.IN, ttl: opts.ttlSeconds, primary: `ns.${zone}`, admin: `hostmaster.${zone}`, serial: 1, refresh: 300, retry: 60, expiration: 86_400, minimum: opts.ttlSeconds }
   const handle = (request: InstanceType<typeof Packet>, send: (r: unknown) => unknown): void => {
     const response = Packet.createResponseFromRequest(request)
@@ -47,7 +50,12 @@ export async function startDnsServer (opts: DnsServerOptions): Promise<{ close: 
       if (names === undefined) return { rcode: RCODE.REFUSED, answers: [], authorities: [] }
       return { rcode: RCODE.NOERROR, answers: names.map(n => ({ name: q.name, type: T.PTR, class: Packet.CLASS.IN, ttl: opts.ttlSeconds, domain: n })), authorities: [] }
     }
-    if (q.name !== zone && !q.name.endsWith(`.${zone}`)) return { rcode: RCODE.REFUSED, answers: [], authorities: [] }
+    const txt = opts.txt?.(q.name)
+    if (txt !== undefined) {
+      if (q.type !== T.TXT) return { rcode: RCODE.NOERROR, answers: [], authorities: [] }
+      return { rcode: RCODE.NOERROR, answers: txt.map(data => ({ name: q.name, type: T.TXT, class: Packet.CLASS.IN, ttl: 0, data })), authorities: [] }
+    }
+    if (opts.zone === undefined || (q.name !== zone && !q.name.endsWith(`.${zone}`))) return { rcode: RCODE.REFUSED, answers: [], authorities: [] }
     const base = { name: q.name, class: Packet.CLASS.IN, ttl: opts.ttlSeconds }
     if (q.name === zone) {
       if (q.type === T.SOA) return { rcode: RCODE.NOERROR, answers: [soa], authorities: [] }

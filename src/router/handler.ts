@@ -16,6 +16,8 @@ export interface ListenerInfo {
   tls: boolean
 }
 
+const ACME_PREFIX = '/.well-known/acme-challenge/'
+
 /** The CCP's own request headers, never forwarded. */
 const EXO_HEADERS: ReadonlySet<string> = new Set(['exo-proxy-orig-host', 'exo-proxy-orig-port'])
 
@@ -45,6 +47,15 @@ export function createRequestHandler (deps: RouterDeps, listener: ListenerInfo):
     const host = req.headers.host ?? (req.headers[':authority'] as string | undefined)
     const url = req.url ?? '/'
     const rid = nextRequestId()
+    // ACME HTTP-01 answers come before routing and any https redirect.
+    if (view.acmeHttp !== undefined && url.startsWith(ACME_PREFIX)) {
+      const answer = view.acmeHttp(url.slice(ACME_PREFIX.length))
+      if (answer !== undefined) {
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(answer) })
+        res.end(answer)
+        return
+      }
+    }
     const d = decide(view.routes, { host, url, listener: listener.name, tls: listener.tls }, view.names)
     const log = (status: number, bytes: number, upstream: string | undefined, error?: string): void => {
       if (!view.accessLog) return

@@ -14,6 +14,8 @@ export interface RouterView {
   readonly via: boolean
   /** Docker name table for `docker` routes. */
   readonly names: NameLookup | undefined
+  /** HTTP-01 key authorizations on offer, by token. */
+  readonly acmeHttp: ((token: string) => string | undefined) | undefined
 }
 
 export interface AccessEntry {

@@ -1,0 +1,8 @@
+export { AcmeManager } from './manager.js'
+export type { CertStatus, ManagerOptions } from './manager.js'
+export { ChallengeBoard } from './challenge-board.js'
+export { readCertificate, writeCertificate, liveDir } from './store.js'
+export type { StoredCertificate } from './store.js'
+export { renewAt, retryAt } from './schedule.js'
+export { loadState } from './state-file.js'
+export { queryTxt } from './propagation.js'

@@ -1,0 +1,138 @@
+import t from 'tap'
+import tls from 'node:tls'
+import { stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { freePort, makeTempDir, runCli, startPortico } from '../helpers/portico.js'
+import { startPebble, startChallTestSrv } from '../helpers/pebble.js'
+import { requires } from '../helpers/required.js'
+import { send } from '../helpers/http.js'
+
+interface Served { serial: string, san: string, issuer: string }
+
+async function served (port: number, servername: string, keep = false): Promise<Served & { socket?: tls.TLSSocket }> {
+  return await new Promise((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false }, () => {
+      const c = s.getPeerX509Certificate()
+      resolve({ serial: c?.serialNumber ?? '', san: c?.subjectAltName ?? '', issuer: c?.issuer ?? '', ...(keep ? { socket: s } : {}) })
+      if (!keep) s.end()
+    })
+    s.on('error', reject)
+  })
+}
+
+const acmeConfig = (p: { directory: string, caFile: string }, certificates: string, extra = ''): string => `
+acme:
+  directory: ${p.directory}
+  ca_file: ${p.caFile}
+  email: ops@example.org
+  retry: { min: 1s, max: 10s }
+${extra}
+  certificates:
+${certificates}`
+
+t.test('DNS-01 through the builtin DNS server: wildcard + apex, renewal hot-swapped', requires('command:pebble'), async t => {
+  const { dir, cleanup } = await makeTempDir()
+  t.teardown(cleanup)
+  const dnsPort = await freePort()
+  const httpsPort = await freePort()
+  // Short-lived certificates (30 s): renewal is due when a third (10 s) remains.
+  const pebble = await startPebble(dir, { dnsServer: `127.0.0.1:${dnsPort}`, httpPort: await freePort(), validitySeconds: 30 })
+  t.teardown(pebble.stop)
+  const p = await startPortico({
+    dir,
+    config: `
+state_dir: \${STATE}
+admin: { address: "127.0.0.1:0" }
+listeners: [{ name: https, address: "127.0.0.1:${httpsPort}", tls: true }]
+dns: { address: "127.0.0.1:${dnsPort}" }
+routes: [{ host: "*", respond: { body: ok } }]
+${acmeConfig(pebble, '    - { name: uap.test, domains: ["*.uap.test", uap.test], challenge: dns-01, provider: builtin }')}
+`
+  })
+  t.teardown(() => p.stop('SIGKILL'))
+  const placeholder = await served(httpsPort, 'x.uap.test')
+  t.match(placeholder.issuer, /portico self-signed/, 'a stand-in certificate serves until the first issuance')
+  await p.waitForLog(l => l.msg === 'config reloaded' && String(l.reason) === 'certificate issued: uap.test', 60_000)
+  const first = await served(httpsPort, 'x.uap.test', true)
+  t.match(first.issuer, /Pebble/, 'issued by Pebble')
+  t.match(first.san, /DNS:\*\.uap\.test/)
+  t.match(first.san, /DNS:uap\.test/)
+  t.equal((await send(httpsPort, 'uap.test', { tls: true })).body, 'ok')
+  const live = join(p.dir, 'state', 'live', 'uap.test')
+  for (const f of ['fullchain.pem', 'privkey.pem', 'chain.pem', 'cert.pem']) t.ok((await stat(join(live, f))).isFile(), `certbot layout: ${f}`)
+  t.equal((await stat(join(live, 'privkey.pem'))).mode & 0o777, 0o600, 'key is 0600')
+  const certs = await runCli(['certs', '--config', p.configFile])
+  t.match(certs.stdout, /uap\.test\s+\*\.uap\.test,uap\.test\s+Pebble/, 'portico certs lists it')
+
+  // Automatic renewal of the short-lived certificate, swapped in under an open connection.
+  const from = p.logs.length
+  await p.waitForLog(l => l.msg === 'config reloaded' && String(l.reason) === 'certificate issued: uap.test', 60_000, from)
+  const second = await served(httpsPort, 'x.uap.test')
+  t.not(second.serial, first.serial, 'a new connection gets the renewed certificate')
+  t.equal(first.socket?.destroyed, false, 'the open connection was not dropped')
+  first.socket?.end()
+  const status = await (await fetch(`${p.adminUrl}/certs`)).json() as Array<{ name: string, serial: string, failures: number }>
+  t.match(status[0], { name: 'uap.test', failures: 0 })
+})
+
+t.test('HTTP-01 on the HTTP listener; forced renew through the CLI', requires('command:pebble', 'command:pebble-challtestsrv'), async t => {
+  const { dir, cleanup } = await makeTempDir()
+  t.teardown(cleanup)
+  const dns = await startChallTestSrv()
+  t.teardown(dns.stop)
+  const httpPort = await freePort()
+  const httpsPort = await freePort()
+  const adminPort = await freePort()
+  const pebble = await startPebble(dir, { dnsServer: dns.dns, httpPort })
+  t.teardown(pebble.stop)
+  const p = await startPortico({
+    dir,
+    config: `
+state_dir: \${STATE}
+admin: { address: "127.0.0.1:${adminPort}" }
+listeners:
+  - { name: http, address: "127.0.0.1:${httpPort}" }
+  - { name: https, address: "127.0.0.1:${httpsPort}", tls: true }
+routes: [{ host: "*", https_redirect: true, respond: { body: ok } }]
+${acmeConfig(pebble, '    - { name: www.test, domains: [www.test], challenge: http-01 }')}
+`
+  })
+  t.teardown(() => p.stop('SIGKILL'))
+  await p.waitForLog(l => l.msg === 'config reloaded' && String(l.reason) === 'certificate issued: www.test', 60_000)
+  const first = await served(httpsPort, 'www.test')
+  t.match(first.issuer, /Pebble/, 'issued over HTTP-01 despite the https redirect')
+  const r = await runCli(['renew', '--force', '--config', p.configFile, 'www.test'], 120_000)
+  t.equal(r.code, 0, r.stderr)
+  t.match(r.stdout, /^renewed www\.test: serial /)
+  await p.waitForLog(l => l.msg === 'config reloaded' && String(l.reason) === 'certificate issued: www.test', 20_000, p.logs.findIndex(l => l.msg === 'acme: certificate issued') + 1)
+  const second = await served(httpsPort, 'www.test')
+  t.not(second.serial, first.serial, 'forced renewal swapped in')
+  const notDue = await runCli(['renew', '--config', p.configFile, 'www.test'])
+  t.equal(notDue.code, 0, 'renew without --force when not due is a no-op')
+})
+
+t.test('CA unreachable: failure backoff is persisted across restarts', async t => {
+  const { dir, cleanup } = await makeTempDir()
+  t.teardown(cleanup)
+  const dead = await freePort()
+  const cfg = `
+state_dir: \${STATE}
+admin: { address: "127.0.0.1:0" }
+listeners: [{ name: http, address: "127.0.0.1:0" }]
+dns: { address: "127.0.0.1:0" }
+${acmeConfig({ directory: `https://127.0.0.1:${dead}/dir`, caFile: join(dir, 'none.pem') }, '    - { name: down.test, domains: [down.test] }').replace(/ {2}ca_file: .*\n/, '')}
+`
+  const p = await startPortico({ dir, config: cfg })
+  t.teardown(() => p.stop('SIGKILL'))
+  await p.waitForLog(l => l.msg === 'acme: order failed; will retry', 20_000)
+  const status = await (await fetch(`${p.adminUrl}/certs`)).json() as Array<{ failures: number, lastError: string, nextRenewal: string }>
+  t.ok(status[0]!.failures >= 1)
+  t.match(status[0]!.lastError, /ECONNREFUSED|connect/)
+  await p.stop()
+  const again = await startPortico({ dir, config: cfg })
+  t.teardown(() => again.stop('SIGKILL'))
+  const restored = await (await fetch(`${again.adminUrl}/certs`)).json() as Array<{ failures: number }>
+  t.ok(restored[0]!.failures >= 1, 'failure count survived the restart')
+  const certs = await runCli(['certs', '--config', again.configFile])
+  t.match(certs.stdout, /down\.test\s+down\.test\s+\(not issued yet\)/)
+})

@@ -1,0 +1,79 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Agent, request } from 'undici'
+import { freePort } from './portico.js'
+import { makePki } from './pki.js'
+
+export interface Pebble {
+  directory: string
+  /** CA of Pebble's own HTTPS listener (acme.ca_file). */
+  caFile: string
+  stop: () => Promise<void>
+}
+
+async function waitUntil (what: string, ok: () => Promise<boolean>, child: ChildProcess, log: () => string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${what} exited ${child.exitCode}: ${log()}`)
+    if (await ok().catch(() => false)) return
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  throw new Error(`${what} not ready: ${log()}`)
+}
+
+function spawnLogged (cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess, log: () => string } {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+  let out = ''
+  const keep = (b: Buffer): void => { out = (out + b.toString()).slice(-6000) }
+  child.stdout?.on('data', keep)
+  child.stderr?.on('data', keep)
+  return { child, log: () => out }
+}
+
+async function stopChild (child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const done = new Promise(resolve => child.once('exit', resolve))
+  child.kill('SIGKILL')
+  await done
+}
+
+/** Let's Encrypt's test CA (Debian `pebble`) on loopback, validating against `dnsServer`. */
+export async function startPebble (dir: string, opts: { dnsServer: string, httpPort: number, validitySeconds?: number }): Promise<Pebble> {
+  const pki = makePki(['localhost', '127.0.0.1'])
+  const caFile = join(dir, 'pebble-ca.pem')
+  await writeFile(caFile, pki.caCert)
+  await writeFile(join(dir, 'pebble-cert.pem'), pki.cert)
+  await writeFile(join(dir, 'pebble-key.pem'), pki.key)
+  const port = await freePort()
+  const config = {
+    pebble: {
+      listenAddress: `127.0.0.1:${port}`,
+      managementListenAddress: `127.0.0.1:${await freePort()}`,
+      certificate: join(dir, 'pebble-cert.pem'),
+      privateKey: join(dir, 'pebble-key.pem'),
+      httpPort: opts.httpPort,
+      tlsPort: await freePort(),
+      ocspResponderURL: '',
+      externalAccountBindingRequired: false,
+      ...(opts.validitySeconds === undefined ? {} : { certificateValidityPeriod: opts.validitySeconds })
+    }
+  }
+  await writeFile(join(dir, 'pebble.json'), JSON.stringify(config))
+  const { child, log } = spawnLogged('pebble', ['-config', join(dir, 'pebble.json'), '-dnsserver', opts.dnsServer], { PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: '0' })
+  const directory = `https://127.0.0.1:${port}/dir`
+  const agent = new Agent({ connect: { ca: pki.caCert } })
+  await waitUntil('pebble', async () => (await request(directory, { dispatcher: agent })).statusCode === 200, child, log)
+  await agent.close()
+  return { directory, caFile, stop: async () => await stopChild(child) }
+}
+
+/** pebble-challtestsrv as a programmable DNS server (A → 127.0.0.1, TXT via its API). */
+export async function startChallTestSrv (): Promise<{ dns: string, api: string, stop: () => Promise<void> }> {
+  const dnsPort = await freePort()
+  const mgmtPort = await freePort()
+  const { child, log } = spawnLogged('pebble-challtestsrv', ['-defaultIPv4', '127.0.0.1', '-defaultIPv6', '', '-dns01', `127.0.0.1:${dnsPort}`, '-http01', '', '-https01', '', '-tlsalpn01', '', '-management', `127.0.0.1:${mgmtPort}`])
+  const api = `http://127.0.0.1:${mgmtPort}`
+  await waitUntil('pebble-challtestsrv', async () => (await request(`${api}/clear-txt`, { method: 'POST', body: JSON.stringify({ host: 'probe.' }) })).statusCode < 500, child, log)
+  return { dns: `127.0.0.1:${dnsPort}`, api, stop: async () => await stopChild(child) }
+}
