@@ -13,6 +13,8 @@ PACKAGES=(
   docker.io     # dockerd: the Docker-events registry, DNS and vhosting tests start their own
   busybox-static # the tests' container image (docker import of a busybox rootfs; no registry)
   bind9-dnsutils # dig: the DNS server as a resolver client sees it
+  pebble        # Let's Encrypt's test CA (and pebble-challtestsrv) for the ACME tests
+  bind9         # named: RFC 2136 dynamic updates with TSIG for the ACME rfc2136 provider
 )
 
 missing=()

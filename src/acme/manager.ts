@@ -51,6 +51,9 @@ export class AcmeManager {
   #stopped = false
   #providers: Record<string, DnsProvider> = {}
 
+  /** Where live/<name>/ lives: the state dir, or certbot's /etc/letsencrypt to migrate in place. */
+  get #storeDir (): string { return this.#o.config.store_dir ?? this.#o.stateDir }
+
   constructor (o: ManagerOptions) {
     this.#o = o
     this.#now = o.now ?? Date.now
@@ -68,7 +71,7 @@ export class AcmeManager {
   }
 
   async current (name: string): Promise<StoredCertificate | undefined> {
-    return await readCertificate(this.#o.stateDir, name).catch(() => undefined)
+    return await readCertificate(this.#storeDir, name).catch(() => undefined)
   }
 
   async status (): Promise<CertStatus[]> {
@@ -135,7 +138,7 @@ export class AcmeManager {
       this.#o.log.info({ name, domains: cert.domains, challenge: cert.challenge, provider: cert.provider }, 'acme: ordering certificate')
       const ctx: OrderContext = { config: this.#o.config, stateDir: this.#o.stateDir, board: this.#o.board, providers: this.#providers, log: this.#o.log }
       const { fullchain, key } = await obtainCertificate(ctx, cert)
-      const stored = await writeCertificate(this.#o.stateDir, name, fullchain, key)
+      const stored = await writeCertificate(this.#storeDir, name, fullchain, key)
       this.#state[name] = emptyState()
       this.#state[name].lastAttempt = s.lastAttempt
       await saveState(this.#o.stateDir, this.#state)

@@ -55,7 +55,8 @@ function verify (name: string, fullchain: string, key: string): Omit<StoredCerti
   if (leaf === undefined) throw new Error(`${name}: no certificate in the chain`)
   if (!leaf.checkPrivateKey(createPrivateKey(key))) throw new Error(`${name}: the private key does not match the certificate`)
   for (let i = 0; i + 1 < certs.length; i++) {
-    if (!certs[i]!.checkIssued(certs[i + 1]!)) throw new Error(`${name}: incomplete chain (certificate ${i} is not issued by certificate ${i + 1})`)
+    // Names alone can match across CAs; the signature decides.
+    if (!certs[i]!.checkIssued(certs[i + 1]!) || !certs[i]!.verify(certs[i + 1]!.publicKey)) throw new Error(`${name}: incomplete chain (certificate ${i} is not issued by certificate ${i + 1})`)
   }
   return { name, notBefore: new Date(leaf.validFrom), notAfter: new Date(leaf.validTo), serial: leaf.serialNumber, issuer: leaf.issuer.replace(/\n/g, ', ') }
 }

@@ -10,7 +10,7 @@ export async function certificateTable (config: Config, now = Date.now()): Promi
   const days = (d: Date): string => String(Math.floor((d.getTime() - now) / 86_400_000))
   const state = await loadState(config.state_dir)
   for (const c of config.acme?.certificates ?? []) {
-    const s = await readCertificate(config.state_dir, c.name).catch((err: Error) => err)
+    const s = await readCertificate(config.acme?.store_dir ?? config.state_dir, c.name).catch((err: Error) => err)
     if (s instanceof Error || s === undefined) {
       rows.push({ name: c.name, names: c.domains.join(','), issuer: s instanceof Error ? `INVALID: ${s.message}` : '(not issued yet)', notAfter: '-', daysLeft: '-', nextRenewal: 'now', source: 'acme' })
       continue

@@ -124,6 +124,7 @@ function acmePaths (a: NonNullable<Config['acme']>, abs: (p: string) => string):
   return {
     ...a,
     ...(a.ca_file === undefined ? {} : { ca_file: abs(a.ca_file) }),
+    ...(a.store_dir === undefined ? {} : { store_dir: abs(a.store_dir) }),
     ...(a.eab === undefined ? {} : { eab: { ...a.eab, hmac_key_file: abs(a.eab.hmac_key_file) } }),
     ...(a.cloudflare === undefined ? {} : { cloudflare: { ...a.cloudflare, token_file: abs(a.cloudflare.token_file) } }),
     ...(a.rfc2136 === undefined ? {} : { rfc2136: { ...a.rfc2136, key_secret_file: abs(a.rfc2136.key_secret_file) } }),

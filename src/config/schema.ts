@@ -193,6 +193,7 @@ const acmeCertificate = z.strictObject({
 const acme = z.strictObject({
   directory: z.string().default('letsencrypt'),
   email: z.string().min(3),
+  store_dir: filePath.optional(),
   ca_file: filePath.optional(),
   key_type: z.enum(['ecdsa-p256', 'rsa-2048', 'rsa-4096']).default('ecdsa-p256'),
   eab: z.strictObject({ kid: z.string().min(1), hmac_key_file: filePath }).optional(),

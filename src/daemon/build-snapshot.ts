@@ -46,7 +46,7 @@ async function buildTls (config: Config): Promise<TlsSelector | undefined> {
   // ACME certificates from the store; until the first one is issued, a self-signed stand-in for
   // its names keeps the TLS listeners up.
   for (const c of config.acme?.certificates ?? []) {
-    const stored = await readCertificate(config.state_dir, c.name).catch(() => undefined)
+    const stored = await readCertificate(config.acme?.store_dir ?? config.state_dir, c.name).catch(() => undefined)
     if (stored !== undefined) {
       certificates.push({ certFile: stored.fullchainFile, keyFile: stored.keyFile })
     } else {
