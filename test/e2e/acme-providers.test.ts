@@ -6,7 +6,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import { freePort, makeTempDir, startPortico } from '../helpers/portico.js'
-import { startChallTestSrv, startPebble } from '../helpers/pebble.js'
+import { acmeConfig, startChallTestSrv, startPebble } from '../helpers/pebble.js'
 import { startNamed } from '../helpers/named.js'
 import { requires } from '../helpers/required.js'
 import { queryTxt } from '../../src/acme/index.js'
@@ -23,14 +23,7 @@ state_dir: \${STATE}
 admin: null
 listeners: [{ name: https, address: "127.0.0.1:${httpsPort}", tls: true }]
 routes: [{ host: "*", respond: { body: ok } }]
-acme:
-  directory: ${pebble.directory}
-  ca_file: ${pebble.caFile}
-  email: ops@example.org
-  retry: { min: 1s, max: 10s }
-${providers}
-  certificates:
-${certificates}
+${acmeConfig(pebble, certificates, providers)}
 `
 
 t.test('RFC 2136 dynamic update with TSIG against a real bind9', requires('command:pebble', 'command:named'), async t => {

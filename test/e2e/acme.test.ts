@@ -3,7 +3,7 @@ import tls from 'node:tls'
 import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { freePort, makeTempDir, runCli, startPortico } from '../helpers/portico.js'
-import { startPebble, startChallTestSrv } from '../helpers/pebble.js'
+import { acmeConfig, startPebble, startChallTestSrv } from '../helpers/pebble.js'
 import { requires } from '../helpers/required.js'
 import { send } from '../helpers/http.js'
 
@@ -19,16 +19,6 @@ async function served (port: number, servername: string, keep = false): Promise<
     s.on('error', reject)
   })
 }
-
-const acmeConfig = (p: { directory: string, caFile: string }, certificates: string, extra = ''): string => `
-acme:
-  directory: ${p.directory}
-  ca_file: ${p.caFile}
-  email: ops@example.org
-  retry: { min: 1s, max: 10s }
-${extra}
-  certificates:
-${certificates}`
 
 t.test('DNS-01 through the builtin DNS server: wildcard + apex, renewal hot-swapped', requires('command:pebble'), async t => {
   const { dir, cleanup } = await makeTempDir()

@@ -77,3 +77,16 @@ export async function startChallTestSrv (): Promise<{ dns: string, api: string, 
   await waitUntil('pebble-challtestsrv', async () => (await request(`${api}/clear-txt`, { method: 'POST', body: JSON.stringify({ host: 'probe.' }) })).statusCode < 500, child, log)
   return { dns: `127.0.0.1:${dnsPort}`, api, stop: async () => await stopChild(child) }
 }
+
+/** The `acme:` block for a test portico using this Pebble; `extra` adds provider sections. */
+export function acmeConfig (p: { directory: string, caFile: string }, certificates: string, extra = ''): string {
+  return `
+acme:
+  directory: ${p.directory}
+  ca_file: ${p.caFile}
+  email: ops@example.org
+  retry: { min: 1s, max: 10s }
+${extra}
+  certificates:
+${certificates}`
+}
