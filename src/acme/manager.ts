@@ -11,6 +11,8 @@ import { renewAt, retryAt } from './schedule.js'
 import { emptyState, loadState, saveState, type StateFile } from './state-file.js'
 import { readCertificate, writeCertificate, type StoredCertificate } from './store.js'
 import { parseListenAddress } from '../util/address.js'
+import { fetchRenewalWindow } from './ari.js'
+import { directoryUrl } from './order.js'
 
 export interface CertStatus {
   name: string
@@ -35,6 +37,7 @@ export interface ManagerOptions {
 }
 
 const MAX_SLEEP_MS = 3_600_000
+const ARI_RECHECK_MS = 6 * 3_600_000
 
 /**
  * Obtains and renews the configured certificates. One order at a time; a timer wakes at the
@@ -50,6 +53,8 @@ export class AcmeManager {
   #running: Promise<void> = Promise.resolve()
   #stopped = false
   #providers: Record<string, DnsProvider> = {}
+  /** When each certificate's renewal info was last asked for (also when the CA has none). */
+  readonly #ariChecked = new Map<string, { serial: string, nextCheck: number }>()
 
   /** Where live/<name>/ lives: the state dir, or certbot's /etc/letsencrypt to migrate in place. */
   get #storeDir (): string { return this.#o.config.store_dir ?? this.#o.stateDir }
@@ -108,13 +113,43 @@ export class AcmeManager {
     const s = this.#state[name]
     if (s?.nextAttempt !== null && s?.nextAttempt !== undefined) return s.nextAttempt
     const stored = await this.current(name)
-    return stored === undefined ? this.#now() : renewAt(stored.notBefore, stored.notAfter)
+    if (stored === undefined) return this.#now()
+    const ari = s?.ari
+    if (ari !== undefined && ari.serial === stored.serial) return ari.renewAt
+    return renewAt(stored.notBefore, stored.notAfter)
+  }
+
+  /** Refreshes the CA's suggested windows (ARI) where due; advisory, so errors are only logged. */
+  async #refreshAri (): Promise<void> {
+    const ca = this.#o.config.ca_file === undefined ? undefined : await readFile(this.#o.config.ca_file, 'utf8')
+    for (const c of this.#o.config.certificates) {
+      const stored = await this.current(c.name)
+      const s = this.#state[c.name] ?? emptyState()
+      const checked = this.#ariChecked.get(c.name)
+      if (stored === undefined || (checked?.serial === stored.serial && checked.nextCheck > this.#now())) continue
+      try {
+        const pem = await readFile(stored.fullchainFile, 'utf8')
+        const w = await fetchRenewalWindow(directoryUrl(this.#o.config.directory), pem, ca)
+        const nextCheck = this.#now() + Math.max(60_000, w?.retryAfterMs ?? ARI_RECHECK_MS)
+        // A random point in the window spreads a fleet's renewals, as RFC 9773 asks.
+        this.#ariChecked.set(c.name, { serial: stored.serial, nextCheck })
+        if (w === undefined) delete s.ari
+        else s.ari = { serial: stored.serial, renewAt: w.start + Math.random() * (w.end - w.start), nextCheck }
+        this.#state[c.name] = s
+        if (w !== undefined) this.#o.log.info({ name: c.name, renew_at: new Date(s.ari!.renewAt).toISOString() }, 'acme: renewal window from the CA (ARI)')
+      } catch (err) {
+        this.#ariChecked.set(c.name, { serial: stored.serial, nextCheck: this.#now() + ARI_RECHECK_MS })
+        this.#o.log.warn({ name: c.name, err: (err as Error).message }, 'acme: renewal info unavailable')
+      }
+    }
+    await saveState(this.#o.stateDir, this.#state).catch(() => {})
   }
 
   #schedule (): void {
     if (this.#stopped) return
     clearTimeout(this.#timer)
     void (async () => {
+      await this.#refreshAri()
       const dues = await Promise.all(this.#o.config.certificates.map(async c => [c.name, await this.#dueAt(c.name)] as const))
       const now = this.#now()
       const due = dues.filter(([, at]) => at <= now).map(([n]) => n)

@@ -7,6 +7,8 @@ export interface CertState {
   nextAttempt: number | null
   lastError: string | null
   lastAttempt: number | null
+  /** The CA's renewal window (ARI) for the current certificate, with the time picked in it. */
+  ari?: { serial: string, renewAt: number, nextCheck: number }
 }
 
 export type StateFile = Record<string, CertState>
