@@ -15,6 +15,7 @@ PACKAGES=(
   bind9-dnsutils # dig: the DNS server as a resolver client sees it
   pebble        # Let's Encrypt's test CA (and pebble-challtestsrv) for the ACME tests
   bind9         # named: RFC 2136 dynamic updates with TSIG for the ACME rfc2136 provider
+  dnsperf       # npm run bench: DNS server queries per second
 )
 
 missing=()
