@@ -1,21 +1,36 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import http from 'node:http'
 import tls from 'node:tls'
 import { once } from 'node:events'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import type { AddressInfo } from 'node:net'
-import { freePort, makeTempDir, startPortico } from '../helpers/portico.js'
+import { freePort, makeTempDir, startPortico, type Portico } from '../helpers/portico.js'
 import { acmeConfig, startChallTestSrv, startPebble } from '../helpers/pebble.js'
 import { startNamed } from '../helpers/named.js'
 import { requires } from '../helpers/required.js'
 import { queryTxt } from '../../src/acme/index.js'
 
-async function issuerOf (port: number, servername: string): Promise<string> {
+async function peer (port: number, servername: string): Promise<{ issuer: string, serial: string }> {
   return await new Promise((resolve, reject) => {
-    const s = tls.connect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false }, () => { resolve(s.getPeerX509Certificate()?.issuer ?? ''); s.end() })
+    const s = tls.connect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false }, () => {
+      const c = s.getPeerX509Certificate()
+      resolve({ issuer: c?.issuer ?? '', serial: c?.serialNumber ?? '' })
+      s.end()
+    })
     s.on('error', reject)
   })
+}
+const issuerOf = async (port: number, servername: string): Promise<string> => (await peer(port, servername)).issuer
+
+/** Waits for the automatic renewal of a short-lived certificate and checks it was swapped in. */
+async function expectRenewal (t: Test, p: Portico, port: number, name: string, servername: string): Promise<void> {
+  const before = await peer(port, servername)
+  const from = p.logs.length
+  await p.waitForLog(l => l.msg === 'config reloaded' && l.reason === `certificate issued: ${name}`, 90_000, from)
+  const after = await peer(port, servername)
+  t.match(after.issuer, /Pebble/)
+  t.not(after.serial, before.serial, `${name} renewed and hot-swapped`)
 }
 
 const portico = (dir: string, httpsPort: number, pebble: { directory: string, caFile: string }, providers: string, certificates: string): string => `
@@ -31,7 +46,8 @@ t.test('RFC 2136 dynamic update with TSIG against a real bind9', requires('comma
   t.teardown(cleanup)
   const named = await startNamed(dir, 'rfc.test')
   t.teardown(named.stop)
-  const pebble = await startPebble(dir, { dnsServer: named.server, httpPort: await freePort() })
+  // 30-second certificates: renewal is due 20 s after issuance.
+  const pebble = await startPebble(dir, { dnsServer: named.server, httpPort: await freePort(), validitySeconds: 30 })
   t.teardown(pebble.stop)
   const httpsPort = await freePort()
   const p = await startPortico({
@@ -43,6 +59,7 @@ t.test('RFC 2136 dynamic update with TSIG against a real bind9', requires('comma
   await p.waitForLog(l => l.msg === 'config reloaded' && String(l.reason) === 'certificate issued: rfc.test', 60_000)
   t.match(await issuerOf(httpsPort, 'a.rfc.test'), /Pebble/, 'wildcard issued through bind9')
   t.same(await queryTxt(named.server, '_acme-challenge.rfc.test'), [], 'TXT records cleaned up afterwards')
+  await expectRenewal(t, p, httpsPort, 'rfc.test', 'a.rfc.test')
 })
 
 t.test('Cloudflare API (a local fake that records calls) and the exec hook', requires('command:pebble', 'command:pebble-challtestsrv', 'command:curl'), async t => {
@@ -89,7 +106,7 @@ t.test('Cloudflare API (a local fake that records calls) and the exec hook', req
   await once(cf, 'listening')
   t.teardown(() => cf.close())
   await writeFile(join(dir, 'cf.token'), 'cf-secret-token\n')
-  const pebble = await startPebble(dir, { dnsServer: dns.dns, httpPort: await freePort() })
+  const pebble = await startPebble(dir, { dnsServer: dns.dns, httpPort: await freePort(), validitySeconds: 30 })
   t.teardown(pebble.stop)
   const httpsPort = await freePort()
   const hookLog = join(dir, 'hook.log')
@@ -111,4 +128,5 @@ t.test('Cloudflare API (a local fake that records calls) and the exec hook', req
   const hook = (await readFile(hookLog, 'utf8')).trim().split('\n')
   t.match(hook[0], /^present _acme-challenge\.exec\.test\. \S+$/, 'lego-style present call')
   t.match(hook[1], /^cleanup _acme-challenge\.exec\.test\. \S+$/)
+  await Promise.all([expectRenewal(t, p, httpsPort, 'cf.test', 'x.cf.test'), expectRenewal(t, p, httpsPort, 'exec.test', 'exec.test')])
 })
