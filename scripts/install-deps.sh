@@ -16,6 +16,7 @@ PACKAGES=(
   pebble        # Let's Encrypt's test CA (and pebble-challtestsrv) for the ACME tests
   bind9         # named: RFC 2136 dynamic updates with TSIG for the ACME rfc2136 provider
   dnsperf       # npm run bench: DNS server queries per second
+  systemd       # systemd-analyze: verify the unit and score its hardening
 )
 
 missing=()
