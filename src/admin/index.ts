@@ -1,3 +1,6 @@
 export { startAdmin } from './server.js'
 export type { AdminBackend } from './server.js'
 export { redact } from './redact.js'
+export { Metrics } from './metrics.js'
+export { renderStatusPage } from './status-page.js'
+export type { StatusData } from './status-page.js'

@@ -10,6 +10,8 @@ export interface AdminBackend {
   /** Docker name table: name → candidates, best first. */
   names (): unknown
   certificates (): Promise<unknown>
+  metrics (): Promise<{ contentType: string, body: string }>
+  statusPage (): Promise<string>
   renew (name: string, force: boolean): Promise<{ ok: boolean, error?: string }>
   reload (): Promise<{ ok: boolean, generation?: number, errors?: string[] }>
 }
@@ -39,6 +41,18 @@ async function handle (req: IncomingMessage, res: ServerResponse, token: string 
   const path = (req.url ?? '/').split('?')[0]
   const route = `${req.method ?? 'GET'} ${path ?? '/'}`
   switch (route) {
+    case 'GET /': {
+      const html = await backend.statusPage()
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(html), 'cache-control': 'no-store' })
+      res.end(html)
+      return
+    }
+    case 'GET /metrics': {
+      const m = await backend.metrics()
+      res.writeHead(200, { 'content-type': m.contentType, 'content-length': Buffer.byteLength(m.body) })
+      res.end(m.body)
+      return
+    }
     case 'GET /healthz': return json(res, 200, { status: 'ok' })
     case 'GET /readyz': {
       const r = backend.ready()
@@ -56,7 +70,7 @@ async function handle (req: IncomingMessage, res: ServerResponse, token: string 
       const result = await backend.reload()
       return json(res, result.ok ? 200 : 422, result)
     }
-    default: return json(res, 404, { error: 'not found', endpoints: ['GET /healthz', 'GET /readyz', 'GET /config', 'GET /names', 'GET /certs', 'POST /renew?name=N[&force=1]', 'POST /reload'] })
+    default: return json(res, 404, { error: 'not found', endpoints: ['GET /', 'GET /metrics', 'GET /healthz', 'GET /readyz', 'GET /config', 'GET /names', 'GET /certs', 'POST /renew?name=N[&force=1]', 'POST /reload'] })
   }
 }
 

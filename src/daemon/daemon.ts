@@ -3,7 +3,8 @@ import { readFile } from 'node:fs/promises'
 import { ConfigError, loadConfigFile, saveLastGood, watchFile, type Config } from '../config/index.js'
 import { DispatcherRegistry, type AccessEntry } from '../router/index.js'
 import { SnapshotStore } from '../snapshot/index.js'
-import { startAdmin } from '../admin/index.js'
+import { startAdmin, Metrics, renderStatusPage } from '../admin/index.js'
+import { VERSION } from '../version.js'
 import type { Logger } from '../log/logger.js'
 import { ListenerSet } from './listeners.js'
 import { buildSnapshot, nextGeneration } from './build-snapshot.js'
@@ -26,6 +27,7 @@ export interface ReloadResult { ok: boolean, generation?: number, errors?: strin
  */
 export class Daemon {
   readonly store = new SnapshotStore()
+  readonly metrics: Metrics
   readonly #dispatchers = new DispatcherRegistry()
   readonly #listeners: ListenerSet
   readonly #opts: DaemonOptions
@@ -36,6 +38,7 @@ export class Daemon {
   #reloading: Promise<ReloadResult> = Promise.resolve({ ok: true })
   #lastReload: { at: string, ok: boolean, errors?: string[] } | undefined
   #stopping = false
+  readonly #startedAt = new Date().toISOString()
   readonly #docker: DockerProducer
   readonly #board = new ChallengeBoard()
   #acme: { manager: AcmeManager, key: string } | undefined
@@ -45,12 +48,21 @@ export class Daemon {
     this.#log = opts.log
     this.#listeners = new ListenerSet(this.store, {
       view: () => this.store.current,
-      access: (e: AccessEntry) => this.#log.info({ access: e }, 'request')
+      access: (e: AccessEntry) => {
+        this.metrics.observe(e)
+        if (this.store.current.accessLog) this.#log.info({ access: e }, 'request')
+      },
+      tunnels: delta => this.metrics.websockets.inc(delta)
     }, opts.log)
+    this.metrics = new Metrics({
+      connections: () => this.#listeners.connections(),
+      certificates: async () => await this.certificateOverview(),
+      docker: () => this.#docker.state
+    })
     // A registry change swaps in a snapshot that differs only in its name table.
     this.#docker = new DockerProducer(opts.log, () => {
       if (this.store.loaded && !this.#stopping) this.store.swap({ ...this.store.current, names: this.#docker.table, generation: nextGeneration() })
-    }, name => this.#board.txt(name))
+    }, name => this.#board.txt(name), rcode => this.metrics.dnsQueries.inc({ rcode }))
   }
 
   async start (): Promise<void> {
@@ -77,11 +89,13 @@ export class Daemon {
       await saveLastGood(loaded.config.state_dir, loaded.source).catch(err => this.#log.warn({ err }, 'could not persist last-good config'))
       this.#log.level = loaded.config.log.level
       this.#lastReload = { at: new Date().toISOString(), ok: true }
+      this.metrics.reloads.inc({ result: 'ok' })
       this.#log.info({ reason, generation: this.store.current.generation }, 'config reloaded')
       return { ok: true, generation: this.store.current.generation }
     } catch (err) {
       const errors = err instanceof ConfigError ? err.problems.map(p => `${p.file}:${p.line}:${p.col}: ${p.key === '' ? '' : `${p.key}: `}${p.message}`) : [(err as Error).message]
       this.#lastReload = { at: new Date().toISOString(), ok: false, errors }
+      this.metrics.reloads.inc({ result: 'failed' })
       this.#log.error({ reason, errors }, 'config reload failed; still serving the previous config')
       return { ok: false, errors }
     }
@@ -119,6 +133,14 @@ export class Daemon {
   }
 
   async certificates (): Promise<CertStatus[]> { return await this.#acme?.manager.status() ?? [] }
+
+  /** Every served certificate (files, self-signed, ACME) plus ACME schedule details. */
+  async certificateOverview (): Promise<Array<{ name: string, names: string[], issuer: string, notAfter: string | null, nextRenewal?: string | null, failures?: number, lastError?: string | null }>> {
+    const acme = await this.certificates()
+    const served = this.store.loaded ? this.store.current.tls?.certificates ?? [] : []
+    const fromFiles = served.filter(c => !acme.some(a => c.certFile.includes(`/live/${a.name}/`))).map(c => ({ name: c.names[0] ?? c.certFile, names: c.names, issuer: c.issuer, notAfter: c.notAfter }))
+    return [...acme.map(a => ({ name: a.name, names: a.domains, issuer: a.issuer ?? '(not issued yet)', notAfter: a.notAfter, nextRenewal: a.nextRenewal, failures: a.failures, lastError: a.lastError })), ...fromFiles]
+  }
 
   async renew (name: string, force: boolean): Promise<{ ok: boolean, error?: string, serial?: string }> {
     if (this.#acme === undefined) return { ok: false, error: 'acme is not configured' }
@@ -160,6 +182,22 @@ export class Daemon {
       activeConfig: () => this.store.current.config,
       names: () => Object.fromEntries(this.store.current.names.entries()),
       certificates: async () => await this.certificates(),
+      metrics: async () => ({ contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() }),
+      statusPage: async () => {
+        const s = this.store.current
+        return renderStatusPage({
+          version: VERSION,
+          generation: s.generation,
+          startedAt: this.#startedAt,
+          lastReload: this.#lastReload ?? null,
+          listeners: this.#listeners.addresses(),
+          routes: s.routes.routes.map(r => ({ name: r.name, action: r.action.kind, hits: this.metrics.hits.get(r.name) ?? 0 })),
+          certificates: await this.certificateOverview(),
+          docker: this.#docker.state,
+          names: s.names.entries().map(([name, c]) => ({ name, candidates: c.map(x => ({ containerName: x.containerName, role: x.role, ipv4: x.ipv4 })) })),
+          recentErrors: this.metrics.recentErrors
+        })
+      },
       renew: async (name, force) => await this.renew(name, force),
       reload: async () => await this.reload('admin api')
     }

@@ -16,11 +16,13 @@ export class DockerProducer {
   readonly #log: Logger
   readonly #onNames: () => void
   readonly #txt: (name: string) => readonly string[] | undefined
+  readonly #onQuery: (rcode: string) => void
 
-  constructor (log: Logger, onNames: () => void, txt: (name: string) => readonly string[] | undefined) {
+  constructor (log: Logger, onNames: () => void, txt: (name: string) => readonly string[] | undefined, onQuery: (rcode: string) => void) {
     this.#log = log
     this.#onNames = onNames
     this.#txt = txt
+    this.#onQuery = onQuery
   }
 
   get table (): NameTable { return this.#registry?.table ?? EMPTY_NAME_TABLE }
@@ -56,7 +58,7 @@ export class DockerProducer {
       this.#dns = undefined
       if (config.dns !== undefined) {
         const hp = parseListenAddress(config.dns.address)!
-        this.#dns = await startDnsServer({ address: hp.host, port: hp.port, zone: d?.zone, ttlSeconds: Math.max(0, Math.round(config.dns.ttl / 1000)), table: () => this.table, txt: this.#txt })
+        this.#dns = await startDnsServer({ address: hp.host, port: hp.port, zone: d?.zone, ttlSeconds: Math.max(0, Math.round(config.dns.ttl / 1000)), table: () => this.table, txt: this.#txt, onQuery: this.#onQuery })
         this.#log.info({ address: hp.host, port: this.#dns.udpPort, zone: d?.zone ?? null }, 'dns listening')
       }
       this.#dnsKey = dnsKey

@@ -39,6 +39,12 @@ export class ListenerSet {
 
   get inflight (): number { return this.#inflight }
 
+  connections (): number {
+    let n = 0
+    for (const r of this.#running.values()) n += r.sockets.size
+    return n
+  }
+
   addresses (): Array<{ name: string, address: string, port: number }> {
     return [...this.#running.values()].map(r => {
       const a = r.server.address()

@@ -58,7 +58,6 @@ export function createRequestHandler (deps: RouterDeps, listener: ListenerInfo):
     }
     const d = decide(view.routes, { host, url, listener: listener.name, tls: listener.tls }, view.names)
     const log = (status: number, bytes: number, upstream: string | undefined, error?: string): void => {
-      if (!view.accessLog) return
       deps.access({
         rid, method: req.method ?? '', host, path: url, status, bytes, ms: Math.round((performance.now() - started) * 1000) / 1000,
         route: d.route?.name, upstream, action: d.action, listener: listener.name, ...(error === undefined ? {} : { error })

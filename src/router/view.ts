@@ -35,5 +35,8 @@ export interface AccessEntry {
 
 export interface RouterDeps {
   view (): RouterView
+  /** Called for every request (metrics); the access log line is written when enabled. */
   access (entry: AccessEntry): void
+  /** Open/close notifications of upgraded tunnels (+1/-1). */
+  tunnels?: (delta: number) => void
 }

@@ -24,7 +24,6 @@ export function createUpgradeHandler (deps: RouterDeps, listener: ListenerInfo):
     socket.on('error', () => socket.destroy())
     const d = decide(view.routes, { host, url, listener: listener.name, tls: listener.tls }, view.names)
     const log = (status: number, upstream: string | undefined, error?: string): void => {
-      if (!view.accessLog) return
       deps.access({
         rid, method: req.method ?? 'GET', host, path: url, status, bytes: 0, ms: Math.round(performance.now() - started),
         route: d.route?.name, upstream, action: `${d.action}:upgrade`, listener: listener.name, ...(error === undefined ? {} : { error })
@@ -58,7 +57,7 @@ export function createUpgradeHandler (deps: RouterDeps, listener: ListenerInfo):
         }
         socket.write(out + '\r\n')
         if (head.length > 0) upstream.write(head)
-        tunnel(socket, upstream, idleMs)
+        tunnel(socket, upstream, idleMs, deps.tunnels)
         log(101, origin)
       })
       .catch((err: NodeJS.ErrnoException) => {
@@ -69,8 +68,13 @@ export function createUpgradeHandler (deps: RouterDeps, listener: ListenerInfo):
   }
 }
 
-function tunnel (a: Duplex, b: Duplex, idleMs: number): void {
-  const closeBoth = (): void => { a.destroy(); b.destroy() }
+function tunnel (a: Duplex, b: Duplex, idleMs: number, count?: (delta: number) => void): void {
+  count?.(1)
+  let open = true
+  const closeBoth = (): void => {
+    if (open) { open = false; count?.(-1) }
+    a.destroy(); b.destroy()
+  }
   a.on('error', closeBoth); b.on('error', closeBoth)
   a.on('close', closeBoth); b.on('close', closeBoth)
   const setIdle = (s: Duplex): void => {

@@ -10,6 +10,8 @@ export interface TlsSelector {
   readonly defaultCredentials: { cert: string, key: string }
   /** Certificate and key files in use, watched so renewals (certbot) are picked up. */
   readonly files: readonly string[]
+  /** What is being served, for the status page and metrics. */
+  readonly certificates: ReadonlyArray<{ names: string[], notAfter: string, certFile: string, issuer: string }>
 }
 
 /**

@@ -1,0 +1,64 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { AccessEntry } from '../router/index.js'
+
+export interface MetricsSources {
+  connections (): number
+  certificates (): Promise<Array<{ name: string, notAfter: string | null, nextRenewal?: string | null, failures?: number }>>
+  docker (): { connected: boolean, lastEventAt: string | null } | null
+}
+
+/**
+ * Prometheus metrics (prom-client), named `portico_*`. Request metrics are fed from the access
+ * entries the request path already produces; gauges about certificates, Docker and connections
+ * are read when scraped.
+ */
+export class Metrics {
+  readonly registry = new Registry()
+  readonly #requests = new Counter({ name: 'portico_requests_total', help: 'Requests by route and status class', labelNames: ['route', 'code'] as const, registers: [this.registry] })
+  readonly #duration = new Histogram({ name: 'portico_request_duration_seconds', help: 'Request duration until the response ended', labelNames: ['route'] as const, buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30], registers: [this.registry] })
+  readonly #upstreamErrors = new Counter({ name: 'portico_upstream_errors_total', help: 'Upstream failures answered by portico (502 error, 504 timeout)', labelNames: ['route', 'kind'] as const, registers: [this.registry] })
+  readonly #bytes = new Counter({ name: 'portico_response_bytes_total', help: 'Proxied response body bytes', labelNames: ['route'] as const, registers: [this.registry] })
+  readonly websockets = new Gauge({ name: 'portico_websockets_active', help: 'Open upgraded (websocket) tunnels', registers: [this.registry] })
+  readonly reloads = new Counter({ name: 'portico_config_reloads_total', help: 'Config reloads by result', labelNames: ['result'] as const, registers: [this.registry] })
+  readonly dnsQueries = new Counter({ name: 'portico_dns_queries_total', help: 'DNS queries by response code', labelNames: ['rcode'] as const, registers: [this.registry] })
+  /** Hits per route, for the status page. */
+  readonly hits = new Map<string, number>()
+  /** The last few failed requests, for the status page. */
+  readonly recentErrors: AccessEntry[] = []
+
+  constructor (sources: MetricsSources) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'portico_' })
+    const registers = [this.registry]
+    new Gauge({ name: 'portico_connections_active', help: 'Open client connections', registers, collect () { this.set(sources.connections()) } })
+    new Gauge({
+      name: 'portico_certificate_not_after_seconds', help: 'Certificate expiry (unix time)', labelNames: ['name'] as const, registers,
+      async collect () { for (const c of await sources.certificates()) if (c.notAfter !== null) this.set({ name: c.name }, Date.parse(c.notAfter) / 1000) }
+    })
+    new Gauge({
+      name: 'portico_acme_next_renewal_seconds', help: 'Next ACME renewal attempt (unix time)', labelNames: ['name'] as const, registers,
+      async collect () { for (const c of await sources.certificates()) if (c.nextRenewal != null) this.set({ name: c.name }, Date.parse(c.nextRenewal) / 1000) }
+    })
+    new Gauge({
+      name: 'portico_acme_failures', help: 'Consecutive failed ACME attempts (0 after a success)', labelNames: ['name'] as const, registers,
+      async collect () { for (const c of await sources.certificates()) if (c.failures !== undefined) this.set({ name: c.name }, c.failures) }
+    })
+    new Gauge({ name: 'portico_docker_connected', help: '1 while the Docker events stream is connected', registers, collect () { this.set(sources.docker()?.connected === true ? 1 : 0) } })
+    new Gauge({
+      name: 'portico_docker_last_event_seconds', help: 'Time of the last Docker event (unix time)', registers,
+      collect () { const at = sources.docker()?.lastEventAt; if (at != null) this.set(Date.parse(at) / 1000) }
+    })
+  }
+
+  observe (e: AccessEntry): void {
+    const route = e.route ?? '(none)'
+    this.#requests.inc({ route, code: `${Math.floor(e.status / 100)}xx` })
+    this.#duration.observe({ route }, e.ms / 1000)
+    if (e.bytes > 0) this.#bytes.inc({ route }, e.bytes)
+    if (e.upstream !== undefined && (e.status === 502 || e.status === 504)) this.#upstreamErrors.inc({ route, kind: e.status === 504 ? 'timeout' : 'error' })
+    this.hits.set(route, (this.hits.get(route) ?? 0) + 1)
+    if (e.status >= 500 || e.error !== undefined) {
+      this.recentErrors.unshift(e)
+      if (this.recentErrors.length > 20) this.recentErrors.pop()
+    }
+  }
+}

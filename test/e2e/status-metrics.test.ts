@@ -1,0 +1,88 @@
+import t from 'tap'
+import http from 'node:http'
+import { once } from 'node:events'
+import { mkdir, copyFile } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import type { AddressInfo } from 'node:net'
+import { WebSocketServer, WebSocket } from 'ws'
+import { freePort, startPortico } from '../helpers/portico.js'
+import { send } from '../helpers/http.js'
+import { launchBrowser } from '../helpers/browser.js'
+import { requires } from '../helpers/required.js'
+
+const ROOT = resolve(import.meta.dirname, '../..')
+
+t.test('Prometheus metrics and the status page (in Chromium)', requires('command:chromium'), async t => {
+  const server = http.createServer((_req, res) => res.end('app'))
+  const wss = new WebSocketServer({ server })
+  wss.on('connection', ws => ws.on('message', m => ws.send(m)))
+  server.listen(0, '127.0.0.2')
+  await once(server, 'listening')
+  const port = (server.address() as AddressInfo).port
+  t.teardown(() => { wss.close(); server.closeAllConnections(); server.close() })
+  const dead = await freePort('127.0.0.3')
+  const p = await startPortico({
+    config: `
+state_dir: \${STATE}
+admin: { address: "127.0.0.1:0" }
+log: { level: info, access: false }
+listeners:
+  - { name: http, address: "127.0.0.1:0" }
+  - { name: https, address: "127.0.0.1:0", tls: true }
+tls: { self_signed: { names: [status.test] } }
+routes:
+  - { name: app, host: app.test, proxy: { upstreams: ["http://127.0.0.2:${port}"] } }
+  - { name: broken, host: broken.test, proxy: { upstreams: ["http://127.0.0.3:${dead}"] } }
+  - { name: hello, host: hello.test, respond: { body: hi } }
+`
+  })
+  t.teardown(() => p.stop('SIGKILL'))
+  for (let i = 0; i < 3; i++) t.equal((await send(p.ports.http!, 'app.test')).status, 200)
+  t.equal((await send(p.ports.http!, 'broken.test')).status, 502)
+  t.equal((await send(p.ports.http!, 'nowhere.test')).status, 404)
+  const ws = new WebSocket(`ws://127.0.0.1:${p.ports.http}/`, { headers: { host: 'app.test' } })
+  await once(ws, 'open')
+  await fetch(`${p.adminUrl}/reload`, { method: 'POST' })
+
+  const metrics = await (await fetch(`${p.adminUrl}/metrics`)).text()
+  t.match(metrics, /portico_requests_total\{route="app",code="2xx"\} 3/)
+  t.match(metrics, /portico_requests_total\{route="broken",code="5xx"\} 1/)
+  t.match(metrics, /portico_upstream_errors_total\{route="broken",kind="error"\} 1/)
+  t.match(metrics, /portico_request_duration_seconds_bucket\{le="[\d.]+",route="app"\} \d/)
+  t.match(metrics, /portico_websockets_active 1/)
+  t.match(metrics, /portico_connections_active [1-9]/)
+  t.match(metrics, /portico_config_reloads_total\{result="ok"\} 1/)
+  t.match(metrics, /portico_certificate_not_after_seconds\{name="status\.test"\} \d{10}/)
+  t.match(metrics, /portico_process_resident_memory_bytes \d+/)
+  ws.close()
+  await once(ws, 'close')
+
+  const browser = await launchBrowser()
+  t.teardown(() => browser.close())
+  const page = await browser.newPage({ viewport: { width: 1100, height: 900 } })
+  await page.goto(`${p.adminUrl}/`)
+  t.equal(await page.title(), 'portico status')
+  t.match(await page.textContent('#routes') ?? '', /app\s*proxy\s*4/)
+  t.match(await page.textContent('#certificates') ?? '', /status\.test/)
+  t.match(await page.textContent('#errors') ?? '', /broken\.test\/\s*502\s*upstream refused the connection/)
+  t.match(await page.textContent('#last-reload') ?? '', /ok/)
+  t.match(await page.textContent('#docker') ?? '', /Docker not configured/)
+  await mkdir(resolve(ROOT, 'test-artifacts'), { recursive: true })
+  const shot = resolve(ROOT, 'test-artifacts/status-page.png')
+  await page.screenshot({ path: shot, fullPage: true })
+  t.pass(`screenshot: ${shot}`)
+  if (process.env.PORTICO_UPDATE_DOCS === '1') await copyFile(shot, resolve(ROOT, 'docs/status-page.png'))
+})
+
+t.test('admin on a non-loopback address needs a token', async t => {
+  const p = await startPortico({
+    expectReady: false,
+    config: `
+state_dir: \${STATE}
+admin: { address: "0.0.0.0:0" }
+listeners: [{ name: http, address: "127.0.0.1:0" }]
+`
+  })
+  t.equal((await p.exited).code, 1)
+  t.match(p.stderr.join('\n'), /refusing to listen on non-loopback 0\.0\.0\.0:0 without admin\.token_file/)
+})
