@@ -127,6 +127,7 @@ async function run (configFile: string, strict: boolean, stateDir: string | unde
     return 1
   }
   process.on('SIGHUP', () => { void daemon.reload('SIGHUP') })
+  process.on('SIGUSR1', () => daemon.reopenLogs())
   return await new Promise<number>(resolve => {
     const stop = (signal: string): void => {
       log.info({ signal }, 'signal received')

@@ -107,6 +107,7 @@ function resolvePaths (config: Config, base: string): Config {
   return {
     ...config,
     state_dir: abs(config.state_dir),
+    log: { ...config.log, ...(config.log.access_file === undefined ? {} : { access_file: abs(config.log.access_file) }) },
     admin: config.admin === null ? null : { ...config.admin, ...(config.admin.token_file === undefined ? {} : { token_file: abs(config.admin.token_file) }) },
     ...(config.acme === undefined ? {} : { acme: acmePaths(config.acme, abs) }),
     tls: { ...config.tls, certificates: config.tls.certificates.map(c => ({ cert_file: abs(c.cert_file), key_file: abs(c.key_file) })) },

@@ -234,7 +234,8 @@ const admin = z.strictObject({
 
 const log = z.strictObject({
   level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
-  access: z.boolean().default(true)
+  access: z.boolean().default(true),
+  access_file: filePath.optional()
 })
 
 export const configSchema = z.strictObject({

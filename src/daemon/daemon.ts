@@ -5,6 +5,7 @@ import { DispatcherRegistry, type AccessEntry } from '../router/index.js'
 import { SnapshotStore } from '../snapshot/index.js'
 import { startAdmin, Metrics, renderStatusPage } from '../admin/index.js'
 import { VERSION } from '../version.js'
+import { createAccessFile } from '../log/access-file.js'
 import type { Logger } from '../log/logger.js'
 import { ListenerSet } from './listeners.js'
 import { buildSnapshot, nextGeneration } from './build-snapshot.js'
@@ -39,6 +40,7 @@ export class Daemon {
   #lastReload: { at: string, ok: boolean, errors?: string[] } | undefined
   #stopping = false
   readonly #startedAt = new Date().toISOString()
+  #accessFile: (ReturnType<typeof createAccessFile> & { path: string }) | undefined
   readonly #docker: DockerProducer
   readonly #board = new ChallengeBoard()
   #acme: { manager: AcmeManager, key: string } | undefined
@@ -50,7 +52,9 @@ export class Daemon {
       view: () => this.store.current,
       access: (e: AccessEntry) => {
         this.metrics.observe(e)
-        if (this.store.current.accessLog) this.#log.info({ access: e }, 'request')
+        if (!this.store.current.accessLog) return
+        if (this.#accessFile !== undefined) this.#accessFile.log.info({ access: e }, 'request')
+        else this.#log.info({ access: e }, 'request')
       },
       tunnels: delta => this.metrics.websockets.inc(delta)
     }, opts.log)
@@ -109,6 +113,7 @@ export class Daemon {
     this.#listeners.refreshDefaultCertificates()
     this.#dispatchers.retain(dispatcherKeys)
     await this.#applyAdmin(config)
+    this.#applyAccessFile(config.log.access_file)
     this.#watchCertificates(snapshot.tls?.files ?? [])
     await this.#applyAcme(config)
     void pending.close()
@@ -145,6 +150,18 @@ export class Daemon {
   async renew (name: string, force: boolean): Promise<{ ok: boolean, error?: string, serial?: string }> {
     if (this.#acme === undefined) return { ok: false, error: 'acme is not configured' }
     return await this.#acme.manager.renew(name, force)
+  }
+
+  #applyAccessFile (path: string | undefined): void {
+    if (this.#accessFile?.path === path) return
+    this.#accessFile?.close()
+    this.#accessFile = path === undefined ? undefined : { ...createAccessFile(path), path }
+  }
+
+  /** SIGUSR1: reopen the access log file after logrotate moved it. */
+  reopenLogs (): void {
+    this.#accessFile?.reopen()
+    this.#log.info({ file: this.#accessFile?.path ?? null }, 'access log reopened')
   }
 
   /** Certificate files replaced on disk (certbot renewals, ACME) trigger a reload, which re-reads them. */
@@ -216,6 +233,7 @@ export class Daemon {
     this.#admin?.server.closeAllConnections()
     this.#acme?.manager.stop()
     await this.#docker.stop()
+    this.#accessFile?.close()
     await this.#dispatchers.closeAll()
     this.#log.info('stopped')
   }

@@ -86,3 +86,36 @@ listeners: [{ name: http, address: "127.0.0.1:0" }]
   t.equal((await p.exited).code, 1)
   t.match(p.stderr.join('\n'), /refusing to listen on non-loopback 0\.0\.0\.0:0 without admin\.token_file/)
 })
+
+t.test('access log to a file, reopened on SIGUSR1 (logrotate)', async t => {
+  const p = await startPortico({
+    config: `
+state_dir: \${STATE}
+admin: null
+log: { level: info, access_file: access.log }
+listeners: [{ name: http, address: "127.0.0.1:0" }]
+routes: [{ host: "*", respond: { body: ok } }]
+`
+  })
+  t.teardown(() => p.stop('SIGKILL'))
+  const file = resolve(p.dir, 'access.log')
+  await send(p.ports.http!, 'one.test', { path: '/first' })
+  const { readFile, rename } = await import('node:fs/promises')
+  const until = async (f: string, re: RegExp): Promise<string> => {
+    for (let i = 0; i < 100; i++) {
+      const text = await readFile(f, 'utf8').catch(() => '')
+      if (re.test(text)) return text
+      await new Promise(r => setTimeout(r, 50))
+    }
+    throw new Error(`${f} never matched ${re}`)
+  }
+  t.match(await until(file, /"path":"\/first"/), /"host":"one\.test"/)
+  t.notOk(p.logs.some(l => l.msg === 'request'), 'access lines are not on stdout')
+  await rename(file, `${file}.1`)
+  p.child.kill('SIGUSR1')
+  await p.waitForLog(l => l.msg === 'access log reopened')
+  await send(p.ports.http!, 'two.test', { path: '/second' })
+  const fresh = await until(file, /"path":"\/second"/)
+  t.notMatch(fresh, /\/first/, 'a new file after the reopen')
+  t.match(await readFile(`${file}.1`, 'utf8'), /\/first/, 'the rotated file keeps the old lines')
+})
