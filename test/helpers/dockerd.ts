@@ -120,3 +120,31 @@ export async function runWebContainer (d: Dockerd, image: string, name: string, 
 export async function containerIp (d: Dockerd, name: string): Promise<string> {
   return await d.docker('inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', name)
 }
+
+/**
+ * A Node base image without any registry: the project's own Node binary, the libraries `ldd`
+ * names, and busybox for the Dockerfile's RUN steps, imported as a rootfs.
+ */
+export async function importNodeBase (d: Dockerd, nodeBinary: string, tag = 'portico-test/node-base:1'): Promise<string> {
+  const dir = await mkdtemp('/tmp/pdk-noderoot-')
+  try {
+    for (const sub of ['usr/local/bin', 'bin', 'tmp', 'etc']) await mkdir(join(dir, sub), { recursive: true })
+    await copyFile(nodeBinary, join(dir, 'usr/local/bin/node'))
+    await run('chmod', ['755', join(dir, 'usr/local/bin/node')])
+    const libs = (await run('ldd', [nodeBinary])).stdout.split('\n').flatMap(l => /(\/\S+) \(0x/.exec(l)?.[1] ?? [])
+    for (const lib of libs) {
+      await mkdir(join(dir, lib, '..'), { recursive: true })
+      await run('cp', ['-L', lib, join(dir, lib)])
+    }
+    await copyFile('/bin/busybox', join(dir, 'bin/busybox'))
+    for (const applet of ['sh', 'mkdir', 'chown', 'chmod', 'ls', 'cat']) await symlink('busybox', join(dir, 'bin', applet))
+    await run('chmod', ['1777', join(dir, 'tmp')])
+    await writeFile(join(dir, 'etc/passwd'), 'root:x:0:0:root:/:/bin/sh\n')
+    await run('tar', ['-C', dir, '-cf', `${dir}.tar`, '.'])
+    await d.docker('import', `${dir}.tar`, tag)
+    return tag
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+    await rm(`${dir}.tar`, { force: true })
+  }
+}
