@@ -18,6 +18,7 @@ export class Metrics {
   readonly #duration = new Histogram({ name: 'portico_request_duration_seconds', help: 'Request duration until the response ended', labelNames: ['route'] as const, buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30], registers: [this.registry] })
   readonly #upstreamErrors = new Counter({ name: 'portico_upstream_errors_total', help: 'Upstream failures answered by portico (502 error, 504 timeout)', labelNames: ['route', 'kind'] as const, registers: [this.registry] })
   readonly #bytes = new Counter({ name: 'portico_response_bytes_total', help: 'Proxied response body bytes', labelNames: ['route'] as const, registers: [this.registry] })
+  readonly #bytesIn = new Counter({ name: 'portico_request_bytes_total', help: 'Request body bytes read from clients', labelNames: ['route'] as const, registers: [this.registry] })
   readonly websockets = new Gauge({ name: 'portico_websockets_active', help: 'Open upgraded (websocket) tunnels', registers: [this.registry] })
   readonly reloads = new Counter({ name: 'portico_config_reloads_total', help: 'Config reloads by result', labelNames: ['result'] as const, registers: [this.registry] })
   readonly dnsQueries = new Counter({ name: 'portico_dns_queries_total', help: 'DNS queries by response code', labelNames: ['rcode'] as const, registers: [this.registry] })
@@ -54,6 +55,7 @@ export class Metrics {
     this.#requests.inc({ route, code: `${Math.floor(e.status / 100)}xx` })
     this.#duration.observe({ route }, e.ms / 1000)
     if (e.bytes > 0) this.#bytes.inc({ route }, e.bytes)
+    if (e.bytesIn > 0) this.#bytesIn.inc({ route }, e.bytesIn)
     if (e.upstream !== undefined && (e.status === 502 || e.status === 504)) this.#upstreamErrors.inc({ route, kind: e.status === 504 ? 'timeout' : 'error' })
     this.hits.set(route, (this.hits.get(route) ?? 0) + 1)
     if (e.status >= 500 || e.error !== undefined) {

@@ -43,6 +43,7 @@ export function createRequestHandler (deps: RouterDeps, listener: ListenerInfo):
   const proto = listener.tls ? 'https' : 'http'
   return (req, res) => {
     const started = performance.now()
+    const readAtStart = req.socket?.bytesRead ?? 0
     const view = deps.view()
     const host = req.headers.host ?? (req.headers[':authority'] as string | undefined)
     const url = req.url ?? '/'
@@ -59,7 +60,7 @@ export function createRequestHandler (deps: RouterDeps, listener: ListenerInfo):
     const d = decide(view.routes, { host, url, listener: listener.name, tls: listener.tls }, view.names)
     const log = (status: number, bytes: number, upstream: string | undefined, error?: string): void => {
       deps.access({
-        rid, method: req.method ?? '', host, path: url, status, bytes, ms: Math.round((performance.now() - started) * 1000) / 1000,
+        rid, method: req.method ?? '', host, path: url, status, bytes, bytesIn: req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) || 0 : (req.socket?.bytesRead ?? readAtStart) - readAtStart, ms: Math.round((performance.now() - started) * 1000) / 1000,
         route: d.route?.name, upstream, action: d.action, listener: listener.name, ...(error === undefined ? {} : { error })
       })
     }

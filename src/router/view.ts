@@ -25,6 +25,8 @@ export interface AccessEntry {
   path: string
   status: number
   bytes: number
+  /** Request body bytes: Content-Length when given, else what the connection read after the head. */
+  bytesIn: number
   ms: number
   route: string | undefined
   upstream: string | undefined

@@ -25,7 +25,7 @@ export function createUpgradeHandler (deps: RouterDeps, listener: ListenerInfo):
     const d = decide(view.routes, { host, url, listener: listener.name, tls: listener.tls }, view.names)
     const log = (status: number, upstream: string | undefined, error?: string): void => {
       deps.access({
-        rid, method: req.method ?? 'GET', host, path: url, status, bytes: 0, ms: Math.round(performance.now() - started),
+        rid, method: req.method ?? 'GET', host, path: url, status, bytes: 0, bytesIn: 0, ms: Math.round(performance.now() - started),
         route: d.route?.name, upstream, action: `${d.action}:upgrade`, listener: listener.name, ...(error === undefined ? {} : { error })
       })
     }

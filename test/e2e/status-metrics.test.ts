@@ -38,6 +38,7 @@ routes:
   })
   t.teardown(() => p.stop('SIGKILL'))
   for (let i = 0; i < 3; i++) t.equal((await send(p.ports.http!, 'app.test')).status, 200)
+  t.equal((await send(p.ports.http!, 'app.test', { method: 'POST', body: Buffer.alloc(1000, 1) })).status, 200)
   t.equal((await send(p.ports.http!, 'broken.test')).status, 502)
   t.equal((await send(p.ports.http!, 'nowhere.test')).status, 404)
   const ws = new WebSocket(`ws://127.0.0.1:${p.ports.http}/`, { headers: { host: 'app.test' } })
@@ -45,11 +46,13 @@ routes:
   await fetch(`${p.adminUrl}/reload`, { method: 'POST' })
 
   const metrics = await (await fetch(`${p.adminUrl}/metrics`)).text()
-  t.match(metrics, /portico_requests_total\{route="app",code="2xx"\} 3/)
+  t.match(metrics, /portico_requests_total\{route="app",code="2xx"\} 4/)
   t.match(metrics, /portico_requests_total\{route="broken",code="5xx"\} 1/)
   t.match(metrics, /portico_upstream_errors_total\{route="broken",kind="error"\} 1/)
   t.match(metrics, /portico_request_duration_seconds_bucket\{le="[\d.]+",route="app"\} \d/)
   t.match(metrics, /portico_websockets_active 1/)
+  t.match(metrics, /portico_request_bytes_total\{route="app"\} 1000/, 'the POST body')
+  t.match(metrics, /portico_response_bytes_total\{route="app"\} 12/, 'four 3-byte bodies')
   t.match(metrics, /portico_connections_active [1-9]/)
   t.match(metrics, /portico_config_reloads_total\{result="ok"\} 1/)
   t.match(metrics, /portico_certificate_not_after_seconds\{name="status\.test"\} \d{10}/)
@@ -62,7 +65,7 @@ routes:
   const page = await browser.newPage({ viewport: { width: 1100, height: 900 } })
   await page.goto(`${p.adminUrl}/`)
   t.equal(await page.title(), 'portico status')
-  t.match(await page.textContent('#routes') ?? '', /app\s*proxy\s*4/)
+  t.match(await page.textContent('#routes') ?? '', /app\s*proxy\s*5/)
   t.match(await page.textContent('#certificates') ?? '', /status\.test/)
   t.match(await page.textContent('#errors') ?? '', /broken\.test\/\s*502\s*upstream refused the connection/)
   t.match(await page.textContent('#last-reload') ?? '', /ok/)
@@ -118,4 +121,25 @@ routes: [{ host: "*", respond: { body: ok } }]
   const fresh = await until(file, /"path":"\/second"/)
   t.notMatch(fresh, /\/first/, 'a new file after the reopen')
   t.match(await readFile(`${file}.1`, 'utf8'), /\/first/, 'the rotated file keeps the old lines')
+})
+
+t.test('admin bearer token', async t => {
+  const { writeFile } = await import('node:fs/promises')
+  const p0 = await startPortico({ config: `
+state_dir: \${STATE}
+admin: { address: "127.0.0.1:0", token_file: token }
+listeners: [{ name: http, address: "127.0.0.1:0" }]
+`, expectReady: false })
+  // The token file does not exist yet: startup fails with a clear error.
+  t.equal((await p0.exited).code, 1)
+  await writeFile(resolve(p0.dir, 'token'), 's3cret\n')
+  const p = await startPortico({ dir: p0.dir, config: `
+state_dir: \${STATE}
+admin: { address: "127.0.0.1:0", token_file: token }
+listeners: [{ name: http, address: "127.0.0.1:0" }]
+` })
+  t.teardown(() => p.stop('SIGKILL'))
+  t.equal((await fetch(`${p.adminUrl}/readyz`)).status, 401, 'no token: 401')
+  t.equal((await fetch(`${p.adminUrl}/readyz`, { headers: { authorization: 'Bearer wrong' } })).status, 401)
+  t.equal((await fetch(`${p.adminUrl}/readyz`, { headers: { authorization: 'Bearer s3cret' } })).status, 200, 'right token: 200')
 })
