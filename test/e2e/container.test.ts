@@ -5,21 +5,13 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { realpath } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { requires } from '../helpers/required.js'
+import { until } from '../helpers/wait.js'
 import { containerIp, importBusybox, importNodeBase, runWebContainer, startDockerd } from '../helpers/dockerd.js'
 import http from 'node:http'
 
 const run = promisify(execFile)
 const ROOT = resolve(import.meta.dirname, '../..')
 
-async function until<T> (what: string, fn: () => Promise<T | undefined>, timeoutMs = 40_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    const v = await fn().catch(() => undefined)
-    if (v !== undefined) return v
-    await new Promise(resolve => setTimeout(resolve, 250))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
 
 // The sidecar image, built without any registry on the test's own dockerd: the base is a rootfs
 // holding this project's Node binary; the context comes from scripts/stage-image.sh.
@@ -50,7 +42,7 @@ routes: [{ host: bigco.test, proxy: { upstreams: ["http://${appIp}:80"] } }]
   const health = await until('healthy', async () => {
     const h = await d.docker('inspect', '-f', '{{.State.Health.Status}}', 'portico')
     return h === 'healthy' ? h : undefined
-  }).catch(async (err: Error) => {
+  }, 40_000, 250).catch(async (err: Error) => {
     const logs = await run('docker', ['logs', 'portico'], { env: { ...process.env, DOCKER_HOST: d.endpoint } }).then(r => r.stdout + r.stderr, () => '')
     const state = await d.docker('inspect', '-f', '{{json .State}}', 'portico').catch(() => '')
     throw new Error(`${err.message}; state ${state}; logs:\n${logs}`)
@@ -66,7 +58,7 @@ routes: [{ host: bigco.test, proxy: { upstreams: ["http://${appIp}:80"] } }]
     })
     req.on('error', () => resolve(undefined))
     req.on('timeout', () => req.destroy())
-  }))
+  }), 40_000, 250)
   t.equal(r.trim(), 'appliance-page', 'the sidecar proxies to the appliance container')
   const started = Date.now()
   await d.docker('stop', '-t', '20', 'portico')

@@ -5,6 +5,7 @@ import Docker from 'dockerode'
 import { freePort, httpConfig, startPortico } from '../helpers/portico.js'
 import { send } from '../helpers/http.js'
 import { requires } from '../helpers/required.js'
+import { until } from '../helpers/wait.js'
 import { containerIp, importBusybox, runWebContainer, startDockerd } from '../helpers/dockerd.js'
 
 const run = promisify(execFile)
@@ -16,15 +17,6 @@ async function dig (port: number, ...args: string[]): Promise<string> {
   return (await run('dig', ['@127.0.0.1', '-p', String(port), '+time=2', '+tries=1', ...args], { timeout: 10_000 })).stdout
 }
 
-async function until<T> (what: string, fn: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    const v = await fn().catch(() => undefined)
-    if (v !== undefined) return v
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
 
 t.test('Docker registry, DNS and vhosting against a real dockerd', requires('root', 'command:dockerd', 'command:dig'), async t => {
   const d = await startDockerd()
