@@ -1,6 +1,6 @@
 import type { Server } from 'node:http'
 import { readFile } from 'node:fs/promises'
-import { ConfigError, loadConfigFile, saveLastGood, watchFile, type Config } from '../config/index.js'
+import { ConfigError, formatProblem, loadConfigFile, saveLastGood, watchFile, type Config } from '../config/index.js'
 import { DispatcherRegistry, type AccessEntry } from '../router/index.js'
 import { SnapshotStore } from '../snapshot/index.js'
 import { startAdmin, Metrics, renderStatusPage } from '../admin/index.js'
@@ -97,7 +97,7 @@ export class Daemon {
       this.#log.info({ reason, generation: this.store.current.generation }, 'config reloaded')
       return { ok: true, generation: this.store.current.generation }
     } catch (err) {
-      const errors = err instanceof ConfigError ? err.problems.map(p => `${p.file}:${p.line}:${p.col}: ${p.key === '' ? '' : `${p.key}: `}${p.message}`) : [(err as Error).message]
+      const errors = err instanceof ConfigError ? err.problems.map(formatProblem) : [(err as Error).message]
       this.#lastReload = { at: new Date().toISOString(), ok: false, errors }
       this.metrics.reloads.inc({ result: 'failed' })
       this.#log.error({ reason, errors }, 'config reload failed; still serving the previous config')

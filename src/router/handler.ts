@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import { CORS_RESPONSE_HEADERS, type HeaderList } from '../cors/index.js'
 import { decide, type Decision } from './decide.js'
 import { forward, type ForwardOutcome } from './forward.js'
-import { upstreamRequestHeaders, type ForwardFacts } from './headers.js'
+import { forwardFacts, upstreamRequestHeaders } from './headers.js'
 import { sendError } from './error-response.js'
 import { nextRequestId } from './request-id.js'
 import { clientIp } from './client-address.js'
@@ -27,6 +27,8 @@ interface Exchange {
   req: IncomingMessage
   res: ServerResponse
   rid: string
+  /** Host header (or :authority) as received. */
+  host: string | undefined
   proto: 'http' | 'https'
   cors: HeaderList | undefined
   corsRoute: boolean
@@ -81,7 +83,7 @@ export function createRequestHandler (deps: RouterDeps, listener: ListenerInfo):
       cors = policy.responseHeaders(origin)
     }
     const fail = (status: number, reason: string): void => sendError(res, status, reason, rid, req.headers.accept, cors)
-    const x: Exchange = { view, req, res, rid, proto, cors, corsRoute: policy !== undefined, fail, log }
+    const x: Exchange = { view, req, res, rid, host, proto, cors, corsRoute: policy !== undefined, fail, log }
     if (policy !== undefined && origin !== undefined && cors === undefined && policy.denyDisallowed) {
       fail(403, 'origin not allowed')
       log(403, 0, undefined, 'origin not allowed')
@@ -170,15 +172,7 @@ interface ProxyTarget {
 
 function proxy (x: Exchange, origins: string[], upstream: UpstreamSettings, t: ProxyTarget): void {
   const { req, res, view } = x
-  const ip = clientIp(req.socket)
-  const facts: ForwardFacts = {
-    clientIp: ip,
-    proto: x.proto,
-    host: req.headers.host ?? (req.headers[':authority'] as string | undefined),
-    trusted: view.trustedProxies !== undefined && view.trustedProxies.check(ip, 1) === undefined,
-    requestId: x.rid,
-    via: view.via
-  }
+  const facts = forwardFacts(clientIp(req.socket), x.proto, x.host, x.rid, view.trustedProxies, view.via)
   const hostOverride = t.hostOverride ?? (t.preserveHost ? undefined : new URL(origins[0] as string).host)
   const max = upstream.maxBodySize
   if (max !== null && Number(req.headers['content-length'] ?? 0) > max) {
@@ -210,7 +204,7 @@ function proxy (x: Exchange, origins: string[], upstream: UpstreamSettings, t: P
 /** Composes the route's response edits, or returns undefined when there are none (the common case). */
 function responseEditor (route: CompiledRoute, x: Exchange, cors: HeaderList | undefined): ((h: IncomingHttpHeaders) => void) | undefined {
   const edits = route.responseHeaders
-  const cookieHost = route.action.kind === 'uap' && route.action.cookieScoping ? normalizeHost(x.req.headers.host ?? (x.req.headers[':authority'] as string | undefined)) : undefined
+  const cookieHost = route.action.kind === 'uap' && route.action.cookieScoping ? normalizeHost(x.host) : undefined
   if (edits === undefined && cookieHost === undefined && cors === undefined) return undefined
   return h => {
     if (edits !== undefined) {

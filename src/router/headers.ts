@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
+import type { IpPolicy } from './ip-policy.js'
 
 /**
  * Header rewriting between client and upstream. Hop-by-hop headers (RFC 9110 §7.6.1) and any
@@ -17,6 +18,11 @@ export interface ForwardFacts {
   trusted: boolean
   requestId: string
   via: boolean
+}
+
+/** The facts about one client request that forwarding headers are built from. */
+export function forwardFacts (clientIp: string, proto: 'http' | 'https', host: string | undefined, requestId: string, trustedProxies: IpPolicy | undefined, via: boolean): ForwardFacts {
+  return { clientIp, proto, host, trusted: trustedProxies !== undefined && trustedProxies.check(clientIp, 1) === undefined, requestId, via }
 }
 
 /** Flat [name, value, name, value, ...] list for undici, from Node's rawHeaders. */
@@ -84,8 +90,4 @@ export function clientResponseHeaders (headers: IncomingHttpHeaders, drop?: Read
   for (const h of dropNamed) if (h !== '') delete headers[h]
   if (drop !== undefined) for (const h of drop) if (h in headers) delete headers[h]
   return headers
-}
-
-export function isHopByHop (lowerName: string): boolean {
-  return HOP_BY_HOP.has(lowerName)
 }

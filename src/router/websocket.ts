@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { decide } from './decide.js'
-import { upstreamRequestHeaders } from './headers.js'
+import { forwardFacts, upstreamRequestHeaders } from './headers.js'
 import { originServerName } from './forward.js'
 import { nextRequestId } from './request-id.js'
 import { clientIp } from './client-address.js'
@@ -37,15 +37,8 @@ export function createUpgradeHandler (deps: RouterDeps, listener: ListenerInfo):
       return
     }
     const origin = d.pool === undefined ? d.target : (d.pool.candidates()[0] as string)
-    const ip = clientIp(req.socket)
-    const headers = upstreamRequestHeaders(req.rawHeaders, {
-      clientIp: ip,
-      proto: listener.tls ? 'https' : 'http',
-      host,
-      trusted: view.trustedProxies !== undefined && view.trustedProxies.check(ip, 1) === undefined,
-      requestId: rid,
-      via: view.via
-    }, d.upstream.preserveHost ? undefined : new URL(origin).host)
+    const facts = forwardFacts(clientIp(req.socket), listener.tls ? 'https' : 'http', host, rid, view.trustedProxies, view.via)
+    const headers = upstreamRequestHeaders(req.rawHeaders, facts, d.upstream.preserveHost ? undefined : new URL(origin).host)
     const idleMs = d.upstream.websocketIdleTimeoutMs
     view.dispatchers.get(d.upstream).upgrade({ origin, path: url, method: 'GET', headers, protocol: (req.headers.upgrade ?? 'websocket'), servername: d.upstream.serverName ?? originServerName(origin) } as Dispatcher.UpgradeOptions)
       .then(({ headers: upHeaders, socket: upstream }) => {
