@@ -8,6 +8,8 @@ import { createLogger } from './log/logger.js'
 import { Daemon } from './daemon/daemon.js'
 import { certificateTable } from './cli/certs.js'
 import { readFile } from 'node:fs/promises'
+import cluster from 'node:cluster'
+import { runWorker } from './daemon/worker-main.js'
 
 const COMMANDS = new Set(['run', 'check', 'explain', 'certs', 'renew', 'version', 'help'])
 
@@ -116,6 +118,7 @@ async function run (configFile: string, strict: boolean, stateDir: string | unde
   const log = createLogger()
   process.on('uncaughtException', err => log.fatal({ err }, 'uncaught exception (bug): continuing'))
   process.on('unhandledRejection', err => log.fatal({ err }, 'unhandled rejection (bug): continuing'))
+  if (cluster.isWorker) return await runWorker(log.child({ worker: Number(process.env.PORTICO_WORKER_INDEX ?? 0) }))
   const daemon = new Daemon({ configFile, strict, log, ...(stateDir === undefined ? {} : { stateDir }) })
   try {
     await daemon.start()

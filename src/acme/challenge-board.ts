@@ -6,10 +6,27 @@
 export class ChallengeBoard {
   readonly #http = new Map<string, string>()
   readonly #txt = new Map<string, string[]>()
+  #publish: ((entries: Array<[string, string]>) => Promise<void>) | undefined
+  #published: Promise<void> = Promise.resolve()
 
   httpToken (token: string): string | undefined { return this.#http.get(token) }
-  setHttp (token: string, keyAuthorization: string): void { this.#http.set(token, keyAuthorization) }
-  deleteHttp (token: string): void { this.#http.delete(token) }
+  setHttp (token: string, keyAuthorization: string): void { this.#http.set(token, keyAuthorization); this.#changed() }
+  deleteHttp (token: string): void { this.#http.delete(token); this.#changed() }
+  httpEntries (): Array<[string, string]> { return [...this.#http.entries()] }
+  replaceHttp (entries: ReadonlyArray<readonly [string, string]>): void {
+    this.#http.clear()
+    for (const [k, v] of entries) this.#http.set(k, v)
+  }
+
+  /** With workers, HTTP-01 answers are served by other processes: copy every change to them. */
+  publishTo (publish: (entries: Array<[string, string]>) => Promise<void>): void { this.#publish = publish }
+
+  /** Resolves once the latest HTTP-01 change is being served everywhere (before the CA looks). */
+  async settled (): Promise<void> { await this.#published }
+
+  #changed (): void {
+    if (this.#publish !== undefined) this.#published = this.#publish(this.httpEntries())
+  }
 
   txt (name: string): readonly string[] | undefined { return this.#txt.get(normalize(name)) }
   addTxt (name: string, value: string): void {

@@ -62,6 +62,7 @@ export async function obtainCertificate (ctx: OrderContext, cert: CertConfig): P
     challengeCreateFn: async (authz, challenge, keyAuthorization) => {
       if (challenge.type === 'http-01') {
         ctx.board.setHttp(challenge.token, keyAuthorization)
+        await ctx.board.settled()
         return
       }
       const fqdn = `_acme-challenge.${authz.identifier.value}`

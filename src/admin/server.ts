@@ -5,7 +5,7 @@ import { redact } from './redact.js'
 
 /** What the admin API shows and triggers; implemented by the daemon. */
 export interface AdminBackend {
-  ready (): { ready: boolean, detail: Record<string, unknown> }
+  ready (): Promise<{ ready: boolean, detail: Record<string, unknown> }>
   activeConfig (): unknown
   /** Docker name table: name → candidates, best first. */
   names (): unknown
@@ -55,7 +55,7 @@ async function handle (req: IncomingMessage, res: ServerResponse, token: string 
     }
     case 'GET /healthz': return json(res, 200, { status: 'ok' })
     case 'GET /readyz': {
-      const r = backend.ready()
+      const r = await backend.ready()
       return json(res, r.ready ? 200 : 503, { status: r.ready ? 'ready' : 'not ready', ...r.detail })
     }
     case 'GET /config': return json(res, 200, redact(backend.activeConfig()))

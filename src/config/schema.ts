@@ -245,6 +245,8 @@ export const configSchema = z.strictObject({
   shutdown_timeout: duration.default(10_000),
   trusted_proxies: z.array(cidr).default([]),
   via: z.boolean().default(false),
+  // `auto` = one worker per CPU; resolved at startup (see daemon/worker-count.ts).
+  workers: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default(1),
   listeners: z.array(listener).min(1),
   tls: tls.prefault({}),
   docker: docker.optional(),
@@ -268,6 +270,11 @@ export const configSchema = z.strictObject({
       if (!seen.has(name)) ctx.addIssue({ code: 'custom', path: ['routes', i, 'listeners', j], message: `no listener named ${JSON.stringify(name)}` })
     })
   })
+  if (c.workers !== 1) {
+    c.listeners.forEach((l, i) => {
+      if (/:0$/.test(l.address)) ctx.addIssue({ code: 'custom', path: ['listeners', i, 'address'], message: 'port 0 cannot be shared by several workers: give a fixed port or set workers: 1' })
+    })
+  }
   if (c.listeners.some(l => l.tls) && c.tls.certificates.length === 0 && c.tls.self_signed === undefined && c.acme === undefined) {
     ctx.addIssue({ code: 'custom', path: ['tls'], message: 'a listener has tls: true but tls has neither certificates nor self_signed' })
   }

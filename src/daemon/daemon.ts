@@ -1,14 +1,17 @@
 import type { Server } from 'node:http'
 import { readFile } from 'node:fs/promises'
+import { AggregatorRegistry } from 'prom-client'
 import { ConfigError, formatProblem, loadConfigFile, saveLastGood, watchFile, type Config } from '../config/index.js'
-import { DispatcherRegistry, type AccessEntry } from '../router/index.js'
-import { SnapshotStore } from '../snapshot/index.js'
+import type { AccessEntry } from '../router/index.js'
+import type { SnapshotStore } from '../snapshot/index.js'
 import { startAdmin, Metrics, renderStatusPage } from '../admin/index.js'
 import { VERSION } from '../version.js'
-import { createAccessFile } from '../log/access-file.js'
 import type { Logger } from '../log/logger.js'
-import { ListenerSet } from './listeners.js'
 import { buildSnapshot, nextGeneration } from './build-snapshot.js'
+import { LocalBackend, type ConfigSource, type ServingBackend } from './backend.js'
+import { WorkerPool } from './worker-pool.js'
+import { workerCount } from './worker-count.js'
+import { mergeStats } from './serving.js'
 import { DockerProducer } from './docker-producer.js'
 import { AcmeManager, ChallengeBoard, type CertStatus } from '../acme/index.js'
 import { loadStartupConfig } from './config-loader.js'
@@ -23,14 +26,13 @@ export interface DaemonOptions {
 export interface ReloadResult { ok: boolean, generation?: number, errors?: string[] }
 
 /**
- * Wires producers (config file) to the snapshot store and the listeners. Reloads are
- * serialised: one at a time, each either fully applied or not at all.
+ * Wires producers (config file, Docker, ACME) to the serving backend (this process, or worker
+ * processes) and runs the admin API. Reloads are serialised: one at a time, each either fully
+ * applied or not at all.
  */
 export class Daemon {
-  readonly store = new SnapshotStore()
   readonly metrics: Metrics
-  readonly #dispatchers = new DispatcherRegistry()
-  readonly #listeners: ListenerSet
+  #backend: LocalBackend | WorkerPool | undefined
   readonly #opts: DaemonOptions
   #log: Logger
   #admin: { server: Server, address: string } | undefined
@@ -40,7 +42,7 @@ export class Daemon {
   #lastReload: { at: string, ok: boolean, errors?: string[] } | undefined
   #stopping = false
   readonly #startedAt = new Date().toISOString()
-  #accessFile: (ReturnType<typeof createAccessFile> & { path: string }) | undefined
+  #namesSent: unknown
   readonly #docker: DockerProducer
   readonly #board = new ChallengeBoard()
   #acme: { manager: AcmeManager, key: string } | undefined
@@ -48,35 +50,43 @@ export class Daemon {
   constructor (opts: DaemonOptions) {
     this.#opts = opts
     this.#log = opts.log
-    this.#listeners = new ListenerSet(this.store, {
-      view: () => this.store.current,
-      access: (e: AccessEntry) => {
-        this.metrics.observe(e)
-        if (!this.store.current.accessLog) return
-        if (this.#accessFile !== undefined) this.#accessFile.log.info({ access: e }, 'request')
-        else this.#log.info({ access: e }, 'request')
-      },
-      tunnels: delta => this.metrics.websockets.inc(delta)
-    }, opts.log)
     this.metrics = new Metrics({
-      connections: () => this.#listeners.connections(),
+      // With workers, connections are counted (and summed) by the workers themselves.
+      connections: () => this.#backend instanceof LocalBackend ? this.#backend.connections : 0,
       certificates: async () => await this.certificateOverview(),
       docker: () => this.#docker.state
     })
     // A registry change swaps in a snapshot that differs only in its name table.
     this.#docker = new DockerProducer(opts.log, () => {
-      if (this.store.loaded && !this.#stopping) this.store.swap({ ...this.store.current, names: this.#docker.table, generation: nextGeneration() })
+      if (this.#backend?.store.loaded === true && !this.#stopping) this.#sendNames()
     }, name => this.#board.txt(name), rcode => this.metrics.dnsQueries.inc({ rcode }))
+    this.#board.publishTo(async entries => { await this.#backend?.publishHttp(entries) })
   }
+
+  /** The daemon's view of the active snapshot. */
+  get store (): SnapshotStore {
+    if (this.#backend === undefined) throw new Error('not started')
+    return this.#backend.store
+  }
+
+  get backend (): ServingBackend | undefined { return this.#backend }
 
   async start (): Promise<void> {
     const loaded = await loadStartupConfig(this.#opts.configFile, this.#opts.strict, this.#opts.stateDir, this.#log)
     this.#log.level = loaded.config.log.level
-    await this.#apply(loaded.config)
+    const workers = workerCount(loaded.config.workers)
+    if (workers === 1) this.#backend = new LocalBackend(this.#log, this.metrics)
+    else {
+      const pool = new WorkerPool(workers, this.#log)
+      this.#backend = pool
+      await pool.start()
+    }
+    await this.#apply(loaded.config, loaded)
     if (!loaded.fallback) await saveLastGood(loaded.config.state_dir, loaded.source)
     this.#lastReload = { at: new Date().toISOString(), ok: !loaded.fallback, ...(loaded.fallback ? { errors: ['started from last-known-good config: the config file is invalid'] } : {}) }
     this.#watcher = watchFile(this.#opts.configFile, () => { void this.reload('file changed') })
-    this.#log.info({ generation: this.store.current.generation, listeners: this.#listeners.addresses(), admin: this.#admin?.server.address() ?? null }, 'portico ready')
+    const serving = mergeStats(await this.#backend!.stats())
+    this.#log.info({ generation: this.store.current.generation, listeners: serving.listeners, workers: this.#backend instanceof WorkerPool ? this.#backend.pids() : null, admin: this.#admin?.server.address() ?? null }, 'portico ready')
   }
 
   /** Serialised; an invalid file is reported and the running snapshot keeps serving. */
@@ -89,7 +99,10 @@ export class Daemon {
     if (this.#stopping) return { ok: false, errors: ['shutting down'] }
     try {
       const loaded = await loadConfigFile(this.#opts.configFile)
-      await this.#apply(loaded.config)
+      if (workerCount(loaded.config.workers) !== workerCount(this.store.current.config.workers)) {
+        this.#log.warn({ running: workerCount(this.store.current.config.workers), configured: loaded.config.workers }, 'workers changed: takes effect at the next restart')
+      }
+      await this.#apply(loaded.config, loaded)
       await saveLastGood(loaded.config.state_dir, loaded.source).catch(err => this.#log.warn({ err }, 'could not persist last-good config'))
       this.#log.level = loaded.config.log.level
       this.#lastReload = { at: new Date().toISOString(), ok: true }
@@ -105,18 +118,21 @@ export class Daemon {
     }
   }
 
-  async #apply (config: Config): Promise<void> {
+  async #apply (config: Config, source: ConfigSource): Promise<void> {
+    const backend = this.#backend!
     await this.#docker.apply(config)
-    const { snapshot, dispatcherKeys } = await buildSnapshot(config, this.#dispatchers, this.#docker.table, token => this.#board.httpToken(token))
-    const pending = await this.#listeners.apply(config.listeners, snapshot)
-    this.store.swap(snapshot)
-    this.#listeners.refreshDefaultCertificates()
-    this.#dispatchers.retain(dispatcherKeys)
+    if (this.#namesSent !== this.#docker.table) this.#sendNames()
+    const built = await buildSnapshot(config, backend.dispatchers, this.#docker.table, token => this.#board.httpToken(token))
+    const prepared = await backend.prepare({ source: source.source, file: source.file }, built)
+    await prepared.commit()
     await this.#applyAdmin(config)
-    this.#applyAccessFile(config.log.access_file)
-    this.#watchCertificates(snapshot.tls?.files ?? [])
+    this.#watchCertificates(built.snapshot.tls?.files ?? [])
     await this.#applyAcme(config)
-    void pending.close()
+  }
+
+  #sendNames (): void {
+    this.#namesSent = this.#docker.table
+    this.#backend?.setNames(this.#docker.table, nextGeneration())
   }
 
   /** One ACME manager per acme config; issued certificates reach the TLS contexts via a reload. */
@@ -152,17 +168,8 @@ export class Daemon {
     return await this.#acme.manager.renew(name, force)
   }
 
-  #applyAccessFile (path: string | undefined): void {
-    if (this.#accessFile?.path === path) return
-    this.#accessFile?.close()
-    this.#accessFile = path === undefined ? undefined : { ...createAccessFile(path), path }
-  }
-
-  /** SIGUSR1: reopen the access log file after logrotate moved it. */
-  reopenLogs (): void {
-    this.#accessFile?.reopen()
-    this.#log.info({ file: this.#accessFile?.path ?? null }, 'access log reopened')
-  }
+  /** SIGUSR1: reopen the access log file(s) after logrotate moved them. */
+  reopenLogs (): void { this.#backend?.reopenLogs() }
 
   /** Certificate files replaced on disk (certbot renewals, ACME) trigger a reload, which re-reads them. */
   #watchCertificates (files: readonly string[]): void {
@@ -183,36 +190,46 @@ export class Daemon {
 
   #adminBackend (): Parameters<typeof startAdmin>[2] {
     return {
-      ready: () => {
-        const loaded = this.store.loaded
+      ready: async () => {
+        const loaded = this.#backend?.store.loaded === true
+        const all = await this.#backend?.stats() ?? []
+        const serving = mergeStats(all)
+        const pool = this.#backend instanceof WorkerPool ? this.#backend : undefined
         return {
-          ready: loaded && !this.#stopping,
+          // With workers: ready while at least one worker serves the current generation.
+          ready: loaded && !this.#stopping && (pool === undefined || all.some(s => s.generation !== null)),
           detail: {
             generation: loaded ? this.store.current.generation : null,
-            listeners: this.#listeners.addresses(),
+            listeners: serving.listeners,
             last_reload: this.#lastReload ?? null,
-            inflight: this.#listeners.inflight,
-            docker: this.#docker.state
+            inflight: serving.inflight,
+            docker: this.#docker.state,
+            ...(pool === undefined ? {} : { workers: { configured: pool.size, running: all.map(s => ({ pid: s.pid, generation: s.generation, inflight: s.inflight, requests: Object.values(s.hits).reduce((a, b) => a + b, 0) })), respawns: pool.respawns } })
           }
         }
       },
       activeConfig: () => this.store.current.config,
       names: () => Object.fromEntries(this.store.current.names.entries()),
       certificates: async () => await this.certificates(),
-      metrics: async () => ({ contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() }),
+      metrics: async () => {
+        const remote = await this.#backend?.remoteMetrics() ?? []
+        const registry = remote.length === 0 ? this.metrics.registry : AggregatorRegistry.aggregate([await this.metrics.registry.getMetricsAsJSON(), ...remote])
+        return { contentType: registry.contentType, body: await registry.metrics() }
+      },
       statusPage: async () => {
         const s = this.store.current
+        const serving = mergeStats(await this.#backend?.stats() ?? [])
         return renderStatusPage({
           version: VERSION,
           generation: s.generation,
           startedAt: this.#startedAt,
           lastReload: this.#lastReload ?? null,
-          listeners: this.#listeners.addresses(),
-          routes: s.routes.routes.map(r => ({ name: r.name, action: r.action.kind, hits: this.metrics.hits.get(r.name) ?? 0 })),
+          listeners: serving.listeners,
+          routes: s.routes.routes.map(r => ({ name: r.name, action: r.action.kind, hits: serving.hits[r.name] ?? 0 })),
           certificates: await this.certificateOverview(),
           docker: this.#docker.state,
           names: s.names.entries().map(([name, c]) => ({ name, candidates: c.map(x => ({ containerName: x.containerName, role: x.role, ipv4: x.ipv4 })) })),
-          recentErrors: this.metrics.recentErrors
+          recentErrors: serving.recentErrors
         })
       },
       renew: async (name, force) => await this.renew(name, force),
@@ -226,15 +243,13 @@ export class Daemon {
     this.#stopping = true
     this.#watcher?.close()
     this.#watchCertificates([])
-    const drainMs = this.store.loaded ? this.store.current.config.shutdown_timeout : 10_000
-    this.#log.info({ inflight: this.#listeners.inflight, drain_ms: drainMs }, 'shutting down')
-    await this.#listeners.closeAll(drainMs)
+    const drainMs = this.#backend?.store.loaded === true ? this.store.current.config.shutdown_timeout : 10_000
+    this.#log.info({ drain_ms: drainMs }, 'shutting down')
+    await this.#backend?.stop(drainMs)
     this.#admin?.server.close()
     this.#admin?.server.closeAllConnections()
     this.#acme?.manager.stop()
     await this.#docker.stop()
-    this.#accessFile?.close()
-    await this.#dispatchers.closeAll()
     this.#log.info('stopped')
   }
 }

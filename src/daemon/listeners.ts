@@ -30,11 +30,17 @@ export class ListenerSet {
   readonly #store: SnapshotStore
   readonly #router: RouterDeps
   readonly #log: Logger
+  readonly #reusePort: boolean
 
-  constructor (store: SnapshotStore, router: RouterDeps, log: Logger) {
+  /**
+   * `reusePort`: with workers, each process binds its own SO_REUSEPORT socket (`exclusive`, so
+   * node:cluster does not route accepts through the primary) and the kernel spreads connections.
+   */
+  constructor (store: SnapshotStore, router: RouterDeps, log: Logger, reusePort = false) {
     this.#store = store
     this.#router = router
     this.#log = log
+    this.#reusePort = reusePort
   }
 
   get inflight (): number { return this.#inflight }
@@ -52,7 +58,11 @@ export class ListenerSet {
     })
   }
 
-  async apply (wanted: readonly ListenerConfig[], next: Snapshot): Promise<{ close: () => Promise<void> }> {
+  /**
+   * Binds the listeners that are new; `close` then retires the ones that went away (after the
+   * snapshot swap), `abort` unbinds the new ones again (a reload another worker refused).
+   */
+  async apply (wanted: readonly ListenerConfig[], next: Snapshot): Promise<{ close: () => Promise<void>, abort: () => Promise<void> }> {
     const wantedKeys = new Set(wanted.map(keyOf))
     const removed = [...this.#running.values()].filter(r => !wantedKeys.has(r.key))
     const added = wanted.filter(l => !this.#running.has(keyOf(l)))
@@ -71,7 +81,8 @@ export class ListenerSet {
     return {
       close: async () => {
         await Promise.all(removed.filter(r => !sameAddress.includes(r)).map(async r => await this.#close(r, 5000)))
-      }
+      },
+      abort: async () => { await Promise.all(bound.map(async r => await this.#close(r, 0))) }
     }
   }
 
@@ -110,7 +121,7 @@ export class ListenerSet {
     })
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
-      server.listen({ host: hp.host, port: hp.port, ipv6Only: hp.host.includes(':') }, () => {
+      server.listen({ host: hp.host, port: hp.port, ipv6Only: hp.host.includes(':'), ...(this.#reusePort ? { reusePort: true, exclusive: true } : {}) }, () => {
         server.off('error', reject)
         resolve()
       })

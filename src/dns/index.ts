@@ -1,4 +1,4 @@
-export { NameRegistry, EMPTY_NAME_TABLE } from './registry.js'
+export { NameRegistry, EMPTY_NAME_TABLE, nameTableFromEntries } from './registry.js'
 export type { NameTable, Candidate, RegistryOptions } from './registry.js'
 export { claimOf } from './container-names.js'
 export type { ContainerFacts, Claim, Role } from './container-names.js'

@@ -73,7 +73,6 @@ export class NameRegistry {
 
   #build (): NameTable {
     const byName = new Map<string, Candidate[]>()
-    const byIp = new Map<string, string[]>()
     for (const c of this.#containers.values()) {
       if (!c.running) continue
       if (this.#opts.requireHealthy && c.health !== undefined && c.health !== 'healthy') continue
@@ -82,23 +81,12 @@ export class NameRegistry {
       const net = this.#pickNetwork(c)
       if (net === undefined) continue
       const cand: Candidate = { containerId: c.id, containerName: c.name.replace(/^\//, ''), ipv4: net.ipv4, ipv6: net.ipv6, port: claim.port, role: claim.role, priority: claim.priority }
-      for (const name of claim.names) {
-        const list = byName.get(name) ?? []
-        list.push(cand)
-        byName.set(name, list)
-        for (const ip of [net.ipv4, net.ipv6]) if (ip !== undefined) byIp.set(ip, [...(byIp.get(ip) ?? []), name])
-      }
+      for (const name of claim.names) byName.set(name, [...(byName.get(name) ?? []), cand])
     }
     for (const list of byName.values()) {
       list.sort((a, b) => b.priority - a.priority || (a.role === b.role ? 0 : a.role === 'primary' ? -1 : 1) || a.containerId.localeCompare(b.containerId))
     }
-    const entries = [...byName.entries()].sort(([a], [b]) => a.localeCompare(b))
-    return {
-      generation: ++this.#generation,
-      lookup: name => byName.get(name),
-      reverse: ip => byIp.get(ip),
-      entries: () => entries
-    }
+    return nameTableFromEntries(++this.#generation, [...byName.entries()].sort(([a], [b]) => a.localeCompare(b)))
   }
 
   #pickNetwork (c: ContainerFacts): { ipv4: string | undefined, ipv6: string | undefined } | undefined {
@@ -113,6 +101,19 @@ export class NameRegistry {
     }
     return undefined
   }
+}
+
+/**
+ * A table from its entries (sorted by name, candidates best first). Workers rebuild the
+ * primary's table from these entries, received over IPC.
+ */
+export function nameTableFromEntries (generation: number, entries: ReadonlyArray<readonly [string, readonly Candidate[]]>): NameTable {
+  const byName = new Map(entries)
+  const byIp = new Map<string, string[]>()
+  for (const [name, candidates] of entries) {
+    for (const c of candidates) for (const ip of [c.ipv4, c.ipv6]) if (ip !== undefined) byIp.set(ip, [...(byIp.get(ip) ?? []), name])
+  }
+  return { generation, lookup: name => byName.get(name), reverse: ip => byIp.get(ip), entries: () => entries }
 }
 
 export const EMPTY_NAME_TABLE: NameTable = { generation: 0, lookup: () => undefined, reverse: () => undefined, entries: () => [] }

@@ -65,7 +65,7 @@ ${acmeConfig(pebble, '    - { name: uap.test, domains: ["*.uap.test", uap.test],
   t.match(status[0], { name: 'uap.test', failures: 0 })
 })
 
-t.test('HTTP-01 on the HTTP listener; forced renew through the CLI', requires('command:pebble', 'command:pebble-challtestsrv'), async t => {
+t.test('HTTP-01 on the HTTP listener of two workers; forced renew through the CLI', requires('command:pebble', 'command:pebble-challtestsrv'), async t => {
   const { dir, cleanup } = await makeTempDir()
   t.teardown(cleanup)
   const dns = await startChallTestSrv()
@@ -79,6 +79,8 @@ t.test('HTTP-01 on the HTTP listener; forced renew through the CLI', requires('c
     dir,
     config: `
 state_dir: \${STATE}
+# Worker processes: the HTTP-01 answer and the issued certificate must reach both.
+workers: 2
 admin: { address: "127.0.0.1:${adminPort}" }
 listeners:
   - { name: http, address: "127.0.0.1:${httpPort}" }

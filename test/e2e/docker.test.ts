@@ -25,14 +25,17 @@ t.test('Docker registry, DNS and vhosting against a real dockerd', requires('roo
   await d.docker('network', 'create', '--subnet', SUBNET, 'appliances')
   const net = ['--network', 'appliances']
   const dnsPort = await freePort()
+  const httpPort = await freePort()
   const p = await startPortico({
+    // With workers: name-table changes travel from the primary's watcher to the workers by IPC.
     config: httpConfig(`
   - name: appliance
     host: '~^(?<tenant>[a-z0-9]+)\\.hpc\\.example\\.com$'
     docker: { name: 'nginx.{tenant}', port: 80, timeouts: { connect: 1s } }`, `
 admin: { address: "127.0.0.1:0" }
 docker: { endpoint: "${d.endpoint}", zone: ${ZONE}, reconcile_interval: 2s }
-dns: { address: "127.0.0.1:${dnsPort}", ttl: 5s }`).replace('admin: null\n', '')
+dns: { address: "127.0.0.1:${dnsPort}", ttl: 5s }
+workers: 2`).replace('admin: null\n', '').replace('127.0.0.1:0', `127.0.0.1:${httpPort}`)
   })
   t.teardown(() => p.stop('SIGKILL'))
   const names = async (): Promise<Record<string, Array<{ containerName: string, ipv4: string, role: string }>>> => await (await fetch(`${p.adminUrl}/names`)).json() as never

@@ -1,0 +1,129 @@
+import { DispatcherRegistry, type AccessEntry } from '../router/index.js'
+import { SnapshotStore } from '../snapshot/index.js'
+import type { Metrics } from '../admin/index.js'
+import type { NameTable } from '../dns/index.js'
+import { createAccessFile } from '../log/access-file.js'
+import type { Logger } from '../log/logger.js'
+import { ListenerSet } from './listeners.js'
+import type { BuiltSnapshot } from './build-snapshot.js'
+
+/** A snapshot built and its new listeners bound, waiting for the go-ahead (or a cancel). */
+export interface Prepared {
+  /** Resolves once every serving process serves the new snapshot. */
+  commit (): Promise<void>
+  abort (): Promise<void>
+}
+
+/** What one serving process reports to the admin API. */
+export interface ServingStats {
+  pid: number
+  generation: number | null
+  listeners: Array<{ name: string, address: string, port: number }>
+  connections: number
+  inflight: number
+  hits: Record<string, number>
+  recentErrors: AccessEntry[]
+}
+
+/**
+ * The serving side of portico: listeners, upstream pools, the snapshot they read and the access
+ * log. Runs inside the daemon with `workers: 1`, and once per worker process otherwise. It only
+ * receives snapshots; it never loads config or talks to Docker or an ACME server.
+ */
+export class Serving {
+  readonly store = new SnapshotStore()
+  readonly dispatchers = new DispatcherRegistry()
+  readonly #listeners: ListenerSet
+  readonly #metrics: Metrics
+  readonly #log: Logger
+  #names: NameTable | undefined
+  #accessFile: (ReturnType<typeof createAccessFile> & { path: string }) | undefined
+
+  constructor (log: Logger, metrics: Metrics, opts: { reusePort: boolean }) {
+    this.#log = log
+    this.#metrics = metrics
+    this.#listeners = new ListenerSet(this.store, {
+      view: () => this.store.current,
+      access: (e: AccessEntry) => {
+        metrics.observe(e)
+        if (!this.store.current.accessLog) return
+        if (this.#accessFile !== undefined) this.#accessFile.log.info({ access: e }, 'request')
+        else this.#log.info({ access: e }, 'request')
+      },
+      tunnels: delta => metrics.websockets.inc(delta)
+    }, log, opts.reusePort)
+  }
+
+  get listeners (): ListenerSet { return this.#listeners }
+
+  /** The latest Docker name table; snapshots committed later carry it too. */
+  get names (): NameTable | undefined { return this.#names }
+
+  /** Binds what the new snapshot needs; nothing is served from it before `commit`. */
+  async prepare (built: BuiltSnapshot): Promise<Prepared> {
+    const pending = await this.#listeners.apply(built.snapshot.config.listeners, built.snapshot)
+    return {
+      commit: async () => {
+        // A name-table change that arrived while this snapshot was being built must not be lost.
+        const names = this.#names ?? built.snapshot.names
+        this.store.swap(names === built.snapshot.names ? built.snapshot : { ...built.snapshot, names })
+        this.#listeners.refreshDefaultCertificates()
+        this.dispatchers.retain(built.dispatcherKeys)
+        this.#applyAccessFile(built.snapshot.config.log.access_file)
+        void pending.close()
+      },
+      abort: async () => { await pending.abort() }
+    }
+  }
+
+  /** A registry change: swap in a snapshot that differs only in its name table. */
+  setNames (names: NameTable, generation: number): void {
+    this.#names = names
+    if (this.store.loaded) this.store.swap({ ...this.store.current, names, generation })
+  }
+
+  stats (): ServingStats {
+    return {
+      pid: process.pid,
+      generation: this.store.loaded ? this.store.current.generation : null,
+      listeners: this.#listeners.addresses(),
+      connections: this.#listeners.connections(),
+      inflight: this.#listeners.inflight,
+      hits: Object.fromEntries(this.#metrics.hits),
+      recentErrors: this.#metrics.recentErrors
+    }
+  }
+
+  #applyAccessFile (path: string | undefined): void {
+    if (this.#accessFile?.path === path) return
+    this.#accessFile?.close()
+    this.#accessFile = path === undefined ? undefined : { ...createAccessFile(path), path }
+  }
+
+  /** SIGUSR1: reopen the access log file after logrotate moved it. */
+  reopenLogs (): void {
+    this.#accessFile?.reopen()
+    this.#log.info({ file: this.#accessFile?.path ?? null }, 'access log reopened')
+  }
+
+  /** Stop accepting, drain in-flight requests up to `drainMs`, close upstream pools. */
+  async stop (drainMs: number): Promise<void> {
+    this.#log.info({ inflight: this.#listeners.inflight, drain_ms: drainMs }, 'draining')
+    await this.#listeners.closeAll(drainMs)
+    this.#accessFile?.close()
+    await this.dispatchers.closeAll()
+  }
+}
+
+/** One view over several serving processes: counts summed, listeners as the first reports them. */
+export function mergeStats (all: readonly ServingStats[]): Omit<ServingStats, 'pid' | 'generation'> {
+  const hits: Record<string, number> = {}
+  for (const s of all) for (const [route, n] of Object.entries(s.hits)) hits[route] = (hits[route] ?? 0) + n
+  return {
+    listeners: all[0]?.listeners ?? [],
+    connections: all.reduce((n, s) => n + s.connections, 0),
+    inflight: all.reduce((n, s) => n + s.inflight, 0),
+    hits,
+    recentErrors: all.flatMap(s => s.recentErrors).slice(0, 20)
+  }
+}
