@@ -47,7 +47,8 @@ export function createRequestHandler (deps: RouterDeps, listener: ListenerInfo):
     const started = performance.now()
     const readAtStart = req.socket?.bytesRead ?? 0
     const view = deps.view()
-    const host = req.headers.host ?? (req.headers[':authority'] as string | undefined)
+    // RFC 9112 §3.2: more than one Host line is a 400, like a missing one (decide() answers it).
+    const host = req.httpVersionMajor === 1 ? singleHost(req.rawHeaders) : req.headers[':authority'] as string | undefined ?? req.headers.host
     const url = req.url ?? '/'
     const rid = nextRequestId()
     // ACME HTTP-01 answers come before routing and any https redirect.
@@ -225,6 +226,18 @@ function addCors (h: IncomingHttpHeaders, cors: HeaderList): void {
       h[k] = v
     }
   }
+}
+
+/** The Host header's value, or undefined when it is missing or repeated. */
+function singleHost (raw: readonly string[]): string | undefined {
+  let host: string | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    if (name.length !== 4 || name.toLowerCase() !== 'host') continue
+    if (host !== undefined) return undefined
+    host = raw[i + 1] as string
+  }
+  return host
 }
 
 function setAll (res: ServerResponse, headers: HeaderList | undefined): void {

@@ -1,0 +1,97 @@
+import t from 'tap'
+import http from 'node:http'
+import net from 'node:net'
+import { once } from 'node:events'
+import { httpConfig, startPortico } from '../helpers/portico.js'
+
+/**
+ * Request smuggling corpus: every payload hides a second request (`/smuggled`) behind
+ * ambiguous framing. portico must either reject the message (400, nothing forwarded) or
+ * normalise it, so that the upstream sees exactly one request — never the hidden one.
+ */
+const SMUGGLED = 'GET /smuggled HTTP/1.1\r\nHost: a.test\r\n\r\n'
+const head = (lines: string[]): string => `POST /front HTTP/1.1\r\nHost: a.test\r\n${lines.map(l => `${l}\r\n`).join('')}\r\n`
+
+const corpus: Array<{ name: string, payload: string }> = [
+  { name: 'CL.TE (Content-Length and chunked)', payload: head(['Content-Length: 4', 'Transfer-Encoding: chunked']) + '0\r\n\r\n' + SMUGGLED },
+  { name: 'TE.CL (chunked and Content-Length)', payload: head(['Transfer-Encoding: chunked', 'Content-Length: 3']) + '8\r\nSMUGGLED\r\n0\r\n\r\n' + SMUGGLED },
+  { name: 'duplicate Content-Length, different values', payload: head(['Content-Length: 0', 'Content-Length: 44']) + SMUGGLED },
+  { name: 'Content-Length list', payload: head(['Content-Length: 0, 44']) + SMUGGLED },
+  { name: 'Transfer-Encoding: chunked, identity', payload: head(['Transfer-Encoding: chunked, identity']) + '0\r\n\r\n' + SMUGGLED },
+  { name: 'Transfer-Encoding: identity (not chunked last) with Content-Length', payload: head(['Transfer-Encoding: identity', 'Content-Length: 0']) + SMUGGLED },
+  { name: 'duplicate Transfer-Encoding headers', payload: head(['Transfer-Encoding: chunked', 'Transfer-Encoding: identity']) + '0\r\n\r\n' + SMUGGLED },
+  { name: 'Transfer-Encoding with a space before the colon', payload: head(['Transfer-Encoding : chunked', 'Content-Length: 0']) + '0\r\n\r\n' + SMUGGLED },
+  { name: 'obfuscated Transfer-Encoding value (xchunked)', payload: head(['Transfer-Encoding: xchunked', 'Content-Length: 0']) + SMUGGLED },
+  { name: 'obs-fold continuation line', payload: head(['Content-Length: 0', 'X-Folded: a', ' Transfer-Encoding: chunked']) + SMUGGLED },
+  { name: 'obs-fold of Transfer-Encoding', payload: head(['Transfer-Encoding:', ' chunked', 'Content-Length: 0']) + '0\r\n\r\n' + SMUGGLED },
+  { name: 'bare LF line endings', payload: 'POST /front HTTP/1.1\nHost: a.test\nContent-Length: 0\nTransfer-Encoding: chunked\n\n0\n\n' + SMUGGLED },
+  { name: 'bare CR in a header', payload: head(['X-A: a\rTransfer-Encoding: chunked', 'Content-Length: 0']) + SMUGGLED },
+  { name: 'invalid chunk size', payload: head(['Transfer-Encoding: chunked']) + 'zz\r\nhello\r\n0\r\n\r\n' + SMUGGLED },
+  { name: 'chunk size overflow', payload: head(['Transfer-Encoding: chunked']) + 'fffffffffffffffff1\r\nA\r\n0\r\n\r\n' + SMUGGLED },
+  { name: 'chunk without CRLF after data', payload: head(['Transfer-Encoding: chunked']) + '3\r\nabcXX0\r\n\r\n' + SMUGGLED },
+  { name: 'header name with a space', payload: head(['Content Length: 44']) + SMUGGLED },
+  { name: 'Content-Length with a plus sign', payload: head(['Content-Length: +44']) + SMUGGLED },
+  { name: 'negative Content-Length', payload: head(['Content-Length: -1']) + SMUGGLED },
+  { name: 'NUL byte in a header value', payload: head(['X-A: a\u0000b', 'Content-Length: 0']) + SMUGGLED },
+  { name: 'two Host headers', payload: 'GET /front HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\n\r\n' },
+  { name: 'no Host header (HTTP/1.1)', payload: 'GET /front HTTP/1.1\r\nX-A: 1\r\n\r\n' },
+  { name: 'Host with a CR LF injection attempt', payload: 'GET /front HTTP/1.1\r\nHost: a.test\r\n\rX: 1\r\n\r\n' },
+  { name: 'pipelined pair, well framed (control: both are legitimate)', payload: head(['Content-Length: 5']) + 'hello' + 'GET /second HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n' },
+  { name: 'HTTP/1.0 with Transfer-Encoding', payload: 'POST /front HTTP/1.0\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n0\r\n\r\n' + SMUGGLED }
+]
+
+interface Seen { method: string, url: string, body: string }
+
+t.test('request smuggling corpus: rejected, or exactly one request reaches the upstream', async t => {
+  const seen: Seen[] = []
+  const upstream = http.createServer((req, res) => {
+    let body = ''
+    req.setEncoding('latin1')
+    req.on('data', (d: string) => { body += d })
+    req.on('end', () => { seen.push({ method: req.method ?? '', url: req.url ?? '', body }); res.end('upstream') })
+  })
+  upstream.listen(0, '127.0.0.1')
+  await once(upstream, 'listening')
+  t.teardown(() => { upstream.closeAllConnections(); upstream.close() })
+  const port = (upstream.address() as net.AddressInfo).port
+  const p = await startPortico({ config: httpConfig(`  - name: app\n    proxy: { upstreams: ["http://127.0.0.1:${port}"] }`) })
+  t.teardown(() => p.stop('SIGKILL'))
+
+  const rows: string[] = []
+  for (const c of corpus) {
+    seen.length = 0
+    const reply = await raw(p.ports.http!, c.payload)
+    await new Promise(resolve => setTimeout(resolve, 100)) // let a (wrongly) forwarded second request land
+    const statuses = [...reply.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map(m => Number(m[1]))
+    const forwarded = seen.map(s => s.url)
+    rows.push(`${c.name}: client saw ${statuses.join(',') || 'no response'}, upstream saw [${forwarded.join(', ')}]`)
+    t.notOk(forwarded.includes('/smuggled'), `${c.name}: the hidden request never reaches the upstream`)
+    if (c.name.startsWith('pipelined')) {
+      t.same(seen, [{ method: 'POST', url: '/front', body: 'hello' }, { method: 'GET', url: '/second', body: '' }], 'control: a well-framed pipelined pair passes as two requests')
+      t.same(statuses, [200, 200])
+      continue
+    }
+    t.ok(seen.length <= 1, `${c.name}: at most one request forwarded`)
+    if (statuses[0] === 400) t.equal(seen.length, 0, `${c.name}: rejected with 400 and nothing forwarded`)
+    else t.equal(statuses[0], 200, `${c.name}: normalised and answered (got ${statuses[0] ?? 'nothing'})`)
+  }
+  t.comment(rows.join('\n'))
+  t.equal(p.child.exitCode, null, 'portico is still running')
+})
+
+/**
+ * Writes the payload on a fresh connection (no half-close: Node aborts requests whose client
+ * sent FIN) and collects what comes back until portico closes or 1 s passes.
+ */
+async function raw (port: number, payload: string): Promise<string> {
+  const socket = net.connect(port, '127.0.0.1')
+  let out = ''
+  socket.setEncoding('latin1')
+  socket.on('data', (d: string) => { out += d })
+  socket.on('error', () => {})
+  await once(socket, 'connect')
+  socket.write(payload, 'latin1')
+  await Promise.race([once(socket, 'close'), new Promise(resolve => setTimeout(resolve, 1000))])
+  socket.destroy()
+  return out
+}
