@@ -238,6 +238,19 @@ const log = z.strictObject({
   access_file: filePath.optional()
 })
 
+/** Client-side limits of every listener (slowloris, floods, oversized heads). */
+const limits = z.strictObject({
+  max_header_size: size.default(16 * 1024),
+  max_headers: z.number().int().min(1).max(10_000).default(100),
+  header_timeout: duration.default(30_000),
+  request_timeout: duration.default(300_000),
+  keepalive_timeout: duration.default(65_000),
+  max_connections: z.number().int().min(1).nullable().default(10_000),
+  max_connections_per_ip: z.number().int().min(1).nullable().default(null)
+}).superRefine((l, ctx) => {
+  if (l.request_timeout > 0 && l.header_timeout > l.request_timeout) ctx.addIssue({ code: 'custom', path: ['header_timeout'], message: 'must not be longer than request_timeout' })
+})
+
 export const configSchema = z.strictObject({
   state_dir: z.string().min(1).default('/var/lib/portico'),
   log: log.prefault({}),
@@ -248,6 +261,7 @@ export const configSchema = z.strictObject({
   // `auto` = one worker per CPU; resolved at startup (see daemon/worker-count.ts).
   workers: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default(1),
   listeners: z.array(listener).min(1),
+  limits: limits.prefault({}),
   tls: tls.prefault({}),
   docker: docker.optional(),
   dns: dns.optional(),

@@ -7,6 +7,7 @@ import { createRequestHandler, createUpgradeHandler, type RouterDeps } from '../
 import type { Snapshot, SnapshotStore } from '../snapshot/index.js'
 import { parseListenAddress } from '../util/address.js'
 import type { Logger } from '../log/logger.js'
+import { applyLimits, clientErrorResponse, httpServerOptions, PerIpConnections, tooManyHeaders } from './client-limits.js'
 
 /** One bound listener; its key changes whenever anything that needs a rebind changes. */
 interface Running {
@@ -17,7 +18,7 @@ interface Running {
   sessions: Set<http2.ServerHttp2Session>
 }
 
-const keyOf = (l: ListenerConfig): string => JSON.stringify([l.name, l.address, l.tls, l.http2])
+const keyOf = (l: ListenerConfig, maxHeaderSize: number): string => JSON.stringify([l.name, l.address, l.tls, l.http2, maxHeaderSize])
 
 /**
  * The set of bound listeners. `apply` binds what is new first and only then closes what went
@@ -27,6 +28,7 @@ const keyOf = (l: ListenerConfig): string => JSON.stringify([l.name, l.address, 
 export class ListenerSet {
   #running = new Map<string, Running>()
   #inflight = 0
+  readonly #perIp = new PerIpConnections()
   readonly #store: SnapshotStore
   readonly #router: RouterDeps
   readonly #log: Logger
@@ -63,9 +65,10 @@ export class ListenerSet {
    * snapshot swap), `abort` unbinds the new ones again (a reload another worker refused).
    */
   async apply (wanted: readonly ListenerConfig[], next: Snapshot): Promise<{ close: () => Promise<void>, abort: () => Promise<void> }> {
-    const wantedKeys = new Set(wanted.map(keyOf))
+    const headerSize = next.config.limits.max_header_size
+    const wantedKeys = new Set(wanted.map(l => keyOf(l, headerSize)))
     const removed = [...this.#running.values()].filter(r => !wantedKeys.has(r.key))
-    const added = wanted.filter(l => !this.#running.has(keyOf(l)))
+    const added = wanted.filter(l => !this.#running.has(keyOf(l, headerSize)))
     // A listener that changes in place (e.g. tls toggled) must release its port first.
     const addresses = new Set(added.map(l => l.address))
     const sameAddress = removed.filter(r => addresses.has(r.config.address))
@@ -91,12 +94,12 @@ export class ListenerSet {
     await Promise.all([...this.#running.values()].map(async r => await this.#close(r, drainMs)))
   }
 
-  /** Updates the certificate used for clients without SNI after a snapshot swap. */
-  refreshDefaultCertificates (): void {
-    const tls = this.#store.current.tls
-    if (tls === undefined) return
+  /** After a snapshot swap: the default certificate (clients without SNI) and client limits. */
+  refresh (): void {
+    const { tls, config } = this.#store.current
     for (const r of this.#running.values()) {
-      if (r.config.tls) (r.server as https.Server).setSecureContext({ ...tls.defaultCredentials, minVersion: this.#store.current.config.tls.min_version })
+      applyLimits(r.server as http.Server, config.limits)
+      if (r.config.tls && tls !== undefined) (r.server as https.Server).setSecureContext({ ...tls.defaultCredentials, minVersion: config.tls.min_version })
     }
   }
 
@@ -106,17 +109,26 @@ export class ListenerSet {
     const info = { name: l.name, tls: l.tls }
     const onRequest = createRequestHandler(this.#router, info)
     const tracked = (req: IncomingMessage, res: ServerResponse): void => {
+      if (tooManyHeaders(req.rawHeaders, this.#store.current.config.limits)) {
+        res.writeHead(431, { 'content-length': 0, connection: 'close' }).end()
+        return
+      }
       this.#inflight++
       res.once('close', () => { this.#inflight-- })
       onRequest(req, res)
     }
     const server = this.#createServer(l, next, tracked)
+    applyLimits(server as http.Server, next.config.limits)
     server.on('upgrade', createUpgradeHandler(this.#router, info))
-    const running: Running = { key: keyOf(l), config: l, server, sockets: new Set(), sessions: new Set() }
-    server.on('connection', (s: Socket) => { running.sockets.add(s); s.once('close', () => running.sockets.delete(s)) })
+    const running: Running = { key: keyOf(l, next.config.limits.max_header_size), config: l, server, sockets: new Set(), sessions: new Set() }
+    server.on('connection', (s: Socket) => {
+      if (!this.#perIp.admit(s, this.#store.loaded ? this.#store.current.config.limits.max_connections_per_ip : null)) return
+      running.sockets.add(s)
+      s.once('close', () => running.sockets.delete(s))
+    })
     server.on('session', (s: http2.ServerHttp2Session) => { running.sessions.add(s); s.once('close', () => running.sessions.delete(s)) })
-    server.on('clientError', (_err: Error, socket: Socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n')
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      if (socket.writable) socket.end(clientErrorResponse(err))
       else socket.destroy()
     })
     await new Promise<void>((resolve, reject) => {
@@ -132,7 +144,7 @@ export class ListenerSet {
   }
 
   #createServer (l: ListenerConfig, snap: Snapshot, onRequest: (req: IncomingMessage, res: ServerResponse) => void): NetServer {
-    const common = { keepAliveTimeout: 65_000, headersTimeout: 60_000, requestTimeout: 0 }
+    const common = httpServerOptions(snap.config.limits)
     if (!l.tls) return http.createServer(common, onRequest)
     if (snap.tls === undefined) throw new Error(`listener ${l.name}: tls enabled but no certificate is configured`)
     const store = this.#store
@@ -147,7 +159,13 @@ export class ListenerSet {
       }
     }
     if (!l.http2) return https.createServer({ ...common, ...tlsOptions }, onRequest)
-    return http2.createSecureServer({ ...tlsOptions, allowHTTP1: true, settings: { maxConcurrentStreams: 256 } }, onRequest as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void)
+    const limits = snap.config.limits
+    return http2.createSecureServer({
+      ...tlsOptions,
+      allowHTTP1: true,
+      maxHeaderListPairs: limits.max_headers,
+      settings: { maxConcurrentStreams: 256, maxHeaderListSize: limits.max_header_size }
+    }, onRequest as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void)
   }
 
   async #close (r: Running, drainMs: number): Promise<void> {

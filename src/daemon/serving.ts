@@ -67,7 +67,7 @@ export class Serving {
         // A name-table change that arrived while this snapshot was being built must not be lost.
         const names = this.#names ?? built.snapshot.names
         this.store.swap(names === built.snapshot.names ? built.snapshot : { ...built.snapshot, names })
-        this.#listeners.refreshDefaultCertificates()
+        this.#listeners.refresh()
         this.dispatchers.retain(built.dispatcherKeys)
         this.#applyAccessFile(built.snapshot.config.log.access_file)
         void pending.close()

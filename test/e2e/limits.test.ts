@@ -1,0 +1,109 @@
+import t from 'tap'
+import net from 'node:net'
+import { once } from 'node:events'
+import { writeFile } from 'node:fs/promises'
+import { httpConfig, startPortico, type Portico } from '../helpers/portico.js'
+import { send } from '../helpers/http.js'
+
+const routes = '  - name: home\n    respond: { status: 200, body: "ok" }'
+const config = (limits: string): string => httpConfig(routes, `limits: { ${limits} }`).replace('admin: null', 'admin: { address: "127.0.0.1:0" }')
+
+/** A raw connection: what portico answers and when it closes, bounded by `waitMs`. */
+async function rawExchange (port: number, write: (s: net.Socket) => void | Promise<void>, waitMs: number, localAddress = '127.0.0.1'): Promise<{ text: string, closedAfterMs: number | undefined }> {
+  const started = Date.now()
+  const s = net.connect({ port, host: '127.0.0.1', localAddress })
+  let text = ''
+  let closedAfterMs: number | undefined
+  s.setEncoding('latin1')
+  s.on('data', (d: string) => { text += d })
+  s.on('error', () => {})
+  s.on('close', () => { closedAfterMs = Date.now() - started })
+  await once(s, 'connect')
+  await write(s)
+  const deadline = Date.now() + waitMs
+  while (closedAfterMs === undefined && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
+  s.destroy()
+  return { text, closedAfterMs }
+}
+
+const head = (n: number, extra = ''): string => `GET / HTTP/1.1\r\nHost: a.test\r\n${Array.from({ length: n }, (_, i) => `X-H${i}: v\r\n`).join('')}${extra}Connection: close\r\n\r\n`
+
+t.test('oversized and too many headers get 431; portico keeps serving', async t => {
+  const p = await startPortico({ config: config('max_header_size: 8k, max_headers: 20') })
+  t.teardown(() => p.stop('SIGKILL'))
+  const port = p.ports.http!
+  const big = await rawExchange(port, s => { s.write(`GET / HTTP/1.1\r\nHost: a.test\r\nX-Big: ${'a'.repeat(10_000)}\r\n\r\n`) }, 3000)
+  t.match(big.text, /^HTTP\/1\.1 431 /, '10 kB header over an 8k limit: 431')
+  t.ok(big.closedAfterMs !== undefined, 'and the connection is closed')
+  // Host + Connection + n: 18 extra headers are 20 in all (allowed), 19 are 21 (refused).
+  t.match((await rawExchange(port, s => { s.write(head(18)) }, 3000)).text, /^HTTP\/1\.1 200 /, '20 headers: served')
+  t.match((await rawExchange(port, s => { s.write(head(19)) }, 3000)).text, /^HTTP\/1\.1 431 /, '21 headers: 431')
+  t.equal((await send(port, 'a.test')).status, 200, 'still serving')
+})
+
+t.test('slowloris: trickled headers and slow bodies are cut off by the timeouts', async t => {
+  const p = await startPortico({ config: config('header_timeout: 1s, request_timeout: 2s') })
+  t.teardown(() => p.stop('SIGKILL'))
+  const port = p.ports.http!
+  let trickled = 0
+  const loris = await rawExchange(port, s => {
+    s.write('GET / HTTP/1.1\r\nHost: a.test\r\n')
+    const timer = setInterval(() => { if (s.writable) { s.write(`X-${trickled++}: y\r\n`) } }, 200)
+    s.once('close', () => clearInterval(timer))
+  }, 8000)
+  t.match(loris.text, /^HTTP\/1\.1 408 /, 'headers that never end: 408')
+  t.ok(loris.closedAfterMs !== undefined && loris.closedAfterMs >= 900 && loris.closedAfterMs < 4000, `closed after ${loris.closedAfterMs ?? '-'} ms (header_timeout 1s, checked every second)`)
+  const slowBody = await rawExchange(port, s => {
+    s.write('POST / HTTP/1.1\r\nHost: a.test\r\nContent-Length: 1000\r\n\r\n')
+    const timer = setInterval(() => { if (s.writable) s.write('x') }, 200)
+    s.once('close', () => clearInterval(timer))
+  }, 8000)
+  t.ok(slowBody.closedAfterMs !== undefined && slowBody.closedAfterMs < 5000, `a body trickled at 5 B/s is cut off (closed after ${slowBody.closedAfterMs ?? '-'} ms, request_timeout 2s)`)
+  t.equal((await send(port, 'a.test')).status, 200, 'normal clients unaffected')
+})
+
+t.test('connection limits: per listener and per client address, excess refused at accept', async t => {
+  const p = await startPortico({ config: config('max_connections: 6, max_connections_per_ip: 3') })
+  t.teardown(() => p.stop('SIGKILL'))
+  const port = p.ports.http!
+  const held: net.Socket[] = []
+  t.teardown(() => { for (const s of held) s.destroy() })
+  const open = async (localAddress: string): Promise<net.Socket> => {
+    const s = net.connect({ port, host: '127.0.0.1', localAddress })
+    s.on('error', () => {})
+    await once(s, 'connect')
+    held.push(s)
+    return s
+  }
+  const refused = async (s: net.Socket): Promise<boolean> => await Promise.race([once(s, 'close').then(() => true), new Promise<boolean>(resolve => setTimeout(() => resolve(false), 1500))])
+  for (let i = 0; i < 3; i++) await open('127.0.0.1')
+  await waitConnections(p, 3)
+  t.ok(await refused(await open('127.0.0.1')), 'a 4th connection from 127.0.0.1 is closed at once')
+  for (let i = 0; i < 3; i++) await open('127.0.0.2')
+  await waitConnections(p, 6)
+  t.ok(await refused(await open('127.0.0.3')), 'a 7th connection to the listener is closed at once, whatever its address')
+  const survivor = held[0]!
+  survivor.write('GET / HTTP/1.1\r\nHost: a.test\r\n\r\n')
+  const [chunk] = await once(survivor, 'data') as [Buffer]
+  t.match(chunk.toString(), /^HTTP\/1\.1 200 /, 'the admitted connections are served')
+  for (const s of held) s.destroy()
+  await waitConnections(p, 0)
+  t.equal((await send(port, 'a.test')).status, 200, 'capacity is back once they close')
+
+  // Limits follow a reload without a rebind.
+  await writeFile(p.configFile, config('max_connections: 6, max_connections_per_ip: 1'))
+  await p.waitForLog(l => l.msg === 'config reloaded', 10_000)
+  await open('127.0.0.1')
+  t.ok(await refused(await open('127.0.0.1')), 'after reload: a 2nd connection from the same address is refused')
+})
+
+async function waitConnections (p: Portico, n: number): Promise<void> {
+  const deadline = Date.now() + 5000
+  while (Date.now() < deadline) {
+    const m = await (await fetch(`${p.adminUrl}/metrics`)).text()
+    // The admin scrape itself is on another listener, so only the http listener's sockets count.
+    if (Number(/^portico_connections_active (\d+)/m.exec(m)?.[1]) === n) return
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  throw new Error(`connections never reached ${n}`)
+}
