@@ -16,6 +16,11 @@ PACKAGES=(
   pebble        # Let's Encrypt's test CA (and pebble-challtestsrv) for the ACME tests
   bind9         # named: RFC 2136 dynamic updates with TSIG for the ACME rfc2136 provider
   dnsperf       # npm run bench: DNS server queries per second
+  nginx-light   # npm run bench: proxy peer and the shared upstream (started by the harness only)
+  haproxy       # npm run bench: proxy peer
+  caddy         # npm run bench: proxy peer
+  wrk           # npm run bench: HTTP/1.1 load generator
+  nghttp2-client # h2load: npm run bench's HTTP/2 load generator
   systemd       # systemd-analyze: verify the unit and score its hardening
 )
 
@@ -26,14 +31,50 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
+# The nginx, haproxy and caddy packages start their system daemon on install (nginx takes port 80).
+# The benchmark starts its own instances, so keep the packaged ones stopped and disabled. Only the
+# daemons as their unit or init script starts them (system config) are matched, never other
+# instances of the same binaries. Idempotent: nothing happens when they are stopped and disabled.
+DAEMONS=(
+  "nginx|^nginx: master process /usr/sbin/nginx -g daemon on; master_process on;"
+  "haproxy|^/usr/sbin/haproxy .*-f /etc/haproxy/haproxy[.]cfg"
+  "caddy|^/usr/bin/caddy run --environ --config /etc/caddy/Caddyfile"
+)
+quiet_daemons() {
+  local entry svc pattern
+  for entry in "${DAEMONS[@]}"; do
+    svc=${entry%%|*}
+    pattern=${entry#*|}
+    dpkg-query -W -f='${Status}' "$svc" 2>/dev/null | grep -q "install ok installed" || continue
+    if [[ -d /run/systemd/system ]]; then # systemd is PID 1
+      if systemctl -q is-enabled "$svc" 2>/dev/null || systemctl -q is-active "$svc" 2>/dev/null; then
+        echo "install-deps: disabling the packaged $svc service"
+        $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
+      fi
+    elif ls /etc/rc[2-5].d/S??"$svc" >/dev/null 2>&1; then
+      echo "install-deps: disabling the packaged $svc init script"
+      $SUDO update-rc.d "$svc" disable >/dev/null 2>&1 || true
+    fi
+    if pgrep -f "$pattern" >/dev/null; then
+      echo "install-deps: stopping the packaged $svc daemon"
+      if [[ -x /etc/init.d/$svc ]]; then $SUDO service "$svc" stop >/dev/null 2>&1 || true; fi
+      for _ in 1 2 3 4 5 6 7 8 9 10; do pgrep -f "$pattern" >/dev/null || break; sleep 0.5; done
+      if pgrep -f "$pattern" >/dev/null; then $SUDO pkill -f "$pattern" || true; fi
+    fi
+  done
+}
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+
 if [[ ${#missing[@]} -eq 0 ]]; then
+  quiet_daemons
   echo "install-deps: all ${#PACKAGES[@]} packages present"
   exit 0
 fi
 
 echo "install-deps: installing ${missing[*]}"
-SUDO=""
-if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+quiet_daemons
