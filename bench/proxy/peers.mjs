@@ -237,7 +237,7 @@ function httpProxyPeer (ctx) {
   return { cmd: process.execPath, args: [script, JSON.stringify({ http: ctx.http, https: ctx.https, cert: ctx.cert, key: ctx.key, upstream: ctx.upstream, ws: ctx.ws, dead: ctx.dead })] }
 }
 
-/** portico's YAML; `workers` only when this build's schema accepts it (ctx.workersKey). */
+/** portico's YAML (`workers: 1` unless the run asks for more). */
 function porticoPeer (ctx) {
   const d = join(ctx.dir, `portico-w${ctx.workers}`)
   mkdirSync(d, { recursive: true })
@@ -245,7 +245,8 @@ function porticoPeer (ctx) {
   const file = join(d, 'portico.yaml')
   writeFileSync(file, `state_dir: ./state
 admin: null
-${ctx.workersKey ? `workers: ${ctx.workers}\n` : ''}log: {level: warn, access: false}
+workers: ${ctx.workers}
+log: {level: warn, access: false}
 listeners:
   - {name: http, address: "127.0.0.1:${ctx.http}"}
   - {name: https, address: "127.0.0.1:${ctx.https}", tls: true}

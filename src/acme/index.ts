@@ -1,9 +1,17 @@
-export { AcmeManager } from './manager.js'
-export type { CertStatus, ManagerOptions } from './manager.js'
+// Heavy dependencies (acme-client, node-forge, dns2) load on first use: worker processes and
+// configs without ACME never pay their memory and start-up time.
+export type { AcmeManager, CertStatus, ManagerOptions } from './manager.js'
 export { ChallengeBoard } from './challenge-board.js'
 export { readCertificate, writeCertificate, liveDir } from './store.js'
 export type { StoredCertificate } from './store.js'
 export { renewAt, retryAt } from './schedule.js'
 export { loadState } from './state-file.js'
-export { queryTxt } from './propagation.js'
-export { ariCertId, fetchRenewalWindow } from './ari.js'
+export type { RenewalWindow } from './ari.js'
+
+export async function loadAcmeManager (): Promise<typeof import('./manager.js').AcmeManager> {
+  return (await import('./manager.js')).AcmeManager
+}
+
+export async function queryTxt (server: string, fqdn: string): Promise<string[]> {
+  return await (await import('./propagation.js')).queryTxt(server, fqdn)
+}

@@ -13,7 +13,7 @@ import { WorkerPool } from './worker-pool.js'
 import { workerCount } from './worker-count.js'
 import { mergeStats } from './serving.js'
 import { DockerProducer } from './docker-producer.js'
-import { AcmeManager, ChallengeBoard, type CertStatus } from '../acme/index.js'
+import { loadAcmeManager, ChallengeBoard, type AcmeManager, type CertStatus } from '../acme/index.js'
 import { loadStartupConfig } from './config-loader.js'
 
 export interface DaemonOptions {
@@ -142,7 +142,7 @@ export class Daemon {
     this.#acme?.manager.stop()
     this.#acme = undefined
     if (config.acme === undefined) return
-    const manager = new AcmeManager({
+    const manager = new (await loadAcmeManager())({
       config: config.acme,
       stateDir: config.state_dir,
       board: this.#board,

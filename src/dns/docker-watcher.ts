@@ -1,4 +1,4 @@
-import Docker from 'dockerode'
+import type Docker from 'dockerode'
 import type { Readable } from 'node:stream'
 import type { ContainerFacts } from './container-names.js'
 import type { NameRegistry } from './registry.js'
@@ -33,6 +33,8 @@ export class DockerWatcher {
   #docker: Docker | undefined
   #events: Readable | undefined
   #dirty = new Set<string>()
+  /** Containers seen dying since their last `start` event (guards against stale inspects). */
+  readonly #died = new Set<string>()
   #working = false
   #stopped = false
   #attempt = 0
@@ -61,7 +63,9 @@ export class DockerWatcher {
   async #connect (): Promise<void> {
     if (this.#stopped) return
     try {
-      this.#docker = new Docker(dockerOptions(this.#opts.endpoint))
+      // dockerode (and its ssh/protobuf stack) loads only when Docker is configured.
+      const { default: DockerClient } = await import('dockerode')
+      this.#docker = new DockerClient(dockerOptions(this.#opts.endpoint))
       const events = await this.#docker.getEvents({ filters: { type: ['container', 'network'] } }) as unknown as Readable
       this.#events = events
       let buffered = ''
@@ -109,6 +113,17 @@ export class DockerWatcher {
     this.state.lastEventAt = new Date().toISOString()
     const id = e.Type === 'network' ? e.Actor?.Attributes?.container : e.Actor?.ID
     if (id === undefined || id === '') return
+    // A container that died serves nothing: drop it now rather than after an inspect round trip
+    // (which queues behind earlier ones and is slow on a busy dockerd), so a maintenance
+    // container takes over at once. The inspect below still runs and confirms.
+    if (e.Type === 'container' && e.Action === 'start') this.#died.delete(id)
+    if (e.Type === 'container' && (e.Action === 'die' || e.Action === 'destroy')) {
+      this.#died.add(id)
+      if (this.#registry.remove(id)) {
+        this.state.containers = this.#registry.size
+        this.#opts.onChange()
+      }
+    }
     this.#dirty.add(id)
     void this.#work()
   }
@@ -128,7 +143,9 @@ export class DockerWatcher {
           this.#disconnected(err as Error)
           return
         }
-        const changed = facts === undefined ? this.#registry.remove(id) : this.#registry.upsert(facts)
+        // An inspect that began before the `die` event may still report it running: stale.
+        const gone = facts === undefined || (facts.running && this.#died.has(id))
+        const changed = gone || facts === undefined ? this.#registry.remove(id) : this.#registry.upsert(facts)
         this.state.containers = this.#registry.size
         if (changed) this.#opts.onChange()
       }
@@ -144,7 +161,7 @@ export class DockerWatcher {
     const all: ContainerFacts[] = []
     for (const c of list) {
       const f = await this.#inspect(c.Id)
-      if (f !== undefined) all.push(f)
+      if (f !== undefined && !(f.running && this.#died.has(c.Id))) all.push(f)
     }
     const changed = this.#registry.replaceAll(all)
     this.state.containers = this.#registry.size

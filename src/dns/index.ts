@@ -4,4 +4,9 @@ export { claimOf } from './container-names.js'
 export type { ContainerFacts, Claim, Role } from './container-names.js'
 export { DockerWatcher } from './docker-watcher.js'
 export type { WatcherState, WatcherOptions } from './docker-watcher.js'
-export { startDnsServer } from './dns-server.js'
+export type { DnsServerOptions } from './dns-server.js'
+
+/** dns2 loads on first use: worker processes and configs without `dns` never pay for it. */
+export async function startDnsServer (opts: import('./dns-server.js').DnsServerOptions): ReturnType<typeof import('./dns-server.js').startDnsServer> {
+  return await (await import('./dns-server.js')).startDnsServer(opts)
+}

@@ -1,4 +1,4 @@
-import forge from 'node-forge'
+import type Forge from 'node-forge'
 import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import { join } from 'node:path'
@@ -25,13 +25,15 @@ export async function ensureSelfSigned (stateDir: string, names: readonly string
   } catch {
     // missing or unreadable: generate below
   }
-  const { cert, key } = generate(wanted, now)
+  // node-forge loads only when a certificate is actually generated (not in every worker).
+  const { default: forge } = await import('node-forge')
+  const { cert, key } = generate(forge, wanted, now)
   await writeFileAtomic(keyFile, key, 0o600)
   await writeFileAtomic(certFile, cert, 0o644)
   return { certFile, keyFile, generated: true }
 }
 
-function generate (names: readonly string[], now: Date): { cert: string, key: string } {
+function generate (forge: typeof Forge, names: readonly string[], now: Date): { cert: string, key: string } {
   const keys = forge.pki.rsa.generateKeyPair({ bits: 2048, e: 0x10001 })
   const cert = forge.pki.createCertificate()
   cert.publicKey = keys.publicKey

@@ -3,7 +3,7 @@ import forge from 'node-forge'
 import http from 'node:http'
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
-import { ariCertId, fetchRenewalWindow } from '../../src/acme/index.js'
+import { ariCertId, fetchRenewalWindow } from '../../src/acme/ari.js'
 
 /** A certificate with the AKI and serial of RFC 9773's example. */
 function rfcExampleCert (): string {
