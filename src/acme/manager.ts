@@ -176,7 +176,8 @@ export class AcmeManager {
       const stored = await writeCertificate(this.#storeDir, name, fullchain, key)
       this.#state[name] = emptyState()
       this.#state[name].lastAttempt = s.lastAttempt
-      await saveState(this.#o.stateDir, this.#state)
+      // The certificate is stored: a state dir that cannot take the schedule must not hide it.
+      await saveState(this.#o.stateDir, this.#state).catch(err => this.#o.log.warn({ name, err: (err as Error).message }, 'acme: could not persist the renewal state'))
       this.#o.log.info({ name, serial: stored.serial, not_after: stored.notAfter.toISOString() }, 'acme: certificate issued')
       await this.#o.onIssued(name)
       return { ok: true, serial: stored.serial }

@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { access, constants, mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { X509Certificate, createPrivateKey } from 'node:crypto'
 import { join } from 'node:path'
 
@@ -23,7 +23,11 @@ export function liveDir (root: string, name: string): string { return join(root,
 export async function writeCertificate (root: string, name: string, fullchain: string, key: string): Promise<StoredCertificate> {
   const info = verify(name, fullchain, key)
   const dir = liveDir(root, name)
-  await mkdir(dir, { recursive: true, mode: 0o700 })
+  await mkdir(dir, { recursive: true, mode: 0o700 }).catch(async (err: NodeJS.ErrnoException) => {
+    // Recursive mkdir on a read-only file system reports ENOENT; name the real reason.
+    await access(root, constants.W_OK).catch((why: NodeJS.ErrnoException) => { throw new Error(`certificate store ${root} is not writable (${why.code ?? why.message})`) })
+    throw err
+  })
   const certs = splitPem(fullchain)
   const files: Array<[string, string, number]> = [
     ['privkey.pem', key, 0o600], ['cert.pem', certs[0] ?? '', 0o644], ['chain.pem', certs.slice(1).join(''), 0o644], ['fullchain.pem', fullchain, 0o644]

@@ -82,7 +82,7 @@ export class Daemon {
       await pool.start()
     }
     await this.#apply(loaded.config, loaded)
-    if (!loaded.fallback) await saveLastGood(loaded.config.state_dir, loaded.source)
+    if (!loaded.fallback) await this.#persistLastGood(loaded.config.state_dir, loaded.source)
     this.#lastReload = { at: new Date().toISOString(), ok: !loaded.fallback, ...(loaded.fallback ? { errors: ['started from last-known-good config: the config file is invalid'] } : {}) }
     this.#watcher = watchFile(this.#opts.configFile, () => { void this.reload('file changed') })
     const serving = mergeStats(await this.#backend!.stats())
@@ -103,7 +103,7 @@ export class Daemon {
         this.#log.warn({ running: workerCount(this.store.current.config.workers), configured: loaded.config.workers }, 'workers changed: takes effect at the next restart')
       }
       await this.#apply(loaded.config, loaded)
-      await saveLastGood(loaded.config.state_dir, loaded.source).catch(err => this.#log.warn({ err }, 'could not persist last-good config'))
+      await this.#persistLastGood(loaded.config.state_dir, loaded.source)
       this.#log.level = loaded.config.log.level
       this.#lastReload = { at: new Date().toISOString(), ok: true }
       this.metrics.reloads.inc({ result: 'ok' })
@@ -116,6 +116,11 @@ export class Daemon {
       this.#log.error({ reason, errors }, 'config reload failed; still serving the previous config')
       return { ok: false, errors }
     }
+  }
+
+  /** A full or read-only state dir loses the fallback copy, never the config being applied. */
+  async #persistLastGood (stateDir: string, source: string): Promise<void> {
+    await saveLastGood(stateDir, source).catch(err => this.#log.warn({ err: (err as Error).message, state_dir: stateDir }, 'could not persist last-good config'))
   }
 
   async #apply (config: Config, source: ConfigSource): Promise<void> {

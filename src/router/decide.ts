@@ -34,6 +34,7 @@ export interface NameLookup {
 }
 
 export function decide (table: RouteTable, facts: RequestFacts, names?: NameLookup): Decision {
+  if (facts.url.charCodeAt(0) !== 47 /* / */) return { action: 'deny', route: undefined, status: 400, reason: 'request target must be a path or an absolute http(s) URL' }
   const host = normalizeHost(facts.host)
   if (host === undefined) return { action: 'deny', route: undefined, status: 400, reason: 'missing or invalid Host header' }
   const path = pathOf(facts.url)

@@ -9,6 +9,7 @@ import { clientIp } from './client-address.js'
 import type { CompiledRoute, UpstreamSettings } from './route-table.js'
 import { scopeSetCookies } from './cookies.js'
 import { normalizeHost } from './host.js'
+import { requestTarget } from './request-target.js'
 import type { RouterDeps, RouterView } from './view.js'
 
 export interface ListenerInfo {
@@ -27,8 +28,12 @@ interface Exchange {
   req: IncomingMessage
   res: ServerResponse
   rid: string
-  /** Host header (or :authority) as received. */
+  /** Host header (or :authority, or the absolute-form target's authority) as received. */
   host: string | undefined
+  /** Origin-form request target (path and query) as received. */
+  url: string
+  /** Set when the target was absolute-form: the Host to send upstream even with preserve_host. */
+  forcedHost: string | undefined
   proto: 'http' | 'https'
   cors: HeaderList | undefined
   corsRoute: boolean
@@ -48,8 +53,12 @@ export function createRequestHandler (deps: RouterDeps, listener: ListenerInfo):
     const readAtStart = req.socket?.bytesRead ?? 0
     const view = deps.view()
     // RFC 9112 §3.2: more than one Host line is a 400, like a missing one (decide() answers it).
-    const host = req.httpVersionMajor === 1 ? singleHost(req.rawHeaders) : req.headers[':authority'] as string | undefined ?? req.headers.host
-    const url = req.url ?? '/'
+    const hostHeader = req.httpVersionMajor === 1 ? singleHost(req.rawHeaders) : req.headers[':authority'] as string | undefined ?? req.headers.host
+    // Absolute-form targets bring their own host; other non-path targets are refused by decide().
+    const target = requestTarget(req.url ?? '/', hostHeader) ?? { host: hostHeader, url: req.url ?? '' }
+    const { host, url } = target
+    // An absolute-form target's authority also replaces the Host header sent upstream.
+    const forcedHost = host !== hostHeader ? host : undefined
     const rid = nextRequestId()
     // ACME HTTP-01 answers come before routing and any https redirect.
     if (view.acmeHttp !== undefined && url.startsWith(ACME_PREFIX)) {
@@ -84,7 +93,7 @@ export function createRequestHandler (deps: RouterDeps, listener: ListenerInfo):
       cors = policy.responseHeaders(origin)
     }
     const fail = (status: number, reason: string): void => sendError(res, status, reason, rid, req.headers.accept, cors)
-    const x: Exchange = { view, req, res, rid, host, proto, cors, corsRoute: policy !== undefined, fail, log }
+    const x: Exchange = { view, req, res, rid, host, url, forcedHost, proto, cors, corsRoute: policy !== undefined, fail, log }
     if (policy !== undefined && origin !== undefined && cors === undefined && policy.denyDisallowed) {
       fail(403, 'origin not allowed')
       log(403, 0, undefined, 'origin not allowed')
@@ -100,7 +109,7 @@ function act (x: Exchange, d: Decision): void {
     case 'proxy':
       proxy(x, d.alternatives ?? (d.pool === undefined ? [d.target] : d.pool.candidates()), d.upstream, {
         route: d.route,
-        path: req.url ?? '/',
+        path: x.url,
         hostOverride: undefined,
         serverName: d.upstream.serverName,
         onUpstreamDown: d.pool === undefined ? undefined : (o) => d.pool?.markDown(o),
@@ -149,7 +158,7 @@ function corsProxy (x: Exchange, d: Extract<Decision, { action: 'cors-proxy' }>)
     }
     proxy(x, [r.target.origin], a.upstream, {
       route: d.route,
-      path: stripPrefix(x.req.url ?? '/', a.prefix),
+      path: stripPrefix(x.url, a.prefix),
       hostOverride: r.target.hostHeader,
       serverName: r.target.serverName,
       drop: EXO_HEADERS,
@@ -174,7 +183,7 @@ interface ProxyTarget {
 function proxy (x: Exchange, origins: string[], upstream: UpstreamSettings, t: ProxyTarget): void {
   const { req, res, view } = x
   const facts = forwardFacts(clientIp(req.socket), x.proto, x.host, x.rid, view.trustedProxies, view.via)
-  const hostOverride = t.hostOverride ?? (t.preserveHost ? undefined : new URL(origins[0] as string).host)
+  const hostOverride = t.hostOverride ?? (t.preserveHost ? x.forcedHost : new URL(origins[0] as string).host)
   const max = upstream.maxBodySize
   if (max !== null && Number(req.headers['content-length'] ?? 0) > max) {
     x.fail(413, `request body larger than ${max} bytes`)

@@ -6,6 +6,7 @@ import { forwardFacts, upstreamRequestHeaders } from './headers.js'
 import { originServerName } from './forward.js'
 import { nextRequestId } from './request-id.js'
 import { clientIp } from './client-address.js'
+import { requestTarget } from './request-target.js'
 import type { ListenerInfo } from './handler.js'
 import type { RouterDeps } from './view.js'
 
@@ -19,8 +20,7 @@ export function createUpgradeHandler (deps: RouterDeps, listener: ListenerInfo):
     const started = performance.now()
     const view = deps.view()
     const rid = nextRequestId()
-    const host = req.headers.host
-    const url = req.url ?? '/'
+    const { host, url } = requestTarget(req.url ?? '/', req.headers.host) ?? { host: req.headers.host, url: req.url ?? '' }
     socket.on('error', () => socket.destroy())
     const d = decide(view.routes, { host, url, listener: listener.name, tls: listener.tls }, view.names)
     const log = (status: number, upstream: string | undefined, error?: string): void => {
@@ -38,7 +38,8 @@ export function createUpgradeHandler (deps: RouterDeps, listener: ListenerInfo):
     }
     const origin = d.pool === undefined ? d.target : (d.pool.candidates()[0] as string)
     const facts = forwardFacts(clientIp(req.socket), listener.tls ? 'https' : 'http', host, rid, view.trustedProxies, view.via)
-    const headers = upstreamRequestHeaders(req.rawHeaders, facts, d.upstream.preserveHost ? undefined : new URL(origin).host)
+    const forcedHost = host !== req.headers.host ? host : undefined
+    const headers = upstreamRequestHeaders(req.rawHeaders, facts, d.upstream.preserveHost ? forcedHost : new URL(origin).host)
     const idleMs = d.upstream.websocketIdleTimeoutMs
     view.dispatchers.get(d.upstream).upgrade({ origin, path: url, method: 'GET', headers, protocol: (req.headers.upgrade ?? 'websocket'), servername: d.upstream.serverName ?? originServerName(origin) } as Dispatcher.UpgradeOptions)
       .then(({ headers: upHeaders, socket: upstream }) => {

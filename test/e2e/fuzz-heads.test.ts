@@ -6,13 +6,14 @@ import { once } from 'node:events'
 import { httpConfig, startPortico, type Portico } from '../helpers/portico.js'
 import { send } from '../helpers/http.js'
 import { until } from '../helpers/wait.js'
+import { figure, scaled } from '../helpers/figures.js'
 
 /**
  * Raw-socket fuzzing of request heads: a fixed number of generated heads (seeded, so a failure
  * reproduces) against a proxy route and a UAP route. Every connection must end with an HTTP
  * answer or a close in bounded time, portico must keep serving, and no connection may linger.
  */
-const CASES = 400
+const CASES = scaled(400)
 const SEED = 20261122
 
 const token = fc.stringMatching(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,12}$/)
@@ -83,4 +84,5 @@ t.test(`${CASES} fuzzed request heads over raw sockets: no crash, no stuck conne
   t.pass('every fuzzed connection was closed (by the client or the timeouts)')
   t.notOk(p.logs.some(l => String(l.msg).includes('(bug)')), 'no uncaught exception logged')
   t.ok(seen.every(u => !u.includes('\r') && !u.includes('\n')), 'nothing with CR/LF in the path reached the upstream')
+  figure({ case: 'fuzzed request heads', tried: `fast-check generated methods, targets, versions, Host values, headers, line endings and truncations over raw sockets (seed ${SEED})`, count: CASES, result: `no crash; ${tally.answered} answered, ${tally.closed} closed, ${tally.silent} left waiting and closed by the timeouts; 0 connections left open` })
 })

@@ -4,6 +4,7 @@ import { once } from 'node:events'
 import { writeFile } from 'node:fs/promises'
 import { httpConfig, startPortico, type Portico } from '../helpers/portico.js'
 import { send } from '../helpers/http.js'
+import { figure } from '../helpers/figures.js'
 
 const routes = '  - name: home\n    respond: { status: 200, body: "ok" }'
 const config = (limits: string): string => httpConfig(routes, `limits: { ${limits} }`).replace('admin: null', 'admin: { address: "127.0.0.1:0" }')
@@ -39,6 +40,7 @@ t.test('oversized and too many headers get 431; portico keeps serving', async t 
   t.match((await rawExchange(port, s => { s.write(head(18)) }, 3000)).text, /^HTTP\/1\.1 200 /, '20 headers: served')
   t.match((await rawExchange(port, s => { s.write(head(19)) }, 3000)).text, /^HTTP\/1\.1 431 /, '21 headers: 431')
   t.equal((await send(port, 'a.test')).status, 200, 'still serving')
+  figure({ case: 'oversized heads', tried: '10 kB header over an 8k limit; 20 and 21 headers over a limit of 20', count: 3, result: '431 and close; 20 served, 21 → 431; still serving' })
 })
 
 t.test('slowloris: trickled headers and slow bodies are cut off by the timeouts', async t => {
@@ -60,6 +62,7 @@ t.test('slowloris: trickled headers and slow bodies are cut off by the timeouts'
   }, 8000)
   t.ok(slowBody.closedAfterMs !== undefined && slowBody.closedAfterMs < 5000, `a body trickled at 5 B/s is cut off (closed after ${slowBody.closedAfterMs ?? '-'} ms, request_timeout 2s)`)
   t.equal((await send(port, 'a.test')).status, 200, 'normal clients unaffected')
+  figure({ case: 'slowloris', tried: 'headers trickled one line per 200 ms (header_timeout 1s); a 1000 B body at 5 B/s (request_timeout 2s)', count: 2, result: `408 and closed after ${loris.closedAfterMs ?? '-'} ms; slow body closed after ${slowBody.closedAfterMs ?? '-'} ms; other clients served` })
 })
 
 t.test('connection limits: per listener and per client address, excess refused at accept', async t => {
@@ -95,6 +98,7 @@ t.test('connection limits: per listener and per client address, excess refused a
   await p.waitForLog(l => l.msg === 'config reloaded', 10_000)
   await open('127.0.0.1')
   t.ok(await refused(await open('127.0.0.1')), 'after reload: a 2nd connection from the same address is refused')
+  figure({ case: 'connection floods', tried: 'max_connections 6, max_connections_per_ip 3: idle connections from 127.0.0.1/.2/.3, then the per-IP limit lowered to 1 by reload', count: 9, result: 'excess connections closed at accept; admitted ones served; capacity back after close; reload applied without rebind' })
 })
 
 async function waitConnections (p: Portico, n: number): Promise<void> {

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { startPortico, freePort, type Portico } from '../helpers/portico.js'
 import { send } from '../helpers/http.js'
 import { until } from '../helpers/wait.js'
+import { figure } from '../helpers/figures.js'
 
 interface Ready {
   generation: number
@@ -98,6 +99,7 @@ t.test('workers: 2 — both serve; a killed worker is respawned, requests on the
   t.notOk(after.workers.running.some(w => w.pid === victim!.pid), 'a new process replaced the killed one')
   t.ok(p.logs.some(l => l.msg === 'worker exited unexpectedly; respawning' && l.signal === 'SIGKILL'), 'the crash is logged')
   t.ok((await bodies(port, 100)).every(b => b === 'v1'), 'all answered after the respawn')
+  figure({ case: 'worker killed under load', tried: 'SIGKILL one of 2 workers with 20 requests in flight', count: 20, result: `${results.filter(r => r === 200).length} on the survivor completed, ${results.filter(r => r === 'failed').length} on the killed worker failed; 50 sequential requests right after: all served; respawned and on the current generation` })
   const pids = after.workers.running.map(w => w.pid)
   t.same(await p.stop('SIGTERM'), { code: 0, signal: null }, 'SIGTERM: clean exit')
   t.ok(pids.every(pid => !alive(pid)), 'no worker left behind')
