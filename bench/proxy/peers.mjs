@@ -12,14 +12,13 @@ import { join } from 'node:path'
 const isRoot = process.getuid?.() === 0
 
 /** The shared upstream: nginx, 1 worker, static files plus an upload sink. */
-export function upstreamNginx ({ dir, port, root }) {
-  const d = join(dir, 'upstream-nginx')
-  mkdirSync(d, { recursive: true })
-  const conf = `${isRoot ? 'user root root;\n' : ''}worker_processes 1;
+/** The top of every nginx config here: one worker, files in its own dir, long keep-alive. */
+function nginxPreamble (d, errorLevel, connections) {
+  return `${isRoot ? 'user root root;\n' : ''}worker_processes 1;
 daemon off;
 pid ${d}/nginx.pid;
-error_log ${d}/error.log warn;
-events { worker_connections 4096; }
+error_log ${d}/error.log ${errorLevel};
+events { worker_connections ${connections}; }
 http {
   access_log off;
   client_body_temp_path ${d}/body;
@@ -28,7 +27,13 @@ http {
   uwsgi_temp_path ${d}/uwsgi;
   scgi_temp_path ${d}/scgi;
   keepalive_requests 1000000;
-  keepalive_timeout 120s;
+  keepalive_timeout 120s;`
+}
+
+export function upstreamNginx ({ dir, port, root }) {
+  const d = join(dir, 'upstream-nginx')
+  mkdirSync(d, { recursive: true })
+  const conf = `${nginxPreamble(d, 'warn', 4096)}
   sendfile on;
   tcp_nopush on;
   default_type application/octet-stream;
@@ -82,20 +87,7 @@ function nginxPeer (ctx) {
       proxy_read_timeout 1h;
     }
     location / { ${proxied} }`
-  const conf = `${isRoot ? 'user root root;\n' : ''}worker_processes 1;
-daemon off;
-pid ${d}/nginx.pid;
-error_log ${d}/error.log crit;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  client_body_temp_path ${d}/body;
-  proxy_temp_path ${d}/proxy;
-  fastcgi_temp_path ${d}/fastcgi;
-  uwsgi_temp_path ${d}/uwsgi;
-  scgi_temp_path ${d}/scgi;
-  keepalive_requests 1000000;
-  keepalive_timeout 120s;
+  const conf = `${nginxPreamble(d, 'crit', 8192)}
   client_max_body_size 2m;
   # Stream bodies like the other proxies do, no temp files on disk.
   proxy_request_buffering off;

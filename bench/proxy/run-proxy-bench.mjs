@@ -117,6 +117,7 @@ end
         // N workers get every core (the load generator and upstream share core 1 with one of them):
         // the row shows what a second core buys in raw rps and what it costs per CPU-second.
         proc = start(server.label, server.workers > 1 && PINNING ? '0-1' : SERVER_CORE, spec.cmd, spec.args, { env: spec.env })
+        if (server.workers > 1 && PINNING) notes.push(`${server.label}: ${server.workers} workers on all cores, sharing core 1 with the load generator and upstream (raw req/s shows what the second core buys; its per-CPU figure includes the primary and the contention)`)
         procs.push(proc)
         try {
           await waitPorts(proc, [ports.http, ports.https], 20000)

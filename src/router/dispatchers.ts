@@ -9,6 +9,9 @@ import type { RouteTable, UpstreamSettings } from './route-table.js'
  * are read there, never on the request path); agents no snapshot uses any more are closed
  * gracefully, which lets their in-flight requests finish.
  */
+/** Upstream connections per origin; requests beyond it wait for a free one. */
+export const MAX_CONNECTIONS_PER_ORIGIN = 1024
+
 export class DispatcherRegistry {
   #byKey = new Map<string, Agent>()
   #bySettings = new WeakMap<UpstreamSettings, Dispatcher>()
@@ -33,7 +36,10 @@ export class DispatcherRegistry {
           headersTimeout: a.upstream.headersTimeoutMs,
           bodyTimeout: a.upstream.idleTimeoutMs,
           keepAliveTimeout: 30_000,
-          pipelining: 1
+          pipelining: 1,
+          // undici keeps every Client a pool ever opened: without a cap, bursts of requests that
+          // clients cancel at once (HTTP/2 rapid reset) grew the pool, and memory, without end.
+          connections: MAX_CONNECTIONS_PER_ORIGIN
         })
         this.#byKey.set(key, agent)
       }

@@ -62,13 +62,19 @@ export function forward (f: ForwardRequest): void {
     const onClientGone = (): void => {
       if (!finished) controllerRef?.abort(new Error('client closed the connection'))
     }
-    f.res.once('close', onClientGone)
     const finish = (outcome: ForwardOutcome): void => {
       if (finished) return
       finished = true
       f.res.off('close', onClientGone)
       f.done(outcome)
     }
+    // The client may be gone already (an h2 stream reset in the same packet, a browser that
+    // closed during the CCP's DNS lookup): its 'close' has fired, so nobody would abort.
+    if (clientGone(f.res)) {
+      finish({ status: CLIENT_CLOSED, upstream: origin, bytesOut })
+      return
+    }
+    f.res.once('close', onClientGone)
     const options: Dispatcher.DispatchOptions & { servername: string } = {
       origin,
       path: f.path,
@@ -80,9 +86,14 @@ export function forward (f: ForwardRequest): void {
       servername: f.serverName ?? originServerName(origin)
     }
     f.dispatcher.dispatch(options, {
-      onRequestStart (controller) { controllerRef = controller },
+      onRequestStart (controller) {
+        controllerRef = controller
+        // Queued in the pool while the client left: its 'close' found no controller to abort.
+        if (clientGone(f.res)) controller.abort(new Error('client closed the connection'))
+      },
       onResponseStart (controller, statusCode, headers) {
         started = true
+        if (clientGone(f.res)) { controller.abort(new Error('client closed the connection')); return }
         const out = clientResponseHeaders(headers, f.dropResponseHeaders)
         f.editResponseHeaders?.(out)
         try {
@@ -94,6 +105,8 @@ export function forward (f: ForwardRequest): void {
       onResponseData (controller, chunk) {
         bytesOut += chunk.length
         if (!f.res.write(chunk)) {
+          // A destroyed response never drains: pausing would hold the upstream request forever.
+          if (clientGone(f.res)) { controller.abort(new Error('client closed the connection')); return }
           controller.pause()
           f.res.once('drain', () => controller.resume())
         }
@@ -136,6 +149,14 @@ export function originServerName (origin: string): string {
 }
 
 const BODY_TOO_LARGE = 'PORTICO_BODY_TOO_LARGE'
+/** nginx's "client closed request": logged, never sent. */
+const CLIENT_CLOSED = 499
+
+/** HTTP/1 responses say so themselves; HTTP/2 compat responses only through their stream. */
+function clientGone (res: AnyResponse): boolean {
+  const stream = (res as unknown as { stream?: { destroyed: boolean, closed: boolean } }).stream
+  return res.destroyed || (res as { closed?: boolean }).closed === true || stream?.destroyed === true || stream?.closed === true
+}
 
 /** Counts streamed (chunked / h2) request bytes and fails the upload past the limit. */
 function bodyLimit (max: number): Transform {

@@ -3,7 +3,7 @@ import tls from 'node:tls'
 import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { freePort, makeTempDir, runCli, startPortico } from '../helpers/portico.js'
-import { acmeConfig, startPebble, startChallTestSrv } from '../helpers/pebble.js'
+import { acmeConfig, startPebble, startChallTestSrv, http01Ca, http01Config } from '../helpers/pebble.js'
 import { requires } from '../helpers/required.js'
 import { send } from '../helpers/http.js'
 
@@ -68,27 +68,10 @@ ${acmeConfig(pebble, '    - { name: uap.test, domains: ["*.uap.test", uap.test],
 t.test('HTTP-01 on the HTTP listener of two workers; forced renew through the CLI', requires('command:pebble', 'command:pebble-challtestsrv'), async t => {
   const { dir, cleanup } = await makeTempDir()
   t.teardown(cleanup)
-  const dns = await startChallTestSrv()
-  t.teardown(dns.stop)
-  const httpPort = await freePort()
-  const httpsPort = await freePort()
-  const adminPort = await freePort()
-  const pebble = await startPebble(dir, { dnsServer: dns.dns, httpPort })
-  t.teardown(pebble.stop)
-  const p = await startPortico({
-    dir,
-    config: `
-state_dir: \${STATE}
-# Worker processes: the HTTP-01 answer and the issued certificate must reach both.
-workers: 2
-admin: { address: "127.0.0.1:${adminPort}" }
-listeners:
-  - { name: http, address: "127.0.0.1:${httpPort}" }
-  - { name: https, address: "127.0.0.1:${httpsPort}", tls: true }
-routes: [{ host: "*", https_redirect: true, respond: { body: ok } }]
-${acmeConfig(pebble, '    - { name: www.test, domains: [www.test], challenge: http-01 }')}
-`
-  })
+  const ca = await http01Ca(t, dir)
+  const { httpsPort } = ca
+  // Worker processes: the HTTP-01 answer and the issued certificate must reach both.
+  const p = await startPortico({ dir, config: http01Config(ca, { top: 'workers: 2', routes: '[{ host: "*", https_redirect: true, respond: { body: ok } }]' }) })
   t.teardown(() => p.stop('SIGKILL'))
   await p.waitForLog(l => l.msg === 'config reloaded' && String(l.reason) === 'certificate issued: www.test', 60_000)
   const first = await served(httpsPort, 'www.test')
@@ -127,4 +110,33 @@ ${acmeConfig({ directory: `https://127.0.0.1:${dead}/dir`, caFile: join(dir, 'no
   t.ok(restored[0]!.failures >= 1, 'failure count survived the restart')
   const certs = await runCli(['certs', '--config', again.configFile])
   t.match(certs.stdout, /down\.test\s+down\.test\s+\(not issued yet\)/)
+})
+
+t.test('CA gone during a renewal: the attempt fails with the reason, the served certificate stays, the CA back → renewed', requires('command:pebble', 'command:pebble-challtestsrv'), async t => {
+  const { dir, cleanup } = await makeTempDir()
+  t.teardown(cleanup)
+  const ca = await http01Ca(t, dir)
+  const { pebble, dns, httpPort, httpsPort } = ca
+  const p = await startPortico({ dir, config: http01Config(ca, { routes: '[{ host: "*", respond: { body: ok } }]' }) })
+  t.teardown(() => p.stop('SIGKILL'))
+  await p.waitForLog(l => l.msg === 'config reloaded' && String(l.reason) === 'certificate issued: www.test', 60_000)
+  const first = await served(httpsPort, 'www.test')
+
+  await pebble.stop()
+  const down = await runCli(['renew', '--force', '--config', p.configFile, 'www.test'], 120_000)
+  t.equal(down.code, 1, 'renew fails while the CA is away')
+  t.match(down.stderr, /renew www\.test failed: .*(ECONNREFUSED|refused|unreachable|connect)/i, `with the reason: ${down.stderr.trim()}`)
+  const status = await (await fetch(`${p.adminUrl}/certs`)).json() as Array<{ name: string, failures: number, lastError: string | null }>
+  t.match(status[0], { name: 'www.test', failures: 1 }, 'the failure is counted in /certs')
+  t.equal((await served(httpsPort, 'www.test')).serial, first.serial, 'the issued certificate keeps serving')
+
+  const back = await startPebble(dir, { dnsServer: dns, httpPort, port: Number(new URL(pebble.directory).port) })
+  t.teardown(back.stop)
+  const from = p.logs.length
+  const up = await runCli(['renew', '--force', '--config', p.configFile, 'www.test'], 120_000)
+  t.equal(up.code, 0, `renewed once the CA is back: ${up.stderr}`)
+  await p.waitForLog(l => l.msg === 'config reloaded' && String(l.reason) === 'certificate issued: www.test', 20_000, from)
+  t.not((await served(httpsPort, 'www.test')).serial, first.serial, 'the renewed certificate is swapped in')
+  const after = await (await fetch(`${p.adminUrl}/certs`)).json() as Array<{ failures: number }>
+  t.equal(after[0]?.failures, 0, 'failures reset after the success')
 })

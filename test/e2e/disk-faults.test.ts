@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { freePort, makeTempDir, runCli, startPortico } from '../helpers/portico.js'
 import { send } from '../helpers/http.js'
 import { requires } from '../helpers/required.js'
-import { startPebble, startChallTestSrv, acmeConfig } from '../helpers/pebble.js'
+import { http01Ca, http01Config } from '../helpers/pebble.js'
 import { until } from '../helpers/wait.js'
 import { figure } from '../helpers/figures.js'
 
@@ -74,25 +74,9 @@ t.test('certificate store read-only during issuance: the order fails, is retried
   const store = join(dir, 'certs')
   const disk = await tmpfs(t, store, '1m')
   await disk.readOnly(true)
-  const dns = await startChallTestSrv()
-  t.teardown(dns.stop)
-  const httpPort = await freePort()
-  const httpsPort = await freePort()
-  const adminPort = await freePort()
-  const pebble = await startPebble(dir, { dnsServer: dns.dns, httpPort })
-  t.teardown(pebble.stop)
-  const p = await startPortico({
-    dir,
-    config: `
-state_dir: \${STATE}
-admin: { address: "127.0.0.1:${adminPort}" }
-listeners:
-  - { name: http, address: "127.0.0.1:${httpPort}" }
-  - { name: https, address: "127.0.0.1:${httpsPort}", tls: true }
-routes: [{ host: "*", respond: { body: ok } }]
-${acmeConfig(pebble, '    - { name: www.test, domains: [www.test], challenge: http-01 }', `  store_dir: ${store}`)}
-`
-  })
+  const ca = await http01Ca(t, dir)
+  const p = await startPortico({ dir, config: http01Config(ca, { routes: '[{ host: "*", respond: { body: ok } }]', acmeExtra: `  store_dir: ${store}` }) })
+  const { httpsPort } = ca
   t.teardown(() => p.stop('SIGKILL'))
   const failed = await p.waitForLog(l => l.msg === 'acme: order failed; will retry', 60_000)
   t.match(String(failed.err), /EROFS|read-only/i, 'the order fails on the read-only store, with the reason')

@@ -1,10 +1,10 @@
 import t from 'tap'
 import http from 'node:http'
-import net from 'node:net'
 import { once } from 'node:events'
 import { rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { WebSocketServer, WebSocket } from 'ws'
+import { WebSocket } from 'ws'
+import { appAndEcho } from '../helpers/upstreams.js'
 import { httpConfig, startPortico } from '../helpers/portico.js'
 import { figure, scaled } from '../helpers/figures.js'
 
@@ -18,16 +18,7 @@ const CLIENTS = 6
  * no websocket may drop, and the last valid config must be the one served.
  */
 t.test(`${RELOADS} reloads under load with open websockets`, async t => {
-  const app = http.createServer((req, res) => { req.resume(); req.on('end', () => res.end('app')) })
-  app.keepAliveTimeout = 60_000
-  app.listen(0, '127.0.0.1')
-  await once(app, 'listening')
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
-  await once(wss, 'listening')
-  wss.on('connection', ws => ws.on('message', d => ws.send(d)))
-  t.teardown(() => { app.closeAllConnections(); app.close(); for (const c of wss.clients) c.terminate(); wss.close() })
-  const appPort = (app.address() as net.AddressInfo).port
-  const wsPort = (wss.address() as net.AddressInfo).port
+  const { appPort, wsPort } = await appAndEcho(t, (req, res) => { req.resume(); req.on('end', () => res.end('app')) })
   const config = (generation: number): string => httpConfig(`  - name: ws
     path: /ws
     proxy: { upstreams: ["http://127.0.0.1:${wsPort}"] }

@@ -1,8 +1,8 @@
 import t from 'tap'
 import http from 'node:http'
-import net from 'node:net'
 import { once } from 'node:events'
-import { WebSocketServer, WebSocket } from 'ws'
+import { WebSocket } from 'ws'
+import { appAndEcho } from '../helpers/upstreams.js'
 import { httpConfig, startPortico } from '../helpers/portico.js'
 import { rssOf, MiB } from '../helpers/rss.js'
 import { figure, scaled } from '../helpers/figures.js'
@@ -20,20 +20,13 @@ const CONCURRENCY = 16
 
 t.test(`soak: ${OPERATIONS} mixed operations, RSS and handles sampled`, async t => {
   const big = Buffer.alloc(64 * 1024, 'b')
-  const app = http.createServer((req, res) => { req.resume(); res.end(req.url === '/big' ? big : 'small') })
-  app.keepAliveTimeout = 60_000
-  app.listen(0, '127.0.0.1')
-  await once(app, 'listening')
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
-  await once(wss, 'listening')
-  wss.on('connection', ws => ws.on('message', d => ws.send(d)))
-  t.teardown(() => { app.closeAllConnections(); app.close(); for (const c of wss.clients) c.terminate(); wss.close() })
+  const { appPort, wsPort } = await appAndEcho(t, (req, res) => { req.resume(); res.end(req.url === '/big' ? big : 'small') })
   const p = await startPortico({
     config: httpConfig(`  - name: ws
     path: /ws
-    proxy: { upstreams: ["http://127.0.0.1:${(wss.address() as net.AddressInfo).port}"] }
+    proxy: { upstreams: ["http://127.0.0.1:${wsPort}"] }
   - name: app
-    proxy: { upstreams: ["http://127.0.0.1:${(app.address() as net.AddressInfo).port}"] }`).replace('admin: null', 'admin: { address: "127.0.0.1:0" }')
+    proxy: { upstreams: ["http://127.0.0.1:${appPort}"] }`).replace('admin: null', 'admin: { address: "127.0.0.1:0" }')
   })
   t.teardown(() => p.stop('SIGKILL'))
   const port = p.ports.http!

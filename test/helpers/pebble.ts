@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { freePort } from './portico.js'
 import { makePki } from './pki.js'
+import type { Test } from 'tap'
 
 export interface Pebble {
   directory: string
@@ -38,14 +39,17 @@ async function stopChild (child: ChildProcess): Promise<void> {
   await done
 }
 
-/** Let's Encrypt's test CA (Debian `pebble`) on loopback, validating against `dnsServer`. */
-export async function startPebble (dir: string, opts: { dnsServer: string, httpPort: number, validitySeconds?: number }): Promise<Pebble> {
+/**
+ * Let's Encrypt's test CA (Debian `pebble`) on loopback, validating against `dnsServer`.
+ * `port`: reuse a directory address (a CA that comes back after going away).
+ */
+export async function startPebble (dir: string, opts: { dnsServer: string, httpPort: number, validitySeconds?: number, port?: number }): Promise<Pebble> {
   const pki = makePki(['localhost', '127.0.0.1'])
   const caFile = join(dir, 'pebble-ca.pem')
   await writeFile(caFile, pki.caCert)
   await writeFile(join(dir, 'pebble-cert.pem'), pki.cert)
   await writeFile(join(dir, 'pebble-key.pem'), pki.key)
-  const port = await freePort()
+  const port = opts.port ?? await freePort()
   const config = {
     pebble: {
       listenAddress: `127.0.0.1:${port}`,
@@ -89,4 +93,33 @@ acme:
 ${extra}
   certificates:
 ${certificates}`
+}
+
+/**
+ * The HTTP-01 setup: challtestsrv as Pebble's DNS, Pebble validating on `httpPort` (free ports
+ * for portico's HTTP, HTTPS and admin listeners); everything stopped at teardown.
+ */
+export interface Http01Ca { pebble: Pebble, dns: string, httpPort: number, httpsPort: number, adminPort: number }
+
+export async function http01Ca (t: Test, dir: string): Promise<Http01Ca> {
+  const dns = await startChallTestSrv()
+  t.teardown(dns.stop)
+  const [httpPort, httpsPort, adminPort] = [await freePort(), await freePort(), await freePort()]
+  const pebble = await startPebble(dir, { dnsServer: dns.dns, httpPort })
+  t.teardown(pebble.stop)
+  return { pebble, dns: dns.dns, httpPort, httpsPort, adminPort }
+}
+
+/** portico's config for an `http01Ca`: HTTP + HTTPS + admin listeners, one www.test certificate. */
+export function http01Config (ca: Http01Ca, opts: { routes: string, top?: string, acmeExtra?: string }): string {
+  return `
+state_dir: \${STATE}
+${opts.top ?? ''}
+admin: { address: "127.0.0.1:${ca.adminPort}" }
+listeners:
+  - { name: http, address: "127.0.0.1:${ca.httpPort}" }
+  - { name: https, address: "127.0.0.1:${ca.httpsPort}", tls: true }
+routes: ${opts.routes}
+${acmeConfig(ca.pebble, '    - { name: www.test, domains: [www.test], challenge: http-01 }', opts.acmeExtra ?? '')}
+`
 }

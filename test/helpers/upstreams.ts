@@ -1,0 +1,18 @@
+import http from 'node:http'
+import net from 'node:net'
+import { once } from 'node:events'
+import type { Test } from 'tap'
+import { WebSocketServer } from 'ws'
+
+/** A loopback HTTP app (keep-alive) and a websocket echo server, both closed at teardown. */
+export async function appAndEcho (t: Test, handler: http.RequestListener): Promise<{ appPort: number, wsPort: number }> {
+  const app = http.createServer(handler)
+  app.keepAliveTimeout = 60_000
+  app.listen(0, '127.0.0.1')
+  await once(app, 'listening')
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
+  await once(wss, 'listening')
+  wss.on('connection', ws => ws.on('message', d => ws.send(d)))
+  t.teardown(() => { app.closeAllConnections(); app.close(); for (const c of wss.clients) c.terminate(); wss.close() })
+  return { appPort: (app.address() as net.AddressInfo).port, wsPort: (wss.address() as net.AddressInfo).port }
+}
