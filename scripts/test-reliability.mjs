@@ -7,6 +7,7 @@ import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 const FILES = [
+  'test/unit/ip-policy-property.test.ts',
   'test/e2e/smuggling.test.ts',
   'test/e2e/fuzz-heads.test.ts',
   'test/e2e/limits.test.ts',

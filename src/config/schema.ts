@@ -162,7 +162,8 @@ const tls = z.strictObject({
   self_signed: z.strictObject({
     names: z.array(hostName).min(1)
   }).optional(),
-  min_version: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2')
+  min_version: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+  strict_sni_host: z.boolean().default(false)
 })
 
 const docker = z.strictObject({

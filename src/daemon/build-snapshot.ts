@@ -33,6 +33,7 @@ export async function buildSnapshot (config: Config, dispatchers: DispatcherRegi
     dispatchers,
     accessLog: config.log.access,
     via: config.via,
+    strictSniHost: config.tls.strict_sni_host,
     tls,
     names,
     acmeHttp,

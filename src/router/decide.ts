@@ -11,7 +11,7 @@ import type { Vars } from './template.js'
  */
 export type Decision =
   | { action: 'proxy', route: CompiledRoute, target: string, pool: UpstreamPool | undefined, upstream: UpstreamSettings, reason: string, alternatives?: string[] }
-  | { action: 'deny', route: CompiledRoute | undefined, status: 400 | 403 | 503, reason: string }
+  | { action: 'deny', route: CompiledRoute | undefined, status: 400 | 403 | 421 | 503, reason: string }
   | { action: 'cors-proxy', route: CompiledRoute, reason: string }
   | { action: 'redirect', route: CompiledRoute, status: number, location: string, reason: string }
   | { action: 'respond', route: CompiledRoute, reason: string }

@@ -10,6 +10,7 @@ import type { CompiledRoute, UpstreamSettings } from './route-table.js'
 import { scopeSetCookies } from './cookies.js'
 import { normalizeHost } from './host.js'
 import { requestTarget } from './request-target.js'
+import { misdirected } from './sni.js'
 import type { RouterDeps, RouterView } from './view.js'
 
 export interface ListenerInfo {
@@ -69,7 +70,7 @@ export function createRequestHandler (deps: RouterDeps, listener: ListenerInfo):
         return
       }
     }
-    const d = decide(view.routes, { host, url, listener: listener.name, tls: listener.tls }, view.names)
+    const d = (listener.tls && view.strictSniHost ? misdirected(req, host) : undefined) ?? decide(view.routes, { host, url, listener: listener.name, tls: listener.tls }, view.names)
     const log = (status: number, bytes: number, upstream: string | undefined, error?: string): void => {
       deps.access({
         rid, method: req.method ?? '', host, path: url, status, bytes, bytesIn: req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) || 0 : (req.socket?.bytesRead ?? readAtStart) - readAtStart, ms: Math.round((performance.now() - started) * 1000) / 1000,

@@ -12,6 +12,8 @@ export interface RouterView {
   readonly accessLog: boolean
   /** Add `Via: 1.1 portico` to forwarded requests. */
   readonly via: boolean
+  /** On TLS listeners, answer 421 when the Host header names another host than the SNI. */
+  readonly strictSniHost: boolean
   /** Docker name table for `docker` routes. */
   readonly names: NameLookup | undefined
   /** HTTP-01 key authorizations on offer, by token. */

@@ -7,6 +7,7 @@ import { originServerName } from './forward.js'
 import { nextRequestId } from './request-id.js'
 import { clientIp } from './client-address.js'
 import { requestTarget } from './request-target.js'
+import { misdirected } from './sni.js'
 import type { ListenerInfo } from './handler.js'
 import type { RouterDeps } from './view.js'
 
@@ -22,7 +23,7 @@ export function createUpgradeHandler (deps: RouterDeps, listener: ListenerInfo):
     const rid = nextRequestId()
     const { host, url } = requestTarget(req.url ?? '/', req.headers.host) ?? { host: req.headers.host, url: req.url ?? '' }
     socket.on('error', () => socket.destroy())
-    const d = decide(view.routes, { host, url, listener: listener.name, tls: listener.tls }, view.names)
+    const d = (listener.tls && view.strictSniHost ? misdirected(req, host) : undefined) ?? decide(view.routes, { host, url, listener: listener.name, tls: listener.tls }, view.names)
     const log = (status: number, upstream: string | undefined, error?: string): void => {
       deps.access({
         rid, method: req.method ?? 'GET', host, path: url, status, bytes: 0, bytesIn: 0, ms: Math.round(performance.now() - started),

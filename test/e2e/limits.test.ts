@@ -5,6 +5,7 @@ import { writeFile } from 'node:fs/promises'
 import { httpConfig, startPortico, type Portico } from '../helpers/portico.js'
 import { send } from '../helpers/http.js'
 import { figure } from '../helpers/figures.js'
+import { rssOf, MiB } from '../helpers/rss.js'
 
 const routes = '  - name: home\n    respond: { status: 200, body: "ok" }'
 const config = (limits: string): string => httpConfig(routes, `limits: { ${limits} }`).replace('admin: null', 'admin: { address: "127.0.0.1:0" }')
@@ -111,3 +112,35 @@ async function waitConnections (p: Portico, n: number): Promise<void> {
   }
   throw new Error(`connections never reached ${n}`)
 }
+
+t.test('a connection flood past max_connections: excess closed at once, memory bounded', async t => {
+  const p = await startPortico({ config: config('max_connections: 500') })
+  t.teardown(() => p.stop('SIGKILL'))
+  const port = p.ports.http!
+  const FLOOD = 3000
+  const rss0 = await rssOf(p.child.pid!)
+  const sockets: net.Socket[] = []
+  t.teardown(() => { for (const s of sockets) s.destroy() })
+  let closedEarly = 0
+  const started = Date.now()
+  for (let i = 0; i < FLOOD; i += 250) {
+    await Promise.all(Array.from({ length: Math.min(250, FLOOD - i) }, async () => {
+      const s = net.connect({ port, host: '127.0.0.1' })
+      s.on('error', () => {})
+      s.once('close', () => { closedEarly++ })
+      sockets.push(s)
+      await Promise.race([once(s, 'connect'), once(s, 'close')])
+    }))
+  }
+  const deadline = Date.now() + 5000
+  while (closedEarly < FLOOD - 500 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
+  const floodMs = Date.now() - started
+  const rss1 = await rssOf(p.child.pid!)
+  t.comment(`${FLOOD} connections opened in ${floodMs} ms; ${closedEarly} closed by portico; RSS ${(rss0 / MiB).toFixed(0)} → ${(rss1 / MiB).toFixed(0)} MiB`)
+  t.equal(closedEarly, FLOOD - 500, 'everything past the 500 allowed was closed at accept')
+  t.ok(rss1 - rss0 < 48 * MiB, `memory bounded: +${((rss1 - rss0) / MiB).toFixed(1)} MiB for ${FLOOD} connection attempts`)
+  for (const s of sockets) s.destroy()
+  await waitConnections(p, 0)
+  t.equal((await send(port, 'a.test')).status, 200, 'served again once the flood is gone')
+  figure({ case: 'connection flood', tried: `${FLOOD} idle connections against max_connections 500`, count: FLOOD, result: `${closedEarly} closed at accept within ${floodMs} ms; RSS +${((rss1 - rss0) / MiB).toFixed(1)} MiB; served afterwards` })
+})

@@ -1,5 +1,7 @@
 import t from 'tap'
 import http from 'node:http'
+import https from 'node:https'
+import { writeFile } from 'node:fs/promises'
 import net from 'node:net'
 import { once } from 'node:events'
 import { httpConfig, startPortico } from '../helpers/portico.js'
@@ -67,4 +69,29 @@ t.test('paths are forwarded as received; absolute-form targets route by their ow
   t.notMatch(connect, /^HTTP\/1\.1 200/, 'CONNECT is not tunnelled')
   t.same([...a.seen, ...b.seen], [], 'none of the refused targets reached an upstream')
   figure({ case: 'request targets', tried: `${paths.length} traversal/encoding paths; absolute-form with a different Host; asterisk-, authority-form, userinfo, other scheme, CONNECT`, count: paths.length + 6, result: 'paths forwarded byte for byte; absolute-form routed by its own authority and forwarded in origin-form; the rest 400 (CONNECT closed), nothing forwarded' })
+})
+
+t.test('tls.strict_sni_host: Host must match the SNI name (421), off by default', async t => {
+  const config = (strict: boolean): string => `
+state_dir: \${STATE}
+admin: null
+log: { level: info, access: false }
+listeners: [{ name: https, address: "127.0.0.1:0", tls: true }]
+tls: { self_signed: { names: [a.test, b.test] }, strict_sni_host: ${strict} }
+routes: [{ name: any, respond: { status: 200, body: "ok" } }]
+`
+  const p = await startPortico({ config: config(true) })
+  t.teardown(() => p.stop('SIGKILL'))
+  const port = p.ports.https!
+  const get = async (servername: string | undefined, host: string): Promise<number> => await new Promise((resolve, reject) => {
+    https.get({ host: '127.0.0.1', port, path: '/', headers: { host }, agent: false, rejectUnauthorized: false, ...(servername === undefined ? {} : { servername }) }, res => { res.resume(); resolve(res.statusCode ?? 0) }).on('error', reject)
+  })
+  t.equal(await get('a.test', 'a.test'), 200, 'SNI a.test, Host a.test: served')
+  t.equal(await get('a.test', 'A.TEST:443'), 200, 'case and port do not matter')
+  t.equal(await get('a.test', 'b.test'), 421, 'SNI a.test, Host b.test: 421 Misdirected Request')
+  t.equal(await get(undefined, 'b.test'), 200, 'no SNI (an IP-literal client): not checked')
+  await writeFile(p.configFile, config(false))
+  await p.waitForLog(l => l.msg === 'config reloaded', 10_000)
+  t.equal(await get('a.test', 'b.test'), 200, 'strict_sni_host: false (the default) lets it through')
+  figure({ case: 'SNI vs Host', tried: 'tls.strict_sni_host: SNI a.test with Host a.test, A.TEST:443, b.test; no SNI; then the policy off', count: 5, result: 'mismatch → 421, matches and no-SNI served, off → served' })
 })
