@@ -113,6 +113,11 @@ export class ListenerSet {
         res.writeHead(431, { 'content-length': 0, connection: 'close' }).end()
         return
       }
+      // Node's HTTP/1 parser accepts any single-digit version ("HTTP/2.0" on a plain socket).
+      if (req.httpVersionMajor !== 1 && (req as { stream?: unknown }).stream === undefined) {
+        res.writeHead(505, { 'content-length': 0, connection: 'close' }).end()
+        return
+      }
       this.#inflight++
       res.once('close', () => { this.#inflight-- })
       onRequest(req, res)

@@ -171,7 +171,8 @@ function bodyLimit (max: number): Transform {
 }
 
 function requestHasBody (req: AnyRequest): boolean {
-  if (req.httpVersionMajor === 2) return !(req as unknown as Http2ServerRequest).stream.endAfterHeaders
+  const stream = (req as unknown as Partial<Http2ServerRequest>).stream
+  if (stream !== undefined) return !stream.endAfterHeaders
   const h = req.headers
   return h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0')
 }

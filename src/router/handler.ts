@@ -54,7 +54,7 @@ export function createRequestHandler (deps: RouterDeps, listener: ListenerInfo):
     const readAtStart = req.socket?.bytesRead ?? 0
     const view = deps.view()
     // RFC 9112 §3.2: more than one Host line is a 400, like a missing one (decide() answers it).
-    const hostHeader = req.httpVersionMajor === 1 ? singleHost(req.rawHeaders) : req.headers[':authority'] as string | undefined ?? req.headers.host
+    const hostHeader = (req as { stream?: unknown }).stream === undefined ? singleHost(req.rawHeaders) : req.headers[':authority'] as string | undefined ?? req.headers.host
     // Absolute-form targets bring their own host; other non-path targets are refused by decide().
     const target = requestTarget(req.url ?? '/', hostHeader) ?? { host: hostHeader, url: req.url ?? '' }
     const { host, url } = target

@@ -37,11 +37,13 @@ t.test('oversized and too many headers get 431; portico keeps serving', async t 
   const big = await rawExchange(port, s => { s.write(`GET / HTTP/1.1\r\nHost: a.test\r\nX-Big: ${'a'.repeat(10_000)}\r\n\r\n`) }, 3000)
   t.match(big.text, /^HTTP\/1\.1 431 /, '10 kB header over an 8k limit: 431')
   t.ok(big.closedAfterMs !== undefined, 'and the connection is closed')
+  const longLine = await rawExchange(port, s => { s.write(`GET /${'a'.repeat(10_000)} HTTP/1.1\r\nHost: a.test\r\n\r\n`) }, 3000)
+  t.match(longLine.text, /^HTTP\/1\.1 431 /, 'a 10 kB request line: 431')
   // Host + Connection + n: 18 extra headers are 20 in all (allowed), 19 are 21 (refused).
   t.match((await rawExchange(port, s => { s.write(head(18)) }, 3000)).text, /^HTTP\/1\.1 200 /, '20 headers: served')
   t.match((await rawExchange(port, s => { s.write(head(19)) }, 3000)).text, /^HTTP\/1\.1 431 /, '21 headers: 431')
   t.equal((await send(port, 'a.test')).status, 200, 'still serving')
-  figure({ case: 'oversized heads', tried: '10 kB header over an 8k limit; 20 and 21 headers over a limit of 20', count: 3, result: '431 and close; 20 served, 21 → 431; still serving' })
+  figure({ case: 'oversized heads', tried: '10 kB header and 10 kB request line over an 8k limit; 20 and 21 headers over a limit of 20', count: 4, result: '431 and close; 20 served, 21 → 431; still serving' })
 })
 
 t.test('slowloris: trickled headers and slow bodies are cut off by the timeouts', async t => {
