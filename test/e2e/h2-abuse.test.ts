@@ -4,8 +4,7 @@ import http from 'node:http'
 import net from 'node:net'
 import { once } from 'node:events'
 import { makeTempDir, startPortico } from '../helpers/portico.js'
-import { readdir } from 'node:fs/promises'
-import { until } from '../helpers/wait.js'
+import { heapAfterGc, heapProbeEnv } from '../helpers/heap.js'
 import { send } from '../helpers/http.js'
 import { rssOf, MiB } from '../helpers/rss.js'
 import { figure } from '../helpers/figures.js'
@@ -48,10 +47,9 @@ t.test('HTTP/2 rapid reset and SETTINGS flood are bounded', async t => {
   t.teardown(() => { app.closeAllConnections(); app.close() })
   const { dir, cleanup } = await makeTempDir()
   t.teardown(cleanup)
-  // A heap snapshot forces a full GC: the only honest way to see retained memory from outside.
   const p = await startPortico({
     dir,
-    env: { NODE_OPTIONS: `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${dir}` },
+    env: heapProbeEnv(dir),
     config: `
 state_dir: \${STATE}
 admin: { address: "127.0.0.1:0" }
@@ -97,14 +95,9 @@ routes: [{ name: app, proxy: { upstreams: ["http://127.0.0.1:${(app.address() as
   t.ok(rounds.every(r => r.resetMs >= 0), 'every rapid-reset connection is closed by portico (GOAWAY), not served to the end')
   t.ok(rounds.every(r => r.forwarded < STREAMS / 10), `only a bounded part of the cancelled streams reached the upstream (${rounds.map(r => r.forwarded).join(', ')} of ${STREAMS})`)
   t.ok(rounds.every(r => r.floodMs >= 0), 'every SETTINGS flood connection is closed by portico')
-  p.child.kill('SIGUSR2')
-  await until('heap snapshot written', async () => (await readdir(dir)).some(f => f.endsWith('.heapsnapshot')) ? true : undefined, 60_000, 200)
-  const heapAfterGc = await until('heap figure after the snapshot', async () => {
-    const m = await (await fetch(`${p.adminUrl}/metrics`)).text()
-    return Number(/^portico_nodejs_heap_size_used_bytes (\d+)/m.exec(m)?.[1]) || undefined
-  })
-  t.ok(heapAfterGc < 64 * MiB, `nothing retained: JS heap after a full GC ${(heapAfterGc / MiB).toFixed(0)} MiB (< 64)`)
+  const heapAfter = await heapAfterGc(p, dir)
+  t.ok(heapAfter < 64 * MiB, `nothing retained: JS heap after a full GC ${(heapAfter / MiB).toFixed(0)} MiB (< 64)`)
   const ok = await send(port, 'a.test', { tls: true })
   t.equal(ok.status, 200, 'other clients are served')
-  figure({ case: 'HTTP/2 rapid reset, SETTINGS flood', tried: `${ROUNDS} rounds of: ${STREAMS} HEADERS each cancelled at once by RST_STREAM on one connection, 50 000 SETTINGS frames on another`, count: ROUNDS * (STREAMS + 50_000), result: `closed by portico after ${rounds.map(r => r.resetMs).join('/')} ms and ${rounds.map(r => r.floodMs).join('/')} ms; ${rounds.map(r => r.forwarded).join('/')} of ${STREAMS} streams reached the upstream; RSS ${(rss0 / MiB).toFixed(0)} → ${(last.rss / MiB).toFixed(0)} MiB (high-water), JS heap after a full GC ${(heapAfterGc / MiB).toFixed(0)} MiB; others served` })
+  figure({ case: 'HTTP/2 rapid reset, SETTINGS flood', tried: `${ROUNDS} rounds of: ${STREAMS} HEADERS each cancelled at once by RST_STREAM on one connection, 50 000 SETTINGS frames on another`, count: ROUNDS * (STREAMS + 50_000), result: `closed by portico after ${rounds.map(r => r.resetMs).join('/')} ms and ${rounds.map(r => r.floodMs).join('/')} ms; ${rounds.map(r => r.forwarded).join('/')} of ${STREAMS} streams reached the upstream; RSS ${(rss0 / MiB).toFixed(0)} → ${(last.rss / MiB).toFixed(0)} MiB (high-water), JS heap after a full GC ${(heapAfter / MiB).toFixed(0)} MiB; others served` })
 })

@@ -3,15 +3,17 @@ import http from 'node:http'
 import { once } from 'node:events'
 import { WebSocket } from 'ws'
 import { appAndEcho } from '../helpers/upstreams.js'
-import { httpConfig, startPortico } from '../helpers/portico.js'
+import { httpConfig, makeTempDir, startPortico } from '../helpers/portico.js'
+import { heapAfterGc, heapProbeEnv } from '../helpers/heap.js'
 import { rssOf, MiB } from '../helpers/rss.js'
 import { figure, scaled } from '../helpers/figures.js'
 
 /**
  * Soak: a fixed number of mixed operations (small responses, 64 KiB downloads, websocket
  * round trips) with portico's RSS and active handles sampled along the way. After a warm-up
- * run, the fitted RSS slope must stay flat and the handles must come back to where the warm-up
- * left them.
+ * run, the JS heap after a forced full GC must not grow and the handles must come back to where
+ * the warm-up left them; the RSS slope is reported (RSS keeps V8's grown heap, so it is a
+ * figure, not the leak test).
  */
 const WARMUP = 40_000
 const OPERATIONS = scaled(40_000)
@@ -21,7 +23,11 @@ const CONCURRENCY = 16
 t.test(`soak: ${OPERATIONS} mixed operations, RSS and handles sampled`, async t => {
   const big = Buffer.alloc(64 * 1024, 'b')
   const { appPort, wsPort } = await appAndEcho(t, (req, res) => { req.resume(); res.end(req.url === '/big' ? big : 'small') })
+  const { dir, cleanup } = await makeTempDir()
+  t.teardown(cleanup)
   const p = await startPortico({
+    dir,
+    env: heapProbeEnv(dir),
     config: httpConfig(`  - name: ws
     path: /ws
     proxy: { upstreams: ["http://127.0.0.1:${wsPort}"] }
@@ -84,6 +90,7 @@ t.test(`soak: ${OPERATIONS} mixed operations, RSS and handles sampled`, async t 
   // Warm-up: V8 grows its heap to a working size and the upstream pools fill; not measured.
   const warm = await phase(WARMUP)
   const baselineHandles = await settledHandles(0)
+  const heap0 = await heapAfterGc(p, dir)
   const samples: Array<{ at: number, rss: number }> = []
   const { failures, seconds } = await phase(OPERATIONS, samples)
 
@@ -94,16 +101,18 @@ t.test(`soak: ${OPERATIONS} mixed operations, RSS and handles sampled`, async t 
   const slope = steady.reduce((s, x) => s + (x.at - mx) * (x.rss - my), 0) / steady.reduce((s, x) => s + (x.at - mx) ** 2, 0)
   const per100k = slope * 100_000 / MiB
   const finalHandles = await settledHandles(baselineHandles)
+  const heap1 = await heapAfterGc(p, dir)
+  const heapGrowth = (heap1 - heap0) / MiB
   const rssMiB = steady.map(s => (s.rss / MiB).toFixed(0))
-  t.comment(`${WARMUP} warm-up operations, then ${OPERATIONS} measured in ${seconds.toFixed(1)} s; RSS after warm-up ${rssMiB[0] ?? '?'}…${rssMiB.at(-1) ?? '?'} MiB; slope ${per100k.toFixed(2)} MiB per 100k operations; handles ${baselineHandles} → ${finalHandles}`)
+  t.comment(`JS heap after full GCs ${(heap0 / MiB).toFixed(1)} → ${(heap1 / MiB).toFixed(1)} MiB; ${WARMUP} warm-up operations, then ${OPERATIONS} measured in ${seconds.toFixed(1)} s; RSS after warm-up ${rssMiB[0] ?? '?'}…${rssMiB.at(-1) ?? '?'} MiB; slope ${per100k.toFixed(2)} MiB per 100k operations; handles ${baselineHandles} → ${finalHandles}`)
   t.equal(warm.failures + failures, 0, 'no operation failed')
-  // 20 MiB per 100k is 200 bytes per operation: any per-request leak shows far above it.
-  t.ok(per100k < 20, `RSS slope after warm-up ${per100k.toFixed(2)} MiB per 100k operations (< 20)`)
+  // Retention is judged on the JS heap after a forced full GC: RSS keeps whatever V8 grew to.
+  t.ok(heapGrowth < 16, `JS heap after full GCs: ${(heap0 / MiB).toFixed(1)} → ${(heap1 / MiB).toFixed(1)} MiB over ${OPERATIONS} operations (< 16 MiB growth)`)
   t.ok(finalHandles <= baselineHandles, `active handles back to the post-warm-up level (${baselineHandles} → ${finalHandles})`)
   figure({
     case: 'soak',
     tried: `after ${WARMUP} warm-up operations: 70 % small GET, 20 % 64 KiB GET, 10 % websocket round trips (a new tunnel every 1000), 16 concurrent`,
     count: OPERATIONS,
-    result: `${failures} failed; RSS slope after warm-up ${per100k.toFixed(2)} MiB/100k ops (${rssMiB[0] ?? '?'}→${rssMiB.at(-1) ?? '?'} MiB); handles ${baselineHandles}→${finalHandles}; ${(OPERATIONS / seconds).toFixed(0)} ops/s`
+    result: `${failures} failed; JS heap after full GCs ${(heap0 / MiB).toFixed(1)} → ${(heap1 / MiB).toFixed(1)} MiB; RSS slope after warm-up ${per100k.toFixed(2)} MiB/100k ops (${rssMiB[0] ?? '?'}→${rssMiB.at(-1) ?? '?'} MiB); handles ${baselineHandles}→${finalHandles}; ${(OPERATIONS / seconds).toFixed(0)} ops/s`
   })
 })
