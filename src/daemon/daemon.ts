@@ -2,13 +2,12 @@ import type { Server } from 'node:http'
 import { readFile } from 'node:fs/promises'
 import { AggregatorRegistry } from 'prom-client'
 import { ConfigError, formatProblem, loadConfigFile, saveLastGood, watchFile, type Config } from '../config/index.js'
-import type { AccessEntry } from '../router/index.js'
 import type { SnapshotStore } from '../snapshot/index.js'
 import { startAdmin, Metrics, renderStatusPage } from '../admin/index.js'
 import { VERSION } from '../version.js'
 import type { Logger } from '../log/logger.js'
 import { buildSnapshot, nextGeneration } from './build-snapshot.js'
-import { LocalBackend, type ConfigSource, type ServingBackend } from './backend.js'
+import { LocalBackend, type ConfigSource } from './backend.js'
 import { WorkerPool } from './worker-pool.js'
 import { workerCount } from './worker-count.js'
 import { mergeStats } from './serving.js'
@@ -68,8 +67,6 @@ export class Daemon {
     if (this.#backend === undefined) throw new Error('not started')
     return this.#backend.store
   }
-
-  get backend (): ServingBackend | undefined { return this.#backend }
 
   async start (): Promise<void> {
     const loaded = await loadStartupConfig(this.#opts.configFile, this.#opts.strict, this.#opts.stateDir, this.#log)

@@ -11,7 +11,7 @@ export type ToWorker =
   | { op: 'abort', id: number }
   | { op: 'names', entries: NameEntries, namesGeneration: number, generation: number }
   | { op: 'acme-http', id: number, entries: Array<[string, string]> }
-  | { op: 'stats', id: number }
+  | { op: 'stats', id: number, metrics: boolean }
   | { op: 'reopen-logs' }
   | { op: 'stop', drainMs: number }
 

@@ -59,7 +59,7 @@ export async function runWorker (log: Logger): Promise<number> {
         reply({ op: 'reply', id: m.id, ok: true })
         return
       case 'stats':
-        reply({ op: 'reply', id: m.id, ok: true, stats: serving.stats(), metrics: await metrics.registry.getMetricsAsJSON() })
+        reply({ op: 'reply', id: m.id, ok: true, stats: serving.stats(), ...(m.metrics ? { metrics: await metrics.registry.getMetricsAsJSON() } : {}) })
         return
       case 'reopen-logs':
         serving.reopenLogs()

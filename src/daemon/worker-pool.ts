@@ -106,12 +106,12 @@ export class WorkerPool implements ServingBackend {
   }
 
   async stats (): Promise<ServingStats[]> {
-    const replies = await this.#queryAll()
+    const replies = await this.#queryAll(false)
     return replies.flatMap(r => r.stats === undefined ? [] : [r.stats])
   }
 
   async remoteMetrics (): Promise<MetricsJson[]> {
-    const replies = await this.#queryAll()
+    const replies = await this.#queryAll(true)
     return replies.flatMap(r => r.metrics === undefined ? [] : [r.metrics])
   }
 
@@ -136,8 +136,9 @@ export class WorkerPool implements ServingBackend {
     return { names: this.#names.entries, namesGeneration: this.#names.generation, acmeHttp: this.#http }
   }
 
-  async #queryAll (): Promise<Reply[]> {
-    const settled = await Promise.allSettled([...this.#slots.values()].map(async s => await this.#request(s.worker, { op: 'stats', id: this.#nextId++ }, QUERY_TIMEOUT_MS)))
+  /** `metrics`: also the worker's prom-client registry (collecting it is work /readyz need not pay). */
+  async #queryAll (metrics: boolean): Promise<Reply[]> {
+    const settled = await Promise.allSettled([...this.#slots.values()].map(async s => await this.#request(s.worker, { op: 'stats', id: this.#nextId++, metrics }, QUERY_TIMEOUT_MS)))
     return settled.flatMap(r => r.status === 'fulfilled' ? [r.value] : [])
   }
 
