@@ -3,7 +3,7 @@ import https from 'node:https'
 import http2 from 'node:http2'
 import type { Server as NetServer, Socket } from 'node:net'
 import type { ListenerConfig } from '../config/index.js'
-import { createRequestHandler, createUpgradeHandler, type RouterDeps } from '../router/index.js'
+import { createRequestHandler, createUpgradeHandler, h2StreamOf, type RouterDeps } from '../router/index.js'
 import type { Snapshot, SnapshotStore } from '../snapshot/index.js'
 import { parseListenAddress } from '../util/address.js'
 import type { Logger } from '../log/logger.js'
@@ -114,7 +114,7 @@ export class ListenerSet {
         return
       }
       // Node's HTTP/1 parser accepts any single-digit version ("HTTP/2.0" on a plain socket).
-      if (req.httpVersionMajor !== 1 && (req as { stream?: unknown }).stream === undefined) {
+      if (req.httpVersionMajor !== 1 && h2StreamOf(req) === undefined) {
         res.writeHead(505, { 'content-length': 0, connection: 'close' }).end()
         return
       }

@@ -1,9 +1,9 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
-import type { Http2ServerRequest } from 'node:http2'
 import { Transform } from 'node:stream'
 import { isIP } from 'node:net'
 import type { Dispatcher } from 'undici'
 import { clientResponseHeaders } from './headers.js'
+import { h2StreamOf } from './h2-stream.js'
 import type { AnyResponse } from './error-response.js'
 
 /** HTTP/1 and HTTP/2-compat requests share this surface; h2 ones are cast at the listener. */
@@ -60,7 +60,7 @@ export function forward (f: ForwardRequest): void {
     let bytesOut = 0
     let finished = false
     const onClientGone = (): void => {
-      if (!finished) controllerRef?.abort(new Error('client closed the connection'))
+      if (!finished) controllerRef?.abort(clientLeft())
     }
     const finish = (outcome: ForwardOutcome): void => {
       if (finished) return
@@ -89,11 +89,11 @@ export function forward (f: ForwardRequest): void {
       onRequestStart (controller) {
         controllerRef = controller
         // Queued in the pool while the client left: its 'close' found no controller to abort.
-        if (clientGone(f.res)) controller.abort(new Error('client closed the connection'))
+        if (clientGone(f.res)) controller.abort(clientLeft())
       },
       onResponseStart (controller, statusCode, headers) {
         started = true
-        if (clientGone(f.res)) { controller.abort(new Error('client closed the connection')); return }
+        if (clientGone(f.res)) { controller.abort(clientLeft()); return }
         const out = clientResponseHeaders(headers, f.dropResponseHeaders)
         f.editResponseHeaders?.(out)
         try {
@@ -106,7 +106,7 @@ export function forward (f: ForwardRequest): void {
         bytesOut += chunk.length
         if (!f.res.write(chunk)) {
           // A destroyed response never drains: pausing would hold the upstream request forever.
-          if (clientGone(f.res)) { controller.abort(new Error('client closed the connection')); return }
+          if (clientGone(f.res)) { controller.abort(clientLeft()); return }
           controller.pause()
           f.res.once('drain', () => controller.resume())
         }
@@ -149,12 +149,13 @@ export function originServerName (origin: string): string {
 }
 
 const BODY_TOO_LARGE = 'PORTICO_BODY_TOO_LARGE'
+const clientLeft = (): Error => new Error('client closed the connection')
 /** nginx's "client closed request": logged, never sent. */
 const CLIENT_CLOSED = 499
 
 /** HTTP/1 responses say so themselves; HTTP/2 compat responses only through their stream. */
 function clientGone (res: AnyResponse): boolean {
-  const stream = (res as unknown as { stream?: { destroyed: boolean, closed: boolean } }).stream
+  const stream = h2StreamOf(res)
   return res.destroyed || (res as { closed?: boolean }).closed === true || stream?.destroyed === true || stream?.closed === true
 }
 
@@ -171,7 +172,7 @@ function bodyLimit (max: number): Transform {
 }
 
 function requestHasBody (req: AnyRequest): boolean {
-  const stream = (req as unknown as Partial<Http2ServerRequest>).stream
+  const stream = h2StreamOf(req)
   if (stream !== undefined) return !stream.endAfterHeaders
   const h = req.headers
   return h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0')

@@ -11,6 +11,7 @@ import { scopeSetCookies } from './cookies.js'
 import { normalizeHost } from './host.js'
 import { requestTarget } from './request-target.js'
 import { misdirected } from './sni.js'
+import { h2StreamOf } from './h2-stream.js'
 import type { RouterDeps, RouterView } from './view.js'
 
 export interface ListenerInfo {
@@ -54,7 +55,7 @@ export function createRequestHandler (deps: RouterDeps, listener: ListenerInfo):
     const readAtStart = req.socket?.bytesRead ?? 0
     const view = deps.view()
     // RFC 9112 §3.2: more than one Host line is a 400, like a missing one (decide() answers it).
-    const hostHeader = (req as { stream?: unknown }).stream === undefined ? singleHost(req.rawHeaders) : req.headers[':authority'] as string | undefined ?? req.headers.host
+    const hostHeader = h2StreamOf(req) === undefined ? singleHost(req.rawHeaders) : req.headers[':authority'] as string | undefined ?? req.headers.host
     // Absolute-form targets bring their own host; other non-path targets are refused by decide().
     const target = requestTarget(req.url ?? '/', hostHeader) ?? { host: hostHeader, url: req.url ?? '' }
     const { host, url } = target
