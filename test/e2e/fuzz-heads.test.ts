@@ -7,6 +7,7 @@ import { httpConfig, startPortico, type Portico } from '../helpers/portico.js'
 import { send } from '../helpers/http.js'
 import { until } from '../helpers/wait.js'
 import { figure, scaled } from '../helpers/figures.js'
+import { rawExchange } from '../helpers/raw-socket.js'
 
 /**
  * Raw-socket fuzzing of request heads: a fixed number of generated heads (seeded, so a failure
@@ -40,18 +41,6 @@ const head = fc.record({ method, target, version, host, headers: fc.array(header
     return h.cut === undefined ? text : text.slice(0, h.cut)
   })
 
-async function exchange (port: number, payload: string): Promise<'answered' | 'closed' | 'silent'> {
-  const s = net.connect(port, '127.0.0.1')
-  s.on('error', () => {})
-  let answered = false
-  s.on('data', () => { answered = true })
-  await once(s, 'connect')
-  s.write(payload, 'latin1')
-  const closed = await Promise.race([once(s, 'close').then(() => true), new Promise<boolean>(resolve => setTimeout(() => resolve(false), 300))])
-  s.destroy()
-  return answered ? 'answered' : closed ? 'closed' : 'silent'
-}
-
 t.test(`${CASES} fuzzed request heads over raw sockets: no crash, no stuck connection`, async t => {
   const seen: string[] = []
   const app = http.createServer((req, res) => { seen.push(req.url ?? ''); req.resume(); req.on('end', () => res.end('app')) })
@@ -70,7 +59,10 @@ t.test(`${CASES} fuzzed request heads over raw sockets: no crash, no stuck conne
   const heads = fc.sample(head, { numRuns: CASES, seed: SEED })
   const tally = { answered: 0, closed: 0, silent: 0 }
   for (let i = 0; i < heads.length; i += 20) {
-    const batch = await Promise.all(heads.slice(i, i + 20).map(async h => await exchange(port, h)))
+    const batch = await Promise.all(heads.slice(i, i + 20).map(async h => {
+      const r = await rawExchange(port, h, 300)
+      return r.text !== '' ? 'answered' : r.closedAfterMs !== undefined ? 'closed' : 'silent'
+    }))
     for (const r of batch) tally[r]++
   }
   t.comment(`outcomes: ${JSON.stringify(tally)} (silent = still waiting for more bytes when the client gave up; the server's timeouts close those)`)

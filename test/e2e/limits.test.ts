@@ -5,28 +5,11 @@ import { writeFile } from 'node:fs/promises'
 import { httpConfig, startPortico, type Portico } from '../helpers/portico.js'
 import { send } from '../helpers/http.js'
 import { figure } from '../helpers/figures.js'
+import { rawExchange } from '../helpers/raw-socket.js'
 import { rssOf, MiB } from '../helpers/rss.js'
 
 const routes = '  - name: home\n    respond: { status: 200, body: "ok" }'
 const config = (limits: string): string => httpConfig(routes, `limits: { ${limits} }`).replace('admin: null', 'admin: { address: "127.0.0.1:0" }')
-
-/** A raw connection: what portico answers and when it closes, bounded by `waitMs`. */
-async function rawExchange (port: number, write: (s: net.Socket) => void | Promise<void>, waitMs: number, localAddress = '127.0.0.1'): Promise<{ text: string, closedAfterMs: number | undefined }> {
-  const started = Date.now()
-  const s = net.connect({ port, host: '127.0.0.1', localAddress })
-  let text = ''
-  let closedAfterMs: number | undefined
-  s.setEncoding('latin1')
-  s.on('data', (d: string) => { text += d })
-  s.on('error', () => {})
-  s.on('close', () => { closedAfterMs = Date.now() - started })
-  await once(s, 'connect')
-  await write(s)
-  const deadline = Date.now() + waitMs
-  while (closedAfterMs === undefined && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
-  s.destroy()
-  return { text, closedAfterMs }
-}
 
 const head = (n: number, extra = ''): string => `GET / HTTP/1.1\r\nHost: a.test\r\n${Array.from({ length: n }, (_, i) => `X-H${i}: v\r\n`).join('')}${extra}Connection: close\r\n\r\n`
 

@@ -6,6 +6,7 @@ import net from 'node:net'
 import { once } from 'node:events'
 import { httpConfig, startPortico } from '../helpers/portico.js'
 import { figure } from '../helpers/figures.js'
+import { rawExchange } from '../helpers/raw-socket.js'
 
 /** What an upstream received: request target and Host, per upstream. */
 async function recorder (name: string): Promise<{ port: number, seen: Array<{ url: string, host: string }>, close: () => void }> {
@@ -14,19 +15,6 @@ async function recorder (name: string): Promise<{ port: number, seen: Array<{ ur
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
   return { port: (server.address() as net.AddressInfo).port, seen, close: () => { server.closeAllConnections(); server.close() } }
-}
-
-async function raw (port: number, head: string): Promise<string> {
-  const s = net.connect(port, '127.0.0.1')
-  let out = ''
-  s.setEncoding('latin1')
-  s.on('data', (d: string) => { out += d })
-  s.on('error', () => {})
-  await once(s, 'connect')
-  s.write(head)
-  await Promise.race([once(s, 'close'), new Promise(resolve => setTimeout(resolve, 1000))])
-  s.destroy()
-  return out
 }
 
 t.test('paths are forwarded as received; absolute-form targets route by their own authority', async t => {
@@ -43,14 +31,14 @@ t.test('paths are forwarded as received; absolute-form targets route by their ow
   const paths = ['/%2e%2e/%2e%2e/etc/passwd', '//double//slash', '/a/../b', '/a/./b', '/%2F%2f', '/?q=%00&x=..%2F', '/a;b=c', '/~user/%7e', '/..', '/.%2e/']
   for (const path of paths) {
     a.seen.length = 0
-    const reply = await raw(port, `GET ${path} HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n`)
+    const reply = (await rawExchange(port, `GET ${path} HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n`, 1000)).text
     t.match(reply, /^HTTP\/1\.1 200 /, `${path}: served`)
     t.same(a.seen.map(s => s.url), [path], `${path}: the upstream got it byte for byte`)
   }
 
   b.seen.length = 0
   a.seen.length = 0
-  const abs = await raw(port, 'GET http://b.test/x?y=1 HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n')
+  const abs = (await rawExchange(port, 'GET http://b.test/x?y=1 HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n', 1000)).text
   t.match(abs, /\r\n\r\nB$/, 'absolute-form: routed by its authority (b.test), not the Host header')
   t.same(b.seen, [{ url: '/x?y=1', host: 'b.test' }], 'and forwarded in origin-form with Host b.test')
   t.same(a.seen, [], 'nothing reached the Host header\'s route')
@@ -62,10 +50,10 @@ t.test('paths are forwarded as received; absolute-form targets route by their ow
     ['other scheme', 'GET ftp://b.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n'],
     ['authority-form without CONNECT', 'GET b.test:80 HTTP/1.1\r\nHost: a.test\r\n\r\n']
   ] as const) {
-    const reply = await raw(port, head)
+    const reply = (await rawExchange(port, head, 1000)).text
     t.match(reply, /^HTTP\/1\.1 400 /, `${what}: 400`)
   }
-  const connect = await raw(port, 'CONNECT b.test:443 HTTP/1.1\r\nHost: b.test:443\r\n\r\n')
+  const connect = (await rawExchange(port, 'CONNECT b.test:443 HTTP/1.1\r\nHost: b.test:443\r\n\r\n', 1000)).text
   t.notMatch(connect, /^HTTP\/1\.1 200/, 'CONNECT is not tunnelled')
   t.same([...a.seen, ...b.seen], [], 'none of the refused targets reached an upstream')
   figure({ case: 'request targets', tried: `${paths.length} traversal/encoding paths; absolute-form with a different Host; asterisk-, authority-form, userinfo, other scheme, CONNECT`, count: paths.length + 6, result: 'paths forwarded byte for byte; absolute-form routed by its own authority and forwarded in origin-form; the rest 400 (CONNECT closed), nothing forwarded' })
