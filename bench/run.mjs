@@ -10,6 +10,7 @@ import { runRouteDecision } from './route-decision.mjs'
 import { runDnsBench } from './dns.mjs'
 import { runProxyBench } from './proxy/run-proxy-bench.mjs'
 import { runWsIdle } from './proxy/ws-idle.mjs'
+import { porticoNodeFlags } from './proxy/peers.mjs'
 
 const argv = process.argv.slice(2)
 const opt = name => {
@@ -81,7 +82,7 @@ async function wsIdle () {
   writeResult('ws-idle', { ws_idle: r }, [
     '# Idle WebSocket tunnels: portico memory',
     '',
-    `${stamp}; \`workers: 1\`; each tunnel proven with one echo, then idle 3 s; RSS of portico's process tree from /proc.`,
+    `${stamp}; \`workers: 1\`, Node flags \`${porticoNodeFlags().join(' ') || '(none)'}\`; each tunnel proven with one echo, then idle 3 s; RSS of portico's process tree from /proc.`,
     '',
     '| tunnels wanted | opened | failed | open time | RSS before | RSS after | per tunnel | RSS at wanted |',
     '|---:|---:|---:|---:|---:|---:|---:|---:|',

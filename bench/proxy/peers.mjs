@@ -256,8 +256,21 @@ routes:
   - {name: ws, path: /ws, proxy: {upstreams: ["http://127.0.0.1:${ctx.ws}"]}}
   - {name: default, proxy: {upstreams: ${up}}}
 `)
+  return { ...porticoCommand(file), configFile: file }
+}
+
+/**
+ * portico as shipped: the systemd unit, the container image and `npm start` run Node with these
+ * flags (docs/ARCHITECTURE.md#memory); the benchmarks measure the same.
+ */
+export const SHIPPED_NODE_FLAGS = '--max-semi-space-size=16'
+
+/** PORTICO_BENCH_NODE_FLAGS (space-separated, may be empty) replaces them for an A/B run. */
+export const porticoNodeFlags = () => (process.env.PORTICO_BENCH_NODE_FLAGS ?? SHIPPED_NODE_FLAGS).split(' ').filter(Boolean)
+
+export function porticoCommand (configFile) {
   const cli = new URL('../../dist/cli.js', import.meta.url).pathname
-  return { cmd: process.execPath, args: [cli, 'run', '--config', file], configFile: file }
+  return { cmd: process.execPath, args: [...porticoNodeFlags(), cli, 'run', '--config', configFile] }
 }
 
 export const PEERS = {

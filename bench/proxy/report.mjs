@@ -60,7 +60,7 @@ function markdown ({ date, machine, results, scenarios, meta, ratio }) {
     '',
     `${meta.quick ? '**Quick run** (indicative only): ' : ''}${meta.runs} run${meta.runs > 1 ? 's' : ''} of ${meta.duration} s per server and scenario (median), warm-up ${meta.warmup} s per scenario plus 1 s per server; ` +
       (meta.pinning ? 'server pinned to core 0, upstream and load generator to core 1. ' : 'single core: nothing pinned. ') +
-      `Per CPU-second = requests (or MB, or websocket messages) ÷ user+system CPU seconds of the server's process tree during the measured run; "vs nginx" compares that figure. MB = 2^20 bytes. Took ${meta.seconds} s.` +
+      `Per CPU-second = requests (or MB, or websocket messages) ÷ user+system CPU seconds of the server's process tree during the measured run; "vs nginx" compares that figure. MB = 2^20 bytes. portico ran with Node flags \`${meta.porticoNodeFlags || '(none)'}\`. Took ${meta.seconds} s.` +
       (meta.filtered ? ' Filtered run (--only/--servers): not every scenario or server is shown.' : ''),
     ''
   ]

@@ -12,7 +12,7 @@ import WebSocket from 'ws'
 import { start, stop, waitPorts, freePort, installCleanup, PINNING } from './proc.mjs'
 import { treeCpuSeconds } from './cpu.mjs'
 import { wrk, h2load } from './wrk.mjs'
-import { upstreamNginx, PEERS } from './peers.mjs'
+import { upstreamNginx, PEERS, porticoNodeFlags } from './peers.mjs'
 import { SCENARIOS, MiB } from './scenarios.mjs'
 import { writeReports } from './report.mjs'
 
@@ -152,7 +152,7 @@ end
     }
     const versions = toolVersions()
     const machine = { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version, versions }
-    const meta = { ...opts, pinning: PINNING, seconds: Math.round((Date.now() - tStart) / 1000), notes, filtered: only !== undefined || servers !== undefined }
+    const meta = { ...opts, porticoNodeFlags: porticoNodeFlags().join(' '), pinning: PINNING, seconds: Math.round((Date.now() - tStart) / 1000), notes, filtered: only !== undefined || servers !== undefined }
     return writeReports({ machine, results, scenarios, meta })
   } finally {
     for (const p of procs.reverse()) await stop(p)

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { tmpdir } from 'node:os'
 import WebSocket from 'ws'
 import { start, stop, freePort, waitPorts } from './proc.mjs'
+import { porticoCommand } from './peers.mjs'
 
 const rssKiB = pid => {
   const own = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0)
@@ -36,7 +37,8 @@ limits: {max_connections: null}
 listeners: [{name: http, address: "127.0.0.1:${port}"}]
 routes: [{name: ws, proxy: {upstreams: ["http://127.0.0.1:${wsPort}"]}}]
 `)
-    const portico = start('portico', '0-1', process.execPath, [new URL('../../dist/cli.js', import.meta.url).pathname, 'run', '--config', join(dir, 'portico.yaml')])
+    const cmd = porticoCommand(join(dir, 'portico.yaml'))
+    const portico = start('portico', '0-1', cmd.cmd, cmd.args)
     procs.push(portico)
     await waitPorts(echo, [wsPort])
     await waitPorts(portico, [port], 20_000)
