@@ -8,6 +8,10 @@ import { join } from 'node:path'
 
 const FILES = [
   'test/unit/ip-policy-property.test.ts',
+  'test/unit/uap-property.test.ts',
+  'test/e2e/netns-uap.test.ts',
+  'test/e2e/docker.test.ts',
+  'test/e2e/acme.test.ts',
   'test/e2e/smuggling.test.ts',
   'test/e2e/fuzz-heads.test.ts',
   'test/e2e/limits.test.ts',

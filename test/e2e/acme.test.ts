@@ -6,6 +6,7 @@ import { freePort, makeTempDir, runCli, startPortico } from '../helpers/portico.
 import { acmeConfig, startPebble, startChallTestSrv, http01Ca, http01Config } from '../helpers/pebble.js'
 import { requires } from '../helpers/required.js'
 import { send } from '../helpers/http.js'
+import { figure } from '../helpers/figures.js'
 
 interface Served { serial: string, san: string, issuer: string }
 
@@ -110,6 +111,7 @@ ${acmeConfig({ directory: `https://127.0.0.1:${dead}/dir`, caFile: join(dir, 'no
   t.ok(restored[0]!.failures >= 1, 'failure count survived the restart')
   const certs = await runCli(['certs', '--config', again.configFile])
   t.match(certs.stdout, /down\.test\s+down\.test\s+\(not issued yet\)/)
+  figure({ case: 'CA unreachable', tried: 'ACME directory on a closed port, then a restart', count: 1, result: `order failed with "${status[0]!.lastError}", retry backed off; failure count ${restored[0]!.failures} kept across the restart; HTTP served throughout` })
 })
 
 t.test('CA gone during a renewal: the attempt fails with the reason, the served certificate stays, the CA back → renewed', requires('command:pebble', 'command:pebble-challtestsrv'), async t => {
@@ -139,4 +141,5 @@ t.test('CA gone during a renewal: the attempt fails with the reason, the served 
   t.not((await served(httpsPort, 'www.test')).serial, first.serial, 'the renewed certificate is swapped in')
   const after = await (await fetch(`${p.adminUrl}/certs`)).json() as Array<{ failures: number }>
   t.equal(after[0]?.failures, 0, 'failures reset after the success')
+  figure({ case: 'CA gone during a renewal', tried: 'Pebble stopped, forced renewal; Pebble back, forced renewal', count: 2, result: `first: exit 1 with "${down.stderr.trim()}", the issued certificate kept serving; second: renewed and swapped in, failures reset to 0` })
 })

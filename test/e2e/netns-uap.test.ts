@@ -2,6 +2,7 @@ import t from 'tap'
 import { runInLoopbackNamespace } from '../helpers/netns.js'
 import { requires } from '../helpers/required.js'
 import { httpConfig } from '../helpers/portico.js'
+import { figure } from '../helpers/figures.js'
 
 // UAP isolation against real non-loopback addresses, inside a network namespace of our own.
 const allowed = ['http-198-51-100-99-8888.uap.example.org', '198-51-100-99-8888.UAP.EXAMPLE.ORG.', 'HTTP-198-51-100-99-8888.uap.example.org:443']
@@ -46,5 +47,12 @@ t.test('UAP decisions in a loopback-only namespace', requires('root', 'command:u
   t.equal(r.connections['203.0.113.5:8888'], 0, 'no connection to the address outside the CIDR')
   t.equal(r.connections['198.51.100.99:22'], 0, 'no connection to the denied port')
   t.equal(r.connections['127.0.0.1:8888'], 0, 'no connection to loopback')
+  const outside = ['203.0.113.5:8888', '198.51.100.99:22', '127.0.0.1:8888', '169.254.169.254:80', '169.254.169.254:8888'].reduce((n, k) => n + (r.connections[k] ?? 0), 0)
   t.equal((r.connections['169.254.169.254:80'] ?? 0) + (r.connections['169.254.169.254:8888'] ?? 0), 0, 'no connection to the metadata address')
+  figure({
+    case: 'UAP isolation (SSRF classes)',
+    tried: 'UAP hosts naming addresses outside the allowlist (metadata, this-network, private, CGNAT, multicast, broadcast, loopback, neighbours of the CIDR), denied ports, label tricks (leading zeros, decimal/hex IPs, prefixes, punycode), malformed hosts, absolute-form targets — inside a loopback-only namespace with those addresses listening',
+    count: hosts.length + absolute.length,
+    result: `${allowed.length} allowed served by the instance; ${denied.length} denied with 403, ${malformed.length} malformed with 400, ${absolute.length} absolute-form with 404; ${outside} connections to any address outside the policy`
+  })
 })
