@@ -108,7 +108,11 @@ workers: 2`).replace('admin: null\n', '').replace('127.0.0.1:0', `127.0.0.1:${ht
   const maintIp = await containerIp(d, 'bigco-maint')
   await until('resynced', async () => (await names())[`nginx.bigco.${ZONE}`]?.[0]?.ipv4 === maintIp ? true : undefined, 15_000)
   t.pass('registry resynced with the restarted dockerd')
-  figure({ case: 'dockerd killed', tried: 'SIGKILL dockerd under the watcher (readiness reports docker disconnected), start it again and start the maintenance container', count: 1, result: `reconnected (${ready.reconnects} reconnect${ready.reconnects === 1 ? '' : 's'}); DNS and routes resynced to the maintenance container ${Date.now() - restarting} ms after the restart began` })
+  t.equal((await dig(dnsPort, `nginx.bigco.${ZONE}`, 'A', '+short')).trim(), maintIp, 'DNS answers the maintenance container after the restart')
+  const resyncedMs = Date.now() - restarting
+  const served = await until('maintenance page after the restart', async () => { const r = await send(p.ports.http!, 'bigco.hpc.example.com'); return r.status === 200 ? r.body.trim() : undefined })
+  t.equal(served, 'maintenance', 'the vhost routes to it')
+  figure({ case: 'dockerd killed', tried: 'SIGKILL dockerd under the watcher (readiness reports docker disconnected), start it again and start the maintenance container', count: 1, result: `reconnected (${ready.reconnects} reconnect${ready.reconnects === 1 ? '' : 's'}); registry and DNS resynced to the maintenance container ${resyncedMs} ms after the restart began, its vhost served` })
 
   // 1000 rapid events (renames through the API, 10 at a time) → the registry matches `docker ps`.
   const api = new Docker({ socketPath: d.socket })
