@@ -68,24 +68,52 @@ export async function startDnsServer (opts: DnsServerOptions): Promise<{ close: 
     if (q.type === T.AAAA && best.ipv6 !== undefined) return { rcode: RCODE.NOERROR, answers: [{ ...base, type: T.AAAA, address: best.ipv6 }], authorities: [] }
     return { rcode: RCODE.NOERROR, answers: [], authorities: [soa] } // NODATA
   }
-  const family = opts.address.includes(':') ? 'udp6' : 'udp4'
-  const udp = new dns2.UDPServer({ type: family })
   const tcp = new dns2.TCPServer()
-  udp.on('request', handle)
   tcp.on('request', handle)
-  udp.on('requestError', () => {})
   tcp.on('requestError', () => {})
-  udp.on('error', () => {})
   tcp.on('error', () => {})
-  await udp.listen(opts.port, opts.address)
-  // Same port for TCP (port 0 means: whatever UDP got).
-  await new Promise<void>((resolve, reject) => { tcp.once('error', reject); tcp.listen(udp.address().port, opts.address, () => resolve()) })
+  const udp = await bindSamePort(() => {
+    const u = new dns2.UDPServer({ type: opts.address.includes(':') ? 'udp6' : 'udp4' })
+    u.on('request', handle)
+    u.on('requestError', () => {})
+    u.on('error', () => {})
+    return u
+  }, tcp, opts.port, opts.address)
   return {
     udpPort: udp.address().port,
     tcpPort: (tcp.address() as { port: number }).port,
     close: async () => {
       udp.close()
       await new Promise<void>(resolve => tcp.close(() => resolve()))
+    }
+  }
+}
+
+/** Port-0 attempts: the UDP port the kernel picks may be taken for TCP by another process. */
+const SAME_PORT_ATTEMPTS = 20
+
+/**
+ * UDP and TCP on one port (resolvers retry a truncated answer over TCP on the port they asked).
+ * With port 0 the TCP bind takes whatever UDP got, and a new pair is tried when that TCP port is
+ * in use; on failure the UDP socket is closed again, so nothing stays bound.
+ */
+async function bindSamePort (newUdp: () => InstanceType<typeof dns2.UDPServer>, tcp: InstanceType<typeof dns2.TCPServer>, port: number, address: string): Promise<InstanceType<typeof dns2.UDPServer>> {
+  for (let attempt = 1; ; attempt++) {
+    const udp = newUdp()
+    try {
+      // Not dns2's listen(): its promise never settles when bind fails.
+      await new Promise<void>((resolve, reject) => {
+        udp.once('error', reject)
+        udp.bind(port, address, () => { udp.off('error', reject); resolve() })
+      })
+      await new Promise<void>((resolve, reject) => {
+        tcp.once('error', reject)
+        tcp.listen(udp.address().port, address, () => { tcp.off('error', reject); resolve() })
+      })
+      return udp
+    } catch (err) {
+      await new Promise<void>(resolve => { try { udp.close(() => resolve()) } catch { resolve() } })
+      if (port !== 0 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= SAME_PORT_ATTEMPTS) throw err
     }
   }
 }

@@ -33,3 +33,20 @@ t.test('DNS server: TXT answers, truncation over UDP, TCP fallback, junk survive
   })
   t.match(await dig('_acme-challenge.a.test', 'TXT', '+short'), /value-1/, 'still answering after junk')
 })
+
+t.test('DNS server: a port taken for TCP or UDP is an error, and nothing stays bound', async t => {
+  const blocker = net.createServer()
+  await new Promise<void>(resolve => blocker.listen(0, '127.0.0.1', resolve))
+  const port = (blocker.address() as net.AddressInfo).port
+  const opts = { address: '127.0.0.1', zone: undefined, ttlSeconds: 5, table: () => EMPTY_NAME_TABLE }
+  await t.rejects(startDnsServer({ ...opts, port }), { code: 'EADDRINUSE' }, 'TCP port in use: rejected')
+  await new Promise<void>(resolve => blocker.close(() => resolve()))
+  const udp = dgram.createSocket('udp4')
+  await new Promise<void>(resolve => udp.bind(port, '127.0.0.1', resolve))
+  t.pass('the UDP port was released again')
+  await t.rejects(startDnsServer({ ...opts, port }), { code: 'EADDRINUSE' }, 'UDP port in use: rejected, not hanging')
+  udp.close()
+  const server = await startDnsServer({ ...opts, port: 0 })
+  t.equal(server.udpPort, server.tcpPort, 'port 0: one port for UDP and TCP')
+  await server.close()
+})
