@@ -1,6 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import { timingSafeEqual } from 'node:crypto'
 import { parseListenAddress } from '../util/address.js'
+import { started } from '../util/started.js'
 import { redact } from './redact.js'
 
 /** What the admin API shows and triggers; implemented by the daemon. */
@@ -29,10 +30,7 @@ export async function startAdmin (address: string, token: string | undefined, ba
     throw new Error(`admin: refusing to listen on non-loopback ${address} without admin.token_file`)
   }
   const server = http.createServer((req, res) => { void handle(req, res, token, backend) })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen({ host: hp.host, port: hp.port }, () => { server.off('error', reject); resolve() })
-  })
+  await started(server, done => server.listen({ host: hp.host, port: hp.port }, done))
   return server
 }
 

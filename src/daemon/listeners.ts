@@ -6,6 +6,7 @@ import type { ListenerConfig } from '../config/index.js'
 import { createRequestHandler, createUpgradeHandler, h2StreamOf, type RouterDeps } from '../router/index.js'
 import type { Snapshot, SnapshotStore } from '../snapshot/index.js'
 import { parseListenAddress } from '../util/address.js'
+import { started } from '../util/started.js'
 import type { Logger } from '../log/logger.js'
 import { applyLimits, clientErrorResponse, httpServerOptions, PerIpConnections, tooManyHeaders } from './client-limits.js'
 
@@ -136,13 +137,7 @@ export class ListenerSet {
       if (socket.writable) socket.end(clientErrorResponse(err))
       else socket.destroy()
     })
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen({ host: hp.host, port: hp.port, ipv6Only: hp.host.includes(':'), ...(this.#reusePort ? { reusePort: true, exclusive: true } : {}) }, () => {
-        server.off('error', reject)
-        resolve()
-      })
-    })
+    await started(server, done => server.listen({ host: hp.host, port: hp.port, ipv6Only: hp.host.includes(':'), ...(this.#reusePort ? { reusePort: true, exclusive: true } : {}) }, done))
     server.on('error', err => this.#log.error({ err, listener: l.name }, 'listener error'))
     this.#log.info({ listener: l.name, address: l.address, tls: l.tls, http2: l.tls && l.http2 }, 'listening')
     return running

@@ -1,4 +1,5 @@
 import dns2 from 'dns2'
+import { started } from '../util/started.js'
 import type { NameTable } from './registry.js'
 
 const { Packet } = dns2
@@ -102,14 +103,8 @@ async function bindSamePort (newUdp: () => InstanceType<typeof dns2.UDPServer>, 
     const udp = newUdp()
     try {
       // Not dns2's listen(): its promise never settles when bind fails.
-      await new Promise<void>((resolve, reject) => {
-        udp.once('error', reject)
-        udp.bind(port, address, () => { udp.off('error', reject); resolve() })
-      })
-      await new Promise<void>((resolve, reject) => {
-        tcp.once('error', reject)
-        tcp.listen(udp.address().port, address, () => { tcp.off('error', reject); resolve() })
-      })
+      await started(udp, done => udp.bind(port, address, done))
+      await started(tcp, done => tcp.listen(udp.address().port, address, done))
       return udp
     } catch (err) {
       await new Promise<void>(resolve => { try { udp.close(() => resolve()) } catch { resolve() } })
