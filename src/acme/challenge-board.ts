@@ -7,6 +7,7 @@ export class ChallengeBoard {
   readonly #http = new Map<string, string>()
   readonly #txt = new Map<string, string[]>()
   #publish: ((entries: Array<[string, string]>) => Promise<void>) | undefined
+  #publishTxt: ((entries: Array<[string, readonly string[]]>) => Promise<void>) | undefined
   #published: Promise<void> = Promise.resolve()
 
   httpToken (token: string): string | undefined { return this.#http.get(token) }
@@ -21,7 +22,10 @@ export class ChallengeBoard {
   /** With workers, HTTP-01 answers are served by other processes: copy every change to them. */
   publishTo (publish: (entries: Array<[string, string]>) => Promise<void>): void { this.#publish = publish }
 
-  /** Resolves once the latest HTTP-01 change is being served everywhere (before the CA looks). */
+  /** The DNS server runs on its own thread: copy every TXT change to it. */
+  publishTxtTo (publish: (entries: Array<[string, readonly string[]]>) => Promise<void>): void { this.#publishTxt = publish }
+
+  /** Resolves once the latest HTTP-01 or TXT change is being served everywhere (before the CA looks). */
   async settled (): Promise<void> { await this.#published }
 
   #changed (): void {
@@ -32,12 +36,20 @@ export class ChallengeBoard {
   addTxt (name: string, value: string): void {
     const key = normalize(name)
     this.#txt.set(key, [...(this.#txt.get(key) ?? []).filter(v => v !== value), value])
+    this.#txtChanged()
   }
 
   removeTxt (name: string, value: string): void {
     const key = normalize(name)
     const left = (this.#txt.get(key) ?? []).filter(v => v !== value)
     if (left.length === 0) this.#txt.delete(key); else this.#txt.set(key, left)
+    this.#txtChanged()
+  }
+
+  txtEntries (): Array<[string, readonly string[]]> { return [...this.#txt.entries()] }
+
+  #txtChanged (): void {
+    if (this.#publishTxt !== undefined) this.#published = this.#publishTxt(this.txtEntries())
   }
 }
 

@@ -179,7 +179,8 @@ const docker = z.strictObject({
 
 const dns = z.strictObject({
   address: listenAddress.default('127.0.0.1:5353'),
-  ttl: duration.default(5000)
+  ttl: duration.default(5000),
+  rate_limit: z.number().int().min(0).default(1000)
 })
 
 const acmeCertificate = z.strictObject({

@@ -58,8 +58,9 @@ export class Daemon {
     // A registry change swaps in a snapshot that differs only in its name table.
     this.#docker = new DockerProducer(opts.log, () => {
       if (this.#backend?.store.loaded === true && !this.#stopping) this.#sendNames()
-    }, name => this.#board.txt(name), rcode => this.metrics.dnsQueries.inc({ rcode }))
+    }, () => this.#board.txtEntries(), counts => { for (const [rcode, n] of Object.entries(counts)) this.metrics.dnsQueries.inc({ rcode }, n) })
     this.#board.publishTo(async entries => { await this.#backend?.publishHttp(entries) })
+    this.#board.publishTxtTo(async () => { await this.#docker.txtChanged() })
   }
 
   /** The daemon's view of the active snapshot. */

@@ -1,5 +1,5 @@
 import type { Config } from '../config/index.js'
-import { DockerWatcher, NameRegistry, startDnsServer, EMPTY_NAME_TABLE, type NameTable, type WatcherState } from '../dns/index.js'
+import { DockerWatcher, NameRegistry, startDnsThread, EMPTY_NAME_TABLE, type DnsThread, type NameTable, type WatcherState } from '../dns/index.js'
 import { parseListenAddress } from '../util/address.js'
 import type { Logger } from '../log/logger.js'
 
@@ -10,20 +10,24 @@ import type { Logger } from '../log/logger.js'
 export class DockerProducer {
   #registry: NameRegistry | undefined
   #watcher: DockerWatcher | undefined
-  #dns: { close: () => Promise<void>, udpPort: number } | undefined
+  #dns: DnsThread | undefined
   #dockerKey = ''
   #dnsKey = ''
   readonly #log: Logger
   readonly #onNames: () => void
-  readonly #txt: (name: string) => readonly string[] | undefined
-  readonly #onQuery: (rcode: string) => void
+  readonly #txt: () => Array<[string, readonly string[]]>
+  readonly #onQueries: (counts: Record<string, number>) => void
 
-  constructor (log: Logger, onNames: () => void, txt: (name: string) => readonly string[] | undefined, onQuery: (rcode: string) => void) {
+  /** `txt`: the TXT values on offer (ACME DNS-01); call `txtChanged` when they change. */
+  constructor (log: Logger, onNames: () => void, txt: () => Array<[string, readonly string[]]>, onQueries: (counts: Record<string, number>) => void) {
     this.#log = log
     this.#onNames = onNames
     this.#txt = txt
-    this.#onQuery = onQuery
+    this.#onQueries = onQueries
   }
+
+  /** Resolves once the DNS server answers the current TXT values. */
+  async txtChanged (): Promise<void> { await this.#dns?.setTxt(this.#txt()) }
 
   get table (): NameTable { return this.#registry?.table ?? EMPTY_NAME_TABLE }
   get state (): (WatcherState & { dns_port: number | null }) | null {
@@ -45,12 +49,14 @@ export class DockerProducer {
           log: this.#log,
           onChange: () => {
             this.#log.info({ names: this.#registry?.table.entries().map(([n, c]) => `${n}=${c[0]?.ipv4 ?? c[0]?.ipv6 ?? ''}`) }, 'docker names changed')
+            void this.#dns?.setNames(this.table)
             this.#onNames()
           }
         })
         this.#watcher.start()
       }
       this.#dockerKey = dockerKey
+      void this.#dns?.setNames(this.table)
     }
     const dnsKey = JSON.stringify([config.dns ?? null, d?.zone ?? null])
     if (dnsKey !== this.#dnsKey) {
@@ -58,7 +64,8 @@ export class DockerProducer {
       this.#dns = undefined
       if (config.dns !== undefined) {
         const hp = parseListenAddress(config.dns.address)!
-        this.#dns = await startDnsServer({ address: hp.host, port: hp.port, zone: d?.zone, ttlSeconds: Math.max(0, Math.round(config.dns.ttl / 1000)), table: () => this.table, txt: this.#txt, onQuery: this.#onQuery })
+        this.#dns = await startDnsThread({ address: hp.host, port: hp.port, zone: d?.zone, ttlSeconds: Math.max(0, Math.round(config.dns.ttl / 1000)), rateLimit: config.dns.rate_limit, onCounts: this.#onQueries })
+        await Promise.all([this.#dns.setNames(this.table), this.#dns.setTxt(this.#txt())])
         this.#log.info({ address: hp.host, port: this.#dns.udpPort, zone: d?.zone ?? null }, 'dns listening')
       }
       this.#dnsKey = dnsKey

@@ -1,8 +1,10 @@
-import dns2 from 'dns2'
+import dgram from 'node:dgram'
+import net from 'node:net'
 import { started } from '../util/started.js'
 import type { NameTable } from './registry.js'
-
-const { Packet } = dns2
+import { answer } from './answer.js'
+import { RateLimiter } from './rate-limit.js'
+import { encodeResponse, parseQuery, RCODE, EDNS_UDP_SIZE } from './wire.js'
 
 export interface DnsServerOptions {
   address: string
@@ -14,80 +16,96 @@ export interface DnsServerOptions {
   txt?: (name: string) => readonly string[] | undefined
   /** The current name table (read per query). */
   table: () => NameTable
+  /** Queries per second per source address (burst: twice that); 0: no limit. */
+  rateLimit?: number
   onQuery?: (rcode: string) => void
 }
 
-const RCODE = { NOERROR: 0, NXDOMAIN: 3, REFUSED: 5 } as const
+export interface DnsServer { close: () => Promise<void>, udpPort: number, tcpPort: number }
 
-type Question = { name: string, type: number }
-type Answer = Record<string, unknown>
+const RCODE_NAMES = new Map<number, string>(Object.entries(RCODE).map(([k, v]) => [v, k]))
+/** Plain DNS over UDP without EDNS carries at most 512 bytes (RFC 1035 §4.2.1). */
+const UDP_PLAIN = 512
+const TCP_MAX = 65_535
+const TCP_IDLE_MS = 10_000
+const TCP_MAX_CONNECTIONS = 512
+const TCP_MAX_PER_SOURCE = 16
 
 /**
- * Authoritative DNS for the Docker zone over UDP and TCP (dns2): A/AAAA from the registry's best
- * candidate, PTR for registered addresses, SOA/NS at the apex, NXDOMAIN with the SOA for unknown
- * names, REFUSED outside the zone. Case-insensitive; malformed packets are dropped.
+ * Authoritative DNS for the Docker zone over UDP and TCP, on portico's own codec (wire.ts): the
+ * cost of a packet is bounded by its length. Responses (QR=1) and too-short packets are dropped;
+ * malformed queries get FORMERR; queries over a source's rate are dropped unanswered.
  */
-export async function startDnsServer (opts: DnsServerOptions): Promise<{ close: () => Promise<void>, udpPort: number, tcpPort: number }> {
-  const zone = opts.zone?.toLowerCase() ?? 'invalid'
-  const soa = { name: zone, type: Packet.TYPE.SOA, class: Packet.CLASS.IN, ttl: opts.ttlSeconds, primary: `ns.${zone}`, admin: `hostmaster.${zone}`, serial: 1, refresh: 300, retry: 60, expiration: 86_400, minimum: opts.ttlSeconds }
-  const handle = (request: InstanceType<typeof Packet>, send: (r: unknown) => unknown): void => {
-    const response = Packet.createResponseFromRequest(request)
-    const q = request.questions[0] as Question | undefined
-    const name = q?.name.toLowerCase().replace(/\.$/, '') ?? ''
-    const reply = answer(q === undefined ? undefined : { name, type: q.type })
-    response.header.aa = reply.rcode === RCODE.REFUSED ? 0 : 1
-    response.header.rcode = reply.rcode
-    response.answers.push(...reply.answers as never[])
-    response.authorities.push(...reply.authorities as never[])
-    opts.onQuery?.(reply.rcode === RCODE.NOERROR ? 'NOERROR' : reply.rcode === RCODE.NXDOMAIN ? 'NXDOMAIN' : 'REFUSED')
-    void Promise.resolve(send(response)).catch(() => {})
+export async function startDnsServer (opts: DnsServerOptions): Promise<DnsServer> {
+  const data = { zone: opts.zone?.toLowerCase(), ttlSeconds: opts.ttlSeconds, table: opts.table(), txt: opts.txt ?? (() => undefined) }
+  const limiter = opts.rateLimit === undefined || opts.rateLimit <= 0 ? undefined : new RateLimiter(opts.rateLimit, opts.rateLimit * 2)
+  const respond = (packet: Buffer, source: string, udp: boolean): Buffer | undefined => {
+    if (limiter !== undefined && !limiter.allow(source)) return undefined
+    const parsed = parseQuery(packet)
+    if (parsed.kind === 'drop') return undefined
+    if (parsed.kind === 'error') {
+      opts.onQuery?.(RCODE_NAMES.get(parsed.rcode) ?? String(parsed.rcode))
+      return encodeResponse(parsed.id, parsed.opcode, parsed.rd, parsed.question, parsed.edns, { rcode: parsed.rcode, aa: false, answers: [], authorities: [] }, UDP_PLAIN)
+    }
+    const q = parsed.query
+    data.table = opts.table()
+    const reply = answer(q, data)
+    opts.onQuery?.(RCODE_NAMES.get(reply.rcode) ?? String(reply.rcode))
+    const limit = !udp ? TCP_MAX : q.edns === undefined ? UDP_PLAIN : Math.min(EDNS_UDP_SIZE, Math.max(UDP_PLAIN, q.edns.udpSize))
+    return encodeResponse(q.id, q.opcode, q.rd, q.question, q.edns, reply, limit)
   }
-  const answer = (q: Question | undefined): { rcode: number, answers: Answer[], authorities: Answer[] } => {
-    if (q === undefined) return { rcode: RCODE.REFUSED, answers: [], authorities: [] }
-    const T = Packet.TYPE
-    if (q.name.endsWith('.in-addr.arpa') && q.type === T.PTR) {
-      const ip = q.name.slice(0, -'.in-addr.arpa'.length).split('.').reverse().join('.')
-      const names = opts.table().reverse(ip)
-      if (names === undefined) return { rcode: RCODE.REFUSED, answers: [], authorities: [] }
-      return { rcode: RCODE.NOERROR, answers: names.map(n => ({ name: q.name, type: T.PTR, class: Packet.CLASS.IN, ttl: opts.ttlSeconds, domain: n })), authorities: [] }
-    }
-    const txt = opts.txt?.(q.name)
-    if (txt !== undefined) {
-      if (q.type !== T.TXT) return { rcode: RCODE.NOERROR, answers: [], authorities: [] }
-      return { rcode: RCODE.NOERROR, answers: txt.map(data => ({ name: q.name, type: T.TXT, class: Packet.CLASS.IN, ttl: 0, data })), authorities: [] }
-    }
-    if (opts.zone === undefined || (q.name !== zone && !q.name.endsWith(`.${zone}`))) return { rcode: RCODE.REFUSED, answers: [], authorities: [] }
-    const base = { name: q.name, class: Packet.CLASS.IN, ttl: opts.ttlSeconds }
-    if (q.name === zone) {
-      if (q.type === T.SOA) return { rcode: RCODE.NOERROR, answers: [soa], authorities: [] }
-      if (q.type === T.NS) return { rcode: RCODE.NOERROR, answers: [{ ...base, type: T.NS, ns: `ns.${zone}` }], authorities: [] }
-      return { rcode: RCODE.NOERROR, answers: [], authorities: [soa] }
-    }
-    const best = opts.table().lookup(q.name)?.[0]
-    if (best === undefined) return { rcode: RCODE.NXDOMAIN, answers: [], authorities: [soa] }
-    if (q.type === T.A && best.ipv4 !== undefined) return { rcode: RCODE.NOERROR, answers: [{ ...base, type: T.A, address: best.ipv4 }], authorities: [] }
-    if (q.type === T.AAAA && best.ipv6 !== undefined) return { rcode: RCODE.NOERROR, answers: [{ ...base, type: T.AAAA, address: best.ipv6 }], authorities: [] }
-    return { rcode: RCODE.NOERROR, answers: [], authorities: [soa] } // NODATA
-  }
-  const tcp = new dns2.TCPServer()
-  tcp.on('request', handle)
-  tcp.on('requestError', () => {})
+
+  const tcp = net.createServer({ pauseOnConnect: false }, socket => { serveTcp(socket, respond, tcpCounts) })
+  tcp.maxConnections = TCP_MAX_CONNECTIONS
+  const tcpCounts = new Map<string, number>()
   tcp.on('error', () => {})
   const udp = await bindSamePort(() => {
-    const u = new dns2.UDPServer({ type: opts.address.includes(':') ? 'udp6' : 'udp4' })
-    u.on('request', handle)
-    u.on('requestError', () => {})
+    const u = dgram.createSocket({ type: opts.address.includes(':') ? 'udp6' : 'udp4' })
+    u.on('message', (msg, rinfo) => {
+      const out = respond(msg, rinfo.address, true)
+      if (out !== undefined) u.send(out, rinfo.port, rinfo.address, () => {})
+    })
     u.on('error', () => {})
     return u
   }, tcp, opts.port, opts.address)
   return {
     udpPort: udp.address().port,
-    tcpPort: (tcp.address() as { port: number }).port,
+    tcpPort: (tcp.address() as net.AddressInfo).port,
     close: async () => {
       udp.close()
       await new Promise<void>(resolve => tcp.close(() => resolve()))
     }
   }
+}
+
+/** Length-prefixed messages (RFC 7766), answered in order; idle or oversized connections end. */
+function serveTcp (socket: net.Socket, respond: (packet: Buffer, source: string, udp: boolean) => Buffer | undefined, counts: Map<string, number>): void {
+  const source = socket.remoteAddress ?? ''
+  const open = (counts.get(source) ?? 0) + 1
+  counts.set(source, open)
+  socket.once('close', () => {
+    const left = (counts.get(source) ?? 1) - 1
+    if (left <= 0) counts.delete(source); else counts.set(source, left)
+  })
+  socket.on('error', () => {})
+  if (open > TCP_MAX_PER_SOURCE) { socket.destroy(); return }
+  socket.setTimeout(TCP_IDLE_MS, () => socket.destroy())
+  let pending: Buffer = Buffer.alloc(0)
+  socket.on('data', (chunk: Buffer) => {
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk])
+    while (pending.length >= 2) {
+      const len = pending.readUInt16BE(0)
+      if (pending.length < 2 + len) break
+      const out = respond(pending.subarray(2, 2 + len), source, false)
+      pending = pending.subarray(2 + len)
+      if (out === undefined) continue
+      const prefix = Buffer.allocUnsafe(2)
+      prefix.writeUInt16BE(out.length)
+      socket.write(Buffer.concat([prefix, out]))
+    }
+    // Unanswered replies pile up only when the client does not read: stop reading from it too.
+    if (socket.writableLength > TCP_MAX * 4) socket.destroy()
+  })
 }
 
 /** Port-0 attempts: the UDP port the kernel picks may be taken for TCP by another process. */
@@ -98,11 +116,10 @@ const SAME_PORT_ATTEMPTS = 20
  * With port 0 the TCP bind takes whatever UDP got, and a new pair is tried when that TCP port is
  * in use; on failure the UDP socket is closed again, so nothing stays bound.
  */
-async function bindSamePort (newUdp: () => InstanceType<typeof dns2.UDPServer>, tcp: InstanceType<typeof dns2.TCPServer>, port: number, address: string): Promise<InstanceType<typeof dns2.UDPServer>> {
+async function bindSamePort (newUdp: () => dgram.Socket, tcp: net.Server, port: number, address: string): Promise<dgram.Socket> {
   for (let attempt = 1; ; attempt++) {
     const udp = newUdp()
     try {
-      // Not dns2's listen(): its promise never settles when bind fails.
       await started(udp, done => udp.bind(port, address, done))
       await started(tcp, done => tcp.listen(udp.address().port, address, done))
       return udp

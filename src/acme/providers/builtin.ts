@@ -5,7 +5,7 @@ import type { DnsProvider } from './provider.js'
 export function builtinProvider (board: ChallengeBoard): DnsProvider {
   return {
     name: 'builtin',
-    present: async (fqdn, value) => { board.addTxt(fqdn, value) },
+    present: async (fqdn, value) => { board.addTxt(fqdn, value); await board.settled() },
     cleanup: async (fqdn, value) => { board.removeTxt(fqdn, value) }
   }
 }

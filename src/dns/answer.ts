@@ -1,0 +1,56 @@
+import type { NameTable } from './registry.js'
+import { addressBytes, CLASS_IN, RCODE, TYPE, type Query, type Reply, type RR } from './wire.js'
+
+export interface ZoneData {
+  /** The Docker zone, lower case; undefined: only TXT answers and PTRs are served. */
+  zone: string | undefined
+  ttlSeconds: number
+  table: NameTable
+  /** TXT values on offer outside the registry (ACME DNS-01 challenges, builtin provider). */
+  txt: (name: string) => readonly string[] | undefined
+}
+
+const refused: Reply = { rcode: RCODE.REFUSED, aa: false, answers: [], authorities: [] }
+const notImplemented: Reply = { rcode: RCODE.NOTIMP, aa: false, answers: [], authorities: [] }
+const IN_ADDR = '.in-addr.arpa'
+
+/**
+ * The answer to one parsed query: A/AAAA from the registry's best candidate, PTR for registered
+ * addresses, SOA/NS at the apex, NXDOMAIN with the SOA for unknown names, REFUSED outside the
+ * zone and for classes other than IN, a minimal RFC 8482 answer for ANY, NOTIMP for zone transfers.
+ */
+export function answer (q: Query, d: ZoneData): Reply {
+  if (q.cls !== CLASS_IN) return refused
+  if (q.type === TYPE.AXFR || q.type === TYPE.IXFR) return notImplemented
+  const ttl = d.ttlSeconds
+  if (q.name.endsWith(IN_ADDR)) {
+    if (q.type !== TYPE.PTR) return refused
+    const names = d.table.reverse(q.name.slice(0, -IN_ADDR.length).split('.').reverse().join('.'))
+    if (names === undefined) return refused
+    return { rcode: RCODE.NOERROR, aa: true, answers: names.map(target => ({ ttl, data: { type: TYPE.PTR, target } })), authorities: [] }
+  }
+  const txt = d.txt(q.name)
+  if (txt !== undefined) {
+    const answers: RR[] = q.type === TYPE.TXT || q.type === TYPE.ANY ? txt.map(v => ({ ttl: 0, data: { type: TYPE.TXT, strings: [v] } })) : []
+    return { rcode: RCODE.NOERROR, aa: true, answers, authorities: [] }
+  }
+  const zone = d.zone
+  if (zone === undefined || (q.name !== zone && !q.name.endsWith(`.${zone}`))) return refused
+  const soa: RR = { name: zone, ttl, data: { type: TYPE.SOA, mname: `ns.${zone}`, rname: `hostmaster.${zone}`, serial: 1, refresh: 300, retry: 60, expire: 86_400, minimum: ttl } }
+  const nodata: Reply = { rcode: RCODE.NOERROR, aa: true, answers: [], authorities: [soa] }
+  if (q.name === zone) {
+    if (q.type === TYPE.SOA || q.type === TYPE.ANY) return { rcode: RCODE.NOERROR, aa: true, answers: [{ ...soa, name: undefined }], authorities: [] }
+    if (q.type === TYPE.NS) return { rcode: RCODE.NOERROR, aa: true, answers: [{ ttl, data: { type: TYPE.NS, target: `ns.${zone}` } }], authorities: [] }
+    return nodata
+  }
+  const best = d.table.lookup(q.name)?.[0]
+  if (best === undefined) return { rcode: RCODE.NXDOMAIN, aa: true, answers: [], authorities: [soa] }
+  if (q.type === TYPE.ANY) {
+    // RFC 8482: no list of everything, one synthesised HINFO instead.
+    return { rcode: RCODE.NOERROR, aa: true, answers: [{ ttl, data: { type: TYPE.HINFO, cpu: 'RFC8482', os: '' } }], authorities: [] }
+  }
+  const ip = q.type === TYPE.A ? best.ipv4 : q.type === TYPE.AAAA ? best.ipv6 : undefined
+  const address = ip === undefined ? undefined : addressBytes(ip)
+  if (address === undefined || address.length !== (q.type === TYPE.A ? 4 : 16)) return nodata
+  return { rcode: RCODE.NOERROR, aa: true, answers: [{ ttl, data: { type: q.type as typeof TYPE.A, address } }], authorities: [] }
+}

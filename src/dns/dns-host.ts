@@ -1,0 +1,71 @@
+import { Worker } from 'node:worker_threads'
+import type { DnsServerOptions } from './dns-server.js'
+import type { Candidate, NameTable } from './registry.js'
+
+type Entries = ReadonlyArray<readonly [string, readonly Candidate[]]>
+
+/** Host → DNS thread; every message is acknowledged with its `seq`. */
+export type ToDnsThread =
+  | { op: 'names', seq: number, generation: number, entries: Entries }
+  | { op: 'txt', seq: number, entries: Array<[string, readonly string[]]> }
+
+/** DNS thread → host. */
+export type FromDnsThread =
+  | { op: 'listening', udpPort: number, tcpPort: number }
+  | { op: 'failed', message: string, code: string | undefined }
+  | { op: 'ack', seq: number }
+  | { op: 'counts', counts: Record<string, number> }
+
+export type DnsThreadOptions = Omit<DnsServerOptions, 'table' | 'txt' | 'onQuery'> & {
+  onCounts?: (counts: Record<string, number>) => void
+}
+
+export interface DnsThread {
+  readonly udpPort: number
+  readonly tcpPort: number
+  /** Resolves once the thread answers from this table. */
+  setNames: (table: NameTable) => Promise<void>
+  /** Resolves once the thread answers these TXT values (ACME asks the CA to look only then). */
+  setTxt: (entries: Array<[string, readonly string[]]>) => Promise<void>
+  close: () => Promise<void>
+}
+
+/** Running from sources (tests) the thread's file is TypeScript too. */
+const ENTRY = new URL(import.meta.url.endsWith('.ts') ? './dns-thread.ts' : './dns-thread.js', import.meta.url)
+
+/**
+ * Runs the DNS server on a worker thread of this process: its sockets, parsing and rate limiting
+ * live on that thread's event loop, so a DNS flood cannot delay HTTP requests or the admin API.
+ */
+export async function startDnsThread (opts: DnsThreadOptions): Promise<DnsThread> {
+  const { onCounts, ...serverOpts } = opts
+  const worker = new Worker(ENTRY, { workerData: serverOpts, name: 'portico-dns' })
+  let seq = 0
+  const acks = new Map<number, () => void>()
+  let exited = false
+  const ports = await new Promise<{ udpPort: number, tcpPort: number }>((resolve, reject) => {
+    worker.on('message', (m: FromDnsThread) => {
+      if (m.op === 'listening') resolve(m)
+      else if (m.op === 'failed') reject(Object.assign(new Error(m.message), { code: m.code }))
+      else if (m.op === 'ack') { acks.get(m.seq)?.(); acks.delete(m.seq) }
+      else onCounts?.(m.counts)
+    })
+    worker.once('error', reject)
+    worker.once('exit', code => {
+      exited = true
+      for (const done of acks.values()) done()
+      acks.clear()
+      reject(new Error(`DNS thread exited with code ${code}`))
+    })
+  }).catch(async err => { await worker.terminate(); throw err })
+  const send = async (m: ToDnsThread): Promise<void> => {
+    if (exited) return
+    await new Promise<void>(resolve => { acks.set(m.seq, resolve); worker.postMessage(m) })
+  }
+  return {
+    ...ports,
+    setNames: async table => { await send({ op: 'names', seq: ++seq, generation: table.generation, entries: table.entries() }) },
+    setTxt: async entries => { await send({ op: 'txt', seq: ++seq, entries }) },
+    close: async () => { await worker.terminate() }
+  }
+}
