@@ -7,6 +7,7 @@ import { startDnsServer, nameTableFromEntries, type Candidate } from '../../src/
 import { parseQuery, encodeResponse, addressBytes, RCODE, TYPE } from '../../src/dns/wire.js'
 import { RateLimiter } from '../../src/dns/rate-limit.js'
 import { requires } from '../helpers/required.js'
+import { fuzzPacket, prng, QUERY_CORPUS } from '../helpers/dns-fuzz.js'
 
 const run = promisify(execFile)
 const ZONE = 'hpc.test'
@@ -136,34 +137,10 @@ t.test('answers as dig reads them; protocol edges', requires('command:dig'), asy
   t.same(answersTcp.map(a => [a.readUInt16BE(0), a[3]! & 0xf]), [[0xbeef, RCODE.FORMERR], [valid.readUInt16BE(0), RCODE.NOERROR]], 'TCP: FORMERR, then the next query answered')
 })
 
-/** mulberry32: a small seeded PRNG, so a failing case can be replayed from its seed. */
-function prng (seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0
-    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-/** A hostile packet: a mutated real query (bit flips, cuts, count fields, splices) or random bytes. */
-export function fuzzPacket (rand: () => number, corpus: readonly Buffer[]): Buffer {
-  const int = (n: number): number => Math.floor(rand() * n)
-  const kind = int(6)
-  if (kind === 0 || corpus.length === 0) return Buffer.from(Array.from({ length: int(600) }, () => int(256)))
-  const b = Buffer.from(corpus[int(corpus.length)]!)
-  if (kind === 1) for (let i = int(4) + 1; i > 0; i--) { const at = int(b.length); b[at] = b[at]! ^ (1 << int(8)) }
-  if (kind === 2) return b.subarray(0, int(b.length + 1))
-  if (kind === 3 && b.length >= 12) b.writeUInt16BE(rand() < 0.5 ? 0xffff : int(65536), 4 + 2 * int(4))
-  if (kind === 4) return Buffer.concat([b, Buffer.from(Array.from({ length: int(300) }, () => int(256)))])
-  if (kind === 5 && b.length > 12) for (let i = 12 + int(b.length - 12); i < b.length && rand() < 0.9; i++) b[i] = [0, 63, 64, 0xc0, 0xff, int(256)][int(6)]!
-  return b
-}
-
 t.test('seeded fuzz: every packet gets drop, an error or an answer, in time bounded by its length', async t => {
   const seed = Number(process.env.PORTICO_FUZZ_SEED ?? 19)
   const rand = prng(seed)
-  const corpus = captured.length > 0 ? captured : [Buffer.from('12340100000100000000000105616c706861046870637404746573740000010001' + '0000291000000000000000', 'hex')]
+  const corpus = [...captured, ...QUERY_CORPUS]
   const counts = { drop: 0, error: 0, query: 0 }
   const n = 50_000
   const started = process.hrtime.bigint()
