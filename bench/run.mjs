@@ -67,12 +67,21 @@ function routeDecision () {
 
 async function dnsBench () {
   const dns = await runDnsBench({ seconds: quick ? 3 : 10 })
+  const row = (name, r) => r.skipped !== undefined
+    ? `| ${name} | skipped: ${r.skipped} | | | | | | |`
+    : `| ${name} | ${r.qps} | ${r.completed_pct}% | ${r.lost} | ${r.avg_latency_ms.toFixed(2)} ms | ${r.noerror_pct}% | ${r.cpu_s} s | ${r.qps_per_cpu_s} |`
   writeResult('dns', { tool: 'dnsperf -c 4 -q 200', dns }, [
     '# DNS server (dnsperf, UDP, loopback)',
     '',
-    `${stamp}; 1000 registered names, A queries (plus one NXDOMAIN name), dnsperf -c 4 -q 200`,
+    `${stamp}; 1000 registered names, A queries (plus one NXDOMAIN name), dnsperf -c 4 -q 200; both servers in the same run.`,
+    'portico runs its DNS server on a worker thread (as the daemon does), rate limit off; dnsmasq answers the same',
+    'names from a hosts file (`--no-resolv --local=/zone/ --cache-size=0`). CPU: the server process\'s user + system time.',
     '',
-    dns.skipped !== undefined ? `skipped: ${dns.skipped}` : `| queries/s | completed | lost | avg latency | NOERROR |\n|---|---|---|---|---|\n| ${dns.qps} | ${dns.completed_pct}% | ${dns.lost} | ${dns.avg_latency_ms.toFixed(2)} ms | ${dns.noerror_pct}% |`,
+    ...(dns.skipped !== undefined
+      ? [`skipped: ${dns.skipped}`]
+      : ['| server | queries/s | completed | lost | avg latency | NOERROR | CPU | queries per CPU-second |', '|---|---|---|---|---|---|---|---|',
+          row('portico', dns.portico), row('dnsmasq', dns.dnsmasq), '',
+          dns.ratio_per_cpu_s === undefined ? '' : `portico / dnsmasq per CPU-second: **${dns.ratio_per_cpu_s}×** (goal ≥ 0.5×)`]),
     ''
   ].join('\n'))
 }

@@ -16,6 +16,7 @@ PACKAGES=(
   pebble        # Let's Encrypt's test CA (and pebble-challtestsrv) for the ACME tests
   bind9         # named: RFC 2136 dynamic updates with TSIG for the ACME rfc2136 provider
   dnsperf       # npm run bench: DNS server queries per second
+  dnsmasq-base  # npm run bench: DNS peer (the binary only, no system service; the harness starts its own)
   nginx-light   # npm run bench: proxy peer and the shared upstream (started by the harness only)
   haproxy       # npm run bench: proxy peer
   caddy         # npm run bench: proxy peer

@@ -36,7 +36,7 @@ export function answer (q: Query, d: ZoneData): Reply {
   }
   const zone = d.zone
   if (zone === undefined || (q.name !== zone && !q.name.endsWith(`.${zone}`))) return refused
-  const soa: RR = { name: zone, ttl, data: { type: TYPE.SOA, mname: `ns.${zone}`, rname: `hostmaster.${zone}`, serial: 1, refresh: 300, retry: 60, expire: 86_400, minimum: ttl } }
+  const soa = soaOf(zone, ttl)
   const nodata: Reply = { rcode: RCODE.NOERROR, aa: true, answers: [], authorities: [soa] }
   if (q.name === zone) {
     if (q.type === TYPE.SOA || q.type === TYPE.ANY) return { rcode: RCODE.NOERROR, aa: true, answers: [{ ...soa, name: undefined }], authorities: [] }
@@ -50,7 +50,27 @@ export function answer (q: Query, d: ZoneData): Reply {
     return { rcode: RCODE.NOERROR, aa: true, answers: [{ ttl, data: { type: TYPE.HINFO, cpu: 'RFC8482', os: '' } }], authorities: [] }
   }
   const ip = q.type === TYPE.A ? best.ipv4 : q.type === TYPE.AAAA ? best.ipv6 : undefined
-  const address = ip === undefined ? undefined : addressBytes(ip)
+  const address = ip === undefined ? undefined : cachedAddress(ip)
   if (address === undefined || address.length !== (q.type === TYPE.A ? 4 : 16)) return nodata
   return { rcode: RCODE.NOERROR, aa: true, answers: [{ ttl, data: { type: q.type as typeof TYPE.A, address } }], authorities: [] }
+}
+
+let soaCache: RR | undefined
+function soaOf (zone: string, ttl: number): RR {
+  if (soaCache?.name !== zone || soaCache.ttl !== ttl) {
+    soaCache = { name: zone, ttl, data: { type: TYPE.SOA, mname: `ns.${zone}`, rname: `hostmaster.${zone}`, serial: 1, refresh: 300, retry: 60, expire: 86_400, minimum: ttl } }
+  }
+  return soaCache
+}
+
+/** Addresses are few and asked often: their bytes are kept (bounded: the table starts over). */
+const addresses = new Map<string, Buffer | undefined>()
+function cachedAddress (ip: string): Buffer | undefined {
+  let b = addresses.get(ip)
+  if (b === undefined && !addresses.has(ip)) {
+    if (addresses.size >= 65_536) addresses.clear()
+    b = addressBytes(ip)
+    addresses.set(ip, b)
+  }
+  return b
 }

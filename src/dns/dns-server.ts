@@ -63,7 +63,7 @@ export async function startDnsServer (opts: DnsServerOptions): Promise<DnsServer
     const u = dgram.createSocket({ type: opts.address.includes(':') ? 'udp6' : 'udp4' })
     u.on('message', (msg, rinfo) => {
       const out = respond(msg, rinfo.address, true)
-      if (out !== undefined) u.send(out, rinfo.port, rinfo.address, () => {})
+      if (out !== undefined) u.send(out, rinfo.port, rinfo.address)
     })
     u.on('error', () => {})
     return u

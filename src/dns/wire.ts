@@ -83,14 +83,27 @@ function readQuestionName (buf: Buffer, start: number): { text: string, end: num
     if (len === 0) break
     if (len > 63 || at + 1 + len - start >= MAX_NAME || at + 1 + len > buf.length) return undefined
     if (text !== '') text += '.'
-    for (let i = at + 1; i <= at + len; i++) {
-      let c = buf[i]!
-      if (c >= 0x41 && c <= 0x5a) c += 0x20
-      text += c > 0x20 && c < 0x7f && c !== 0x2e && c !== 0x5c ? String.fromCharCode(c) : `\\${String(c).padStart(3, '0')}`
-    }
+    text += label(buf, at + 1, at + 1 + len)
     at += 1 + len
   }
   return { text, end: at + 1 }
+}
+
+/** One label, lower-cased; bytes outside [!-~], dots and backslashes escaped as \DDD (as dig prints). */
+function label (buf: Buffer, from: number, to: number): string {
+  let plain = true
+  for (let i = from; i < to; i++) {
+    const c = buf[i]!
+    if (c <= 0x20 || c >= 0x7f || c === 0x2e || c === 0x5c) { plain = false; break }
+  }
+  if (plain) return buf.toString('latin1', from, to).toLowerCase()
+  let text = ''
+  for (let i = from; i < to; i++) {
+    let c = buf[i]!
+    if (c >= 0x41 && c <= 0x5a) c += 0x20
+    text += c > 0x20 && c < 0x7f && c !== 0x2e && c !== 0x5c ? String.fromCharCode(c) : `\\${String(c).padStart(3, '0')}`
+  }
+  return text
 }
 
 /** Steps over one resource record (name possibly ending in a pointer, which is not followed). */
@@ -135,7 +148,7 @@ export const EDNS_UDP_SIZE = 1232
  * goes out with TC=1 and no records (the client retries over TCP).
  */
 export function encodeResponse (id: number, opcode: number, rd: boolean, question: Buffer | undefined, edns: Edns | undefined, reply: Reply, limit: number): Buffer {
-  const w = new Writer(Math.min(limit, 4096))
+  const w = SCRATCH
   const rcode = reply.rcode & 0xf
   const head = (tc: boolean, records: number): void => {
     w.reset()
@@ -179,7 +192,7 @@ function writeRecord (w: Writer, r: RR): void {
   w.patch16(lengthAt, w.length - lengthAt - 2)
 }
 
-/** A growable buffer; names are written uncompressed. */
+/** A growable buffer, reused for every response (the result is copied out); names uncompressed. */
 class Writer {
   #buf: Buffer
   length = 0
@@ -224,6 +237,8 @@ class Writer {
 
   done (): Buffer { return Buffer.from(this.#buf.subarray(0, this.length)) }
 }
+
+const SCRATCH = new Writer(4096)
 
 /** Address bytes for an A or AAAA record; undefined for anything that is not an address. */
 export function addressBytes (ip: string): Buffer | undefined {
