@@ -1,5 +1,5 @@
 import type { Config } from '../config/index.js'
-import { DockerWatcher, NameRegistry, startDnsThread, EMPTY_NAME_TABLE, type DnsThread, type NameTable, type WatcherState } from '../dns/index.js'
+import { DockerWatcher, NameRegistry, startDnsThread, tableDiff, EMPTY_NAME_TABLE, type ContainerProblems, type DnsThread, type NameTable, type WatcherState } from '../dns/index.js'
 import { parseListenAddress } from '../util/address.js'
 import type { Logger } from '../log/logger.js'
 
@@ -30,8 +30,10 @@ export class DockerProducer {
   async txtChanged (): Promise<void> { await this.#dns?.setTxt(this.#txt()) }
 
   get table (): NameTable { return this.#registry?.table ?? EMPTY_NAME_TABLE }
-  get state (): (WatcherState & { dns_port: number | null }) | null {
-    return this.#watcher === undefined && this.#dns === undefined ? null : { ...(this.#watcher?.state ?? { connected: false, lastEventAt: null, lastError: 'docker not configured', reconnects: 0, containers: 0 }), dns_port: this.#dns?.udpPort ?? null }
+  get state (): (WatcherState & { dns_port: number | null, label_problems: ContainerProblems[] }) | null {
+    if (this.#watcher === undefined && this.#dns === undefined) return null
+    const watcher = this.#watcher?.state ?? { connected: false, lastEventAt: null, lastError: 'docker not configured', reconnects: 0, containers: 0 }
+    return { ...watcher, dns_port: this.#dns?.udpPort ?? null, label_problems: this.#registry?.labelProblems ?? [] }
   }
 
   async apply (config: Config): Promise<void> {
@@ -42,13 +44,22 @@ export class DockerProducer {
       this.#watcher = undefined
       this.#registry = undefined
       if (d !== undefined) {
-        this.#registry = new NameRegistry({ zone: d.zone.toLowerCase(), namePattern: new RegExp(d.name_pattern), preferredNetwork: d.network, requireHealthy: d.require_healthy })
+        this.#registry = new NameRegistry({
+          zone: d.zone.toLowerCase(),
+          namePattern: new RegExp(d.name_pattern),
+          preferredNetwork: d.network,
+          requireHealthy: d.require_healthy,
+          onLabelProblems: (container, problems) => { this.#log.warn({ container, problems }, 'docker container labels ignored or refused') }
+        })
+        let logged = this.#registry.table
         this.#watcher = new DockerWatcher(this.#registry, {
           endpoint: d.endpoint ?? process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock',
           reconcileMs: d.reconcile_interval,
           log: this.#log,
           onChange: () => {
-            this.#log.info({ names: this.#registry?.table.entries().map(([n, c]) => `${n}=${c[0]?.ipv4 ?? c[0]?.ipv6 ?? ''}`) }, 'docker names changed')
+            const table = this.table
+            this.#log.info({ ...tableDiff(logged, table), names: table.entries().length }, 'docker names changed')
+            logged = table
             void this.#dns?.setNames(this.table)
             this.#onNames()
           }

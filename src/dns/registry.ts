@@ -1,4 +1,4 @@
-import { claimOf, type ContainerFacts, type NamingOptions, type Role } from './container-names.js'
+import { inspectClaim, type ContainerFacts, type LabelProblem, type NamingOptions, type Role } from './container-names.js'
 
 /** One container able to answer for a name. */
 export interface Candidate {
@@ -26,7 +26,11 @@ export interface NameTable {
 export interface RegistryOptions extends NamingOptions {
   preferredNetwork: string | undefined
   requireHealthy: boolean
+  /** Called once per container when its label problems first appear or change. */
+  onLabelProblems?: (container: string, problems: readonly LabelProblem[]) => void
 }
+
+export interface ContainerProblems { container: string, problems: readonly LabelProblem[] }
 
 /**
  * The live registry, keyed by container id (names get reused; compose emits events out of
@@ -37,6 +41,8 @@ export class NameRegistry {
   readonly #opts: RegistryOptions
   #generation = 0
   #table: NameTable
+  /** Label problems of the running containers, by id (what the status page shows). */
+  #problems = new Map<string, ContainerProblems>()
 
   constructor (opts: RegistryOptions) {
     this.#opts = opts
@@ -45,6 +51,7 @@ export class NameRegistry {
 
   get table (): NameTable { return this.#table }
   get size (): number { return this.#containers.size }
+  get labelProblems (): ContainerProblems[] { return [...this.#problems.values()] }
 
   /** Inserts or replaces a container's facts; returns whether the published table changed. */
   upsert (c: ContainerFacts): boolean {
@@ -73,20 +80,31 @@ export class NameRegistry {
 
   #build (): NameTable {
     const byName = new Map<string, Candidate[]>()
+    const problems = new Map<string, ContainerProblems>()
     for (const c of this.#containers.values()) {
       if (!c.running) continue
+      const { claim, problems: found } = inspectClaim(c, this.#opts)
+      if (found.length > 0) problems.set(c.id, { container: c.name.replace(/^\//, ''), problems: found })
       if (this.#opts.requireHealthy && c.health !== undefined && c.health !== 'healthy') continue
-      const claim = claimOf(c, this.#opts)
       if (claim === undefined) continue
       const net = this.#pickNetwork(c)
       if (net === undefined) continue
       const cand: Candidate = { containerId: c.id, containerName: c.name.replace(/^\//, ''), ipv4: net.ipv4, ipv6: net.ipv6, port: claim.port, role: claim.role, priority: claim.priority }
       for (const name of claim.names) byName.set(name, [...(byName.get(name) ?? []), cand])
     }
+    this.#reportProblems(problems)
     for (const list of byName.values()) {
       list.sort((a, b) => b.priority - a.priority || (a.role === b.role ? 0 : a.role === 'primary' ? -1 : 1) || a.containerId.localeCompare(b.containerId))
     }
     return nameTableFromEntries(++this.#generation, [...byName.entries()].sort(([a], [b]) => a.localeCompare(b)))
+  }
+
+  #reportProblems (next: Map<string, ContainerProblems>): void {
+    const previous = this.#problems
+    this.#problems = next
+    for (const [id, p] of next) {
+      if (JSON.stringify(previous.get(id)) !== JSON.stringify(p)) this.#opts.onLabelProblems?.(p.container, p.problems)
+    }
   }
 
   #pickNetwork (c: ContainerFacts): { ipv4: string | undefined, ipv6: string | undefined } | undefined {
@@ -117,3 +135,16 @@ export function nameTableFromEntries (generation: number, entries: ReadonlyArray
 }
 
 export const EMPTY_NAME_TABLE: NameTable = { generation: 0, lookup: () => undefined, reverse: () => undefined, entries: () => [] }
+
+/** What changed between two tables, name by name (`name=address`, the best candidate's): for the log. */
+export function tableDiff (before: NameTable, after: NameTable): { added: string[], removed: string[], changed: string[] } {
+  const best = (c: readonly Candidate[] | undefined): string => c === undefined ? '' : `${c[0]?.ipv4 ?? c[0]?.ipv6 ?? ''}${c.length > 1 ? ` (+${c.length - 1})` : ''}`
+  const diff = { added: [] as string[], removed: [] as string[], changed: [] as string[] }
+  for (const [name, c] of after.entries()) {
+    const old = before.lookup(name)
+    if (old === undefined) diff.added.push(`${name}=${best(c)}`)
+    else if (best(old) !== best(c) || old[0]?.containerId !== c[0]?.containerId) diff.changed.push(`${name}=${best(old)} -> ${best(c)}`)
+  }
+  for (const [name, c] of before.entries()) if (after.lookup(name) === undefined) diff.removed.push(`${name}=${best(c)}`)
+  return diff
+}

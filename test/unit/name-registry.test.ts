@@ -1,5 +1,5 @@
 import t from 'tap'
-import { NameRegistry, claimOf, type ContainerFacts } from '../../src/dns/index.js'
+import { NameRegistry, claimOf, inspectClaim, tableDiff, type ContainerFacts } from '../../src/dns/index.js'
 
 const opts = { zone: 'hpc.internal', namePattern: /^(?<tenant>[a-z0-9]+)-(?<service>[a-z0-9][a-z0-9-]*)$/ }
 const c = (id: string, name: string, labels: Record<string, string> = {}, extra: Partial<ContainerFacts> = {}): ContainerFacts => ({
@@ -16,6 +16,7 @@ t.test('naming: labels, compose, pattern', async t => {
   t.same(claimOf(c('1', 'bigco-nginx', { 'portico.tenant': 'other' }), opts)?.names, ['nginx.other.hpc.internal'])
   t.match(claimOf(c('1', 'x', { 'portico.name': 'n.t', 'portico.role': 'maintenance', 'portico.port': '8080' }), opts), { role: 'maintenance', priority: 50, port: 8080 })
   t.same(claimOf(c('1', 'x', { 'portico.name': 'bad_name!' }), opts), undefined, 'invalid DNS names are not published')
+  t.same(claimOf(c('1', 'x', { 'portico.name': 'n.t', 'portico.priority': '1e3' }), opts)?.priority, 100, 'priority 1e3 is not an integer label')
 })
 
 t.test('registry: candidates, health, preferred network, removal', async t => {
@@ -41,4 +42,44 @@ t.test('registry: candidates, health, preferred network, removal', async t => {
   t.equal(preferred.table.lookup('d.c.hpc.internal'), undefined, 'not on the preferred network: not published')
   t.equal(r.replaceAll([]), true)
   t.same(r.table.entries(), [])
+})
+
+t.test('labels: every bad label is reported with its reason; bad names and the zone\'s own records refused', async t => {
+  const problems = (labels: Record<string, string>, name = 'x'): Array<[string, string]> => inspectClaim(c('1', name, labels), opts).problems.map(p => [p.label, p.why])
+  t.match(problems({ 'portico.name': 'a.b', 'portico.port': '99999' }), [['portico.port', /not a port/]], 'port 99999')
+  t.equal(claimOf(c('1', 'x', { 'portico.name': 'a.b', 'portico.port': '99999' }), opts)?.port, undefined, '... and not used')
+  t.match(problems({ 'portico.name': 'a.b', 'portico.port': 'abc' }), [['portico.port', /not a port/]], 'port abc')
+  t.match(problems({ 'portico.name': 'a.b', 'portico.port': '0' }), [['portico.port', /not a port/]], 'port 0')
+  t.match(problems({ 'portico.name': 'a.b', 'portico.priority': '12.5' }), [['portico.priority', /not an integer; 100 used/]], 'priority 12.5')
+  t.match(problems({ 'portico.name': 'a.b', 'portico.role': 'bogus' }), [['portico.role', /primary used/]], 'role bogus')
+  t.match(problems({ 'portico.name': 'bad_name!' }), [['portico.name', /not a DNS name/]], 'bad_name!')
+  t.match(problems({ 'portico.name': 'a'.repeat(70) + '.t' }), [['portico.name', /label of 70 characters/]], '70-character label')
+  t.match(problems({ 'portico.name': Array.from({ length: 5 }, () => 'b'.repeat(63)).join('.') }), [['portico.name', /characters: a DNS name has at most 253/]], '317 characters')
+  t.match(problems({ 'portico.name': 'ns' }), [['portico.name', /zone's own record/]], 'ns: the zone\'s NS target')
+  t.match(problems({ 'portico.name': 'hpc.internal.' }), [['portico.name', /zone's own record/]], 'the apex')
+  t.match(problems({ 'portico.name': 'ok.t', 'portico.aliases': 'fine.t, no way' }), [['portico.aliases', /not a DNS name/]], 'a bad alias, the rest kept')
+  t.same(claimOf(c('1', 'x', { 'portico.name': 'ok.t', 'portico.aliases': 'fine.t, no way' }), opts)?.names, ['ok.t.hpc.internal', 'fine.t.hpc.internal'])
+  t.same(problems({ 'portico.name': 'ok.t', 'portico.port': '8080', 'portico.priority': '-5', 'portico.role': 'primary' }), [], 'good labels: no problems')
+  t.equal(claimOf(c('1', 'x', { 'portico.name': 'ns' }), opts), undefined, 'ns is not published')
+
+  const warned: Array<[string, number]> = []
+  const r = new NameRegistry({ ...opts, preferredNetwork: undefined, requireHealthy: false, onLabelProblems: (name, p) => warned.push([name, p.length]) })
+  r.upsert(c('1', 'evil', { 'portico.name': 'ns', 'portico.port': 'abc' }))
+  r.upsert(c('2', 'bigco-nginx'))
+  r.upsert(c('2', 'bigco-nginx', { extra: 'x' }))
+  t.same(warned, [['evil', 2]], 'one warning per container, not repeated on unrelated changes')
+  t.same(r.labelProblems.map(p => p.container), ['evil'], 'kept for the status page while it runs')
+  t.equal(r.table.lookup('ns.hpc.internal'), undefined, 'the NS target stays the zone\'s')
+  r.remove('1')
+  t.same(r.labelProblems, [], 'gone with the container')
+})
+
+t.test('the log gets the difference of two tables, not the table', async t => {
+  const r = new NameRegistry({ ...opts, preferredNetwork: undefined, requireHealthy: false })
+  for (let i = 1; i <= 5; i++) r.upsert(c(String(i), `t${i}-web`))
+  const before = r.table
+  r.remove('1')
+  r.upsert(c('6', 't6-web'))
+  r.upsert(c('2', 't2-web', {}, { networks: { appliances: { ipv4: '172.29.0.99', ipv6: undefined } } }))
+  t.same(tableDiff(before, r.table), { added: ['web.t6.hpc.internal=172.29.0.6'], removed: ['web.t1.hpc.internal=172.29.0.1'], changed: ['web.t2.hpc.internal=172.29.0.2 -> 172.29.0.99'] })
 })
