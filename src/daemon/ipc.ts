@@ -6,10 +6,10 @@ export type NameEntries = ReadonlyArray<readonly [string, readonly Candidate[]]>
 
 /** Primary → worker. Requests carry an id and get exactly one `reply`. */
 export type ToWorker =
-  | { op: 'prepare', id: number, source: string, file: string, generation: number, names: NameEntries, namesGeneration: number, acmeHttp: Array<[string, string]> }
+  | { op: 'prepare', id: number, source: string, file: string, generation: number, names: NameEntries, namesGeneration: number, namesHeld?: boolean, acmeHttp: Array<[string, string]> }
   | { op: 'commit', id: number }
   | { op: 'abort', id: number }
-  | { op: 'names', entries: NameEntries, namesGeneration: number, generation: number }
+  | { op: 'names', entries: NameEntries, namesGeneration: number, namesHeld?: boolean, generation: number }
   | { op: 'acme-http', id: number, entries: Array<[string, string]> }
   | { op: 'stats', id: number, metrics: boolean }
   | { op: 'reopen-logs' }

@@ -1,7 +1,7 @@
 import { DispatcherRegistry, type AccessEntry } from '../router/index.js'
 import { SnapshotStore } from '../snapshot/index.js'
 import type { Metrics } from '../admin/index.js'
-import type { NameTable } from '../dns/index.js'
+import { ConnectingSockets, type NameTable } from '../dns/index.js'
 import { createAccessFile } from '../log/access-file.js'
 import type { Logger } from '../log/logger.js'
 import { ListenerSet } from './listeners.js'
@@ -32,7 +32,9 @@ export interface ServingStats {
  */
 export class Serving {
   readonly store = new SnapshotStore()
-  readonly dispatchers = new DispatcherRegistry()
+  /** Connects to a container address the registry just dropped end at once (and are retried). */
+  readonly #connecting = new ConnectingSockets()
+  readonly dispatchers = new DispatcherRegistry({ onConnecting: (host, socket) => { this.#connecting.track(host, socket) } })
   readonly #listeners: ListenerSet
   readonly #metrics: Metrics
   readonly #log: Logger
@@ -42,6 +44,7 @@ export class Serving {
   constructor (log: Logger, metrics: Metrics, opts: { reusePort: boolean }) {
     this.#log = log
     this.#metrics = metrics
+    this.store.onSwap((next, previous) => { if (next.names !== previous?.names) this.#connecting.update(next.names) })
     this.#listeners = new ListenerSet(this.store, {
       view: () => this.store.current,
       access: (e: AccessEntry) => {

@@ -32,7 +32,7 @@ export async function runWorker (log: Logger): Promise<number> {
           const config = parseConfigText(m.source, m.file)
           log.level = config.log.level
           board.replaceHttp(m.acmeHttp)
-          serving.setNames(nameTableFromEntries(m.namesGeneration, m.names), serving.store.loaded ? serving.store.current.generation : m.generation)
+          serving.setNames(nameTableFromEntries(m.namesGeneration, m.names, m.namesHeld), serving.store.loaded ? serving.store.current.generation : m.generation)
           const built = await buildSnapshot(config, serving.dispatchers, serving.names!, token => board.httpToken(token))
           prepared.set(m.id, await serving.prepare({ ...built, snapshot: { ...built.snapshot, generation: m.generation } }))
           reply({ op: 'reply', id: m.id, ok: true })
@@ -52,7 +52,7 @@ export async function runWorker (log: Logger): Promise<number> {
         reply({ op: 'reply', id: m.id, ok: true })
         return
       case 'names':
-        serving.setNames(nameTableFromEntries(m.namesGeneration, m.entries), m.generation)
+        serving.setNames(nameTableFromEntries(m.namesGeneration, m.entries, m.namesHeld), m.generation)
         return
       case 'acme-http':
         board.replaceHttp(m.entries)

@@ -39,7 +39,7 @@ export class WorkerPool implements ServingBackend {
   #nextId = 1
   #lock: Promise<void> = Promise.resolve()
   #committed: { config: ConfigSource, generation: number } | undefined
-  #names: { entries: NameEntries, generation: number } = { entries: [], generation: 0 }
+  #names: { entries: NameEntries, generation: number, held: boolean } = { entries: [], generation: 0, held: false }
   #http: Array<[string, string]> = []
   #failures = 0
   #respawns = 0
@@ -91,9 +91,9 @@ export class WorkerPool implements ServingBackend {
   }
 
   setNames (names: NameTable, generation: number): void {
-    this.#names = { entries: names.entries(), generation: names.generation }
+    this.#names = { entries: names.entries(), generation: names.generation, held: names.held === true }
     if (this.store.loaded) this.store.swap({ ...this.store.current, names, generation })
-    for (const s of this.#slots.values()) this.#send(s.worker, { op: 'names', entries: this.#names.entries, namesGeneration: names.generation, generation })
+    for (const s of this.#slots.values()) this.#send(s.worker, { op: 'names', entries: this.#names.entries, namesGeneration: names.generation, namesHeld: this.#names.held, generation })
   }
 
   async publishHttp (entries: Array<[string, string]>): Promise<void> {
@@ -132,8 +132,8 @@ export class WorkerPool implements ServingBackend {
     await this.dispatchers.closeAll()
   }
 
-  #namesAndHttp (): { names: NameEntries, namesGeneration: number, acmeHttp: Array<[string, string]> } {
-    return { names: this.#names.entries, namesGeneration: this.#names.generation, acmeHttp: this.#http }
+  #namesAndHttp (): { names: NameEntries, namesGeneration: number, namesHeld: boolean, acmeHttp: Array<[string, string]> } {
+    return { names: this.#names.entries, namesGeneration: this.#names.generation, namesHeld: this.#names.held, acmeHttp: this.#http }
   }
 
   /** `metrics`: also the worker's prom-client registry (collecting it is work /readyz need not pay). */

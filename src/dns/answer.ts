@@ -11,6 +11,8 @@ export interface ZoneData {
 }
 
 const refused: Reply = { rcode: RCODE.REFUSED, aa: false, answers: [], authorities: [] }
+/** The table is held (dockerd back, not resynced): resolvers retry, nobody gets a reused address. */
+const held: Reply = { rcode: RCODE.SERVFAIL, aa: false, answers: [], authorities: [] }
 const notImplemented: Reply = { rcode: RCODE.NOTIMP, aa: false, answers: [], authorities: [] }
 const IN_ADDR = '.in-addr.arpa'
 
@@ -25,6 +27,7 @@ export function answer (q: Query, d: ZoneData): Reply {
   const ttl = d.ttlSeconds
   if (q.name.endsWith(IN_ADDR)) {
     if (q.type !== TYPE.PTR) return refused
+    if (d.table.held === true) return held
     const names = d.table.reverse(q.name.slice(0, -IN_ADDR.length).split('.').reverse().join('.'))
     if (names === undefined) return refused
     return { rcode: RCODE.NOERROR, aa: true, answers: names.map(target => ({ ttl, data: { type: TYPE.PTR, target } })), authorities: [] }
@@ -43,6 +46,7 @@ export function answer (q: Query, d: ZoneData): Reply {
     if (q.type === TYPE.NS) return { rcode: RCODE.NOERROR, aa: true, answers: [{ ttl, data: { type: TYPE.NS, target: `ns.${zone}` } }], authorities: [] }
     return nodata
   }
+  if (d.table.held === true) return held
   const best = d.table.lookup(q.name)?.[0]
   if (best === undefined) return { rcode: RCODE.NXDOMAIN, aa: true, answers: [], authorities: [soa] }
   if (q.type === TYPE.ANY) {

@@ -6,7 +6,7 @@ type Entries = ReadonlyArray<readonly [string, readonly Candidate[]]>
 
 /** Host → DNS thread; every message is acknowledged with its `seq`. */
 export type ToDnsThread =
-  | { op: 'names', seq: number, generation: number, entries: Entries }
+  | { op: 'names', seq: number, generation: number, held: boolean, entries: Entries }
   | { op: 'txt', seq: number, entries: Array<[string, readonly string[]]> }
 
 /** DNS thread → host. */
@@ -64,7 +64,7 @@ export async function startDnsThread (opts: DnsThreadOptions): Promise<DnsThread
   }
   return {
     ...ports,
-    setNames: async table => { await send({ op: 'names', seq: ++seq, generation: table.generation, entries: table.entries() }) },
+    setNames: async table => { await send({ op: 'names', seq: ++seq, generation: table.generation, held: table.held === true, entries: table.entries() }) },
     setTxt: async entries => { await send({ op: 'txt', seq: ++seq, entries }) },
     close: async () => { await worker.terminate() }
   }

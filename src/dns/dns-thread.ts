@@ -16,7 +16,7 @@ let counts: Record<string, number> = {}
 const post = (m: FromDnsThread): void => { port.postMessage(m) }
 
 port.on('message', (m: ToDnsThread) => {
-  if (m.op === 'names') table = nameTableFromEntries(m.generation, m.entries)
+  if (m.op === 'names') table = nameTableFromEntries(m.generation, m.entries, m.held)
   else if (m.op === 'txt') txt = new Map(m.entries)
   post({ op: 'ack', seq: m.seq })
 })

@@ -1,5 +1,8 @@
 import type Docker from 'dockerode'
 import type { Readable } from 'node:stream'
+import net from 'node:net'
+import { watch, type FSWatcher } from 'node:fs'
+import { basename, dirname } from 'node:path'
 import type { ContainerFacts } from './container-names.js'
 import type { NameRegistry } from './registry.js'
 
@@ -20,12 +23,23 @@ export interface WatcherOptions {
   backoff?: { minMs: number, maxMs: number }
 }
 
+/** Reconnect backoff: short and capped, so a returning dockerd is seen within ~250 ms. */
+const BACKOFF = { minMs: 50, maxMs: 250 }
+const PROBE_TIMEOUT_MS = 1000
+const LOG_EVERY = 300
+
 /**
  * Follows dockerd and keeps the registry in sync. The events stream is opened *before* the
  * full listing, so no change between the two is missed; events only mark container ids dirty
  * and one worker inspects them (coalescing bursts, never applying an older inspect over a
- * newer one). Disconnects are retried forever with capped exponential backoff and jitter,
- * creating a new client each time (a restarted dockerd has a new socket inode).
+ * newer one). Disconnects are retried forever with short capped backoff and jitter (and at once
+ * when the unix socket reappears), creating a new client each time (a restarted dockerd has a
+ * new socket inode).
+ *
+ * After a disconnect the old table keeps serving only while dockerd is down (its socket absent
+ * or refusing): nobody can hand a container's address to another one then. Once the socket
+ * accepts again, dockerd may already be restarting containers (it binds its socket before it
+ * restores them), so the table is held until the full resync replaces it.
  */
 export class DockerWatcher {
   readonly #opts: WatcherOptions
@@ -37,9 +51,12 @@ export class DockerWatcher {
   readonly #died = new Set<string>()
   #working = false
   #stopped = false
+  /** Before the first sync the table is empty anyway: nothing to hold. */
+  #everConnected = false
   #attempt = 0
   #retryTimer: NodeJS.Timeout | undefined
   #reconcileTimer: NodeJS.Timeout | undefined
+  #socketWatch: FSWatcher | undefined
   readonly state: WatcherState = { connected: false, lastEventAt: null, lastError: null, reconnects: 0, containers: 0 }
 
   constructor (registry: NameRegistry, opts: WatcherOptions) {
@@ -48,6 +65,7 @@ export class DockerWatcher {
   }
 
   start (): void {
+    this.#watchSocket()
     void this.#connect()
     this.#reconcileTimer = setInterval(() => { if (this.state.connected) void this.#reconcile().catch(err => this.#disconnected(err as Error)) }, this.#opts.reconcileMs)
     this.#reconcileTimer.unref()
@@ -57,12 +75,47 @@ export class DockerWatcher {
     this.#stopped = true
     clearTimeout(this.#retryTimer)
     clearInterval(this.#reconcileTimer)
+    this.#socketWatch?.close()
     this.#events?.destroy()
+  }
+
+  /** A unix socket that reappears means dockerd is starting: connect now, not at the next retry. */
+  #watchSocket (): void {
+    const path = socketPath(this.#opts.endpoint)
+    if (path === undefined) return
+    try {
+      this.#socketWatch = watch(dirname(path), (_event, file) => {
+        if (file !== basename(path) || this.state.connected || this.#retryTimer === undefined) return
+        clearTimeout(this.#retryTimer)
+        this.#retryTimer = undefined
+        void this.#connect()
+      })
+      this.#socketWatch.on('error', () => {})
+      this.#socketWatch.unref()
+    } catch {} // no such directory yet: the retries still find dockerd
+  }
+
+  /** Whether dockerd accepts connections (even if its API is not serving yet). */
+  async #reachable (): Promise<boolean> {
+    const e = this.#opts.endpoint
+    const path = socketPath(e)
+    const u = path === undefined ? new URL(e.replace(/^tcp:/, 'http:')) : undefined
+    return await new Promise<boolean>(resolve => {
+      const s = path !== undefined ? net.connect(path) : net.connect(Number(u!.port || 2375), u!.hostname)
+      const done = (ok: boolean): void => { s.destroy(); resolve(ok) }
+      s.setTimeout(PROBE_TIMEOUT_MS, () => done(true)) // accepted or hanging: something is there
+      s.once('connect', () => done(true))
+      s.once('error', () => done(false))
+    })
   }
 
   async #connect (): Promise<void> {
     if (this.#stopped) return
     try {
+      // Down: the old table stays (nothing can take its addresses). Up: held until resynced.
+      const up = await this.#reachable()
+      if (this.#registry.hold(up && this.#everConnected)) this.#opts.onChange()
+      if (!up) throw new Error(`dockerd not reachable at ${this.#opts.endpoint}`)
       // dockerode (and its ssh/protobuf stack) loads only when Docker is configured.
       const { default: DockerClient } = await import('dockerode')
       this.#docker = new DockerClient(dockerOptions(this.#opts.endpoint))
@@ -81,6 +134,7 @@ export class DockerWatcher {
       events.once('error', err => this.#disconnected(err))
       events.once('close', () => this.#disconnected(new Error('events stream closed')))
       await this.#reconcile()
+      this.#everConnected = true
       this.state.connected = true
       this.state.lastError = null
       this.#attempt = 0
@@ -98,11 +152,12 @@ export class DockerWatcher {
     this.#events?.removeAllListeners()
     this.#events?.destroy()
     this.#events = undefined
-    const { minMs, maxMs } = this.#opts.backoff ?? { minMs: 250, maxMs: 30_000 }
+    const { minMs, maxMs } = this.#opts.backoff ?? BACKOFF
     const delay = Math.min(maxMs, minMs * 2 ** this.#attempt) * (0.5 + Math.random() / 2)
     this.#attempt++
     this.state.reconnects++
-    this.#opts.log.warn({ err: err.message, retry_ms: Math.round(delay), was_connected: wasConnected }, 'docker watcher disconnected; reconnecting')
+    // Retries are frequent: log the disconnect, then about once a minute while it lasts.
+    if (wasConnected || this.#attempt % LOG_EVERY === 1) this.#opts.log.warn({ err: err.message, retry_ms: Math.round(delay), was_connected: wasConnected, attempts: this.#attempt }, 'docker watcher disconnected; reconnecting')
     this.#retryTimer = setTimeout(() => { this.#retryTimer = undefined; void this.#connect() }, delay)
     this.#retryTimer.unref()
   }
@@ -190,6 +245,10 @@ export class DockerWatcher {
       throw err
     }
   }
+}
+
+function socketPath (endpoint: string): string | undefined {
+  return endpoint.startsWith('tcp://') || endpoint.startsWith('http://') ? undefined : endpoint.replace(/^unix:\/\//, '')
 }
 
 function dockerOptions (endpoint: string): Docker.DockerOptions {

@@ -17,6 +17,12 @@ export interface Candidate {
  */
 export interface NameTable {
   readonly generation: number
+  /**
+   * Set while dockerd is back but not yet resynced: it may already have given a container's old
+   * address to another one, so nothing may be routed or answered from these entries (requests
+   * wait for the resync, DNS answers SERVFAIL).
+   */
+  readonly held?: boolean
   lookup (name: string): readonly Candidate[] | undefined
   /** For PTR: address → names. */
   reverse (ip: string): readonly string[] | undefined
@@ -41,6 +47,7 @@ export class NameRegistry {
   readonly #opts: RegistryOptions
   #generation = 0
   #table: NameTable
+  #held = false
   /** Label problems of the running containers, by id (what the status page shows). */
   #problems = new Map<string, ContainerProblems>()
 
@@ -64,16 +71,26 @@ export class NameRegistry {
     return this.#rebuild()
   }
 
-  /** Replaces everything with a full listing (reconcile after start or reconnect). */
+  /** Replaces everything with a full listing (reconcile after start or reconnect); confirms a held table. */
   replaceAll (all: readonly ContainerFacts[]): boolean {
     this.#containers.clear()
     for (const c of all) this.#containers.set(c.id, c)
-    return this.#rebuild()
+    const wasHeld = this.#held
+    this.#held = false
+    return this.#rebuild() || wasHeld
+  }
+
+  /** Holds the table (dockerd is back, not yet resynced) or releases it; returns whether that changed. */
+  hold (held: boolean): boolean {
+    if (this.#held === held) return false
+    this.#held = held
+    this.#table = nameTableFromEntries(++this.#generation, this.#table.entries(), held)
+    return true
   }
 
   #rebuild (): boolean {
     const next = this.#build()
-    const changed = JSON.stringify(next.entries()) !== JSON.stringify(this.#table.entries())
+    const changed = next.held !== this.#table.held || JSON.stringify(next.entries()) !== JSON.stringify(this.#table.entries())
     if (changed) this.#table = next
     return changed
   }
@@ -96,7 +113,7 @@ export class NameRegistry {
     for (const list of byName.values()) {
       list.sort((a, b) => b.priority - a.priority || (a.role === b.role ? 0 : a.role === 'primary' ? -1 : 1) || a.containerId.localeCompare(b.containerId))
     }
-    return nameTableFromEntries(++this.#generation, [...byName.entries()].sort(([a], [b]) => a.localeCompare(b)))
+    return nameTableFromEntries(++this.#generation, [...byName.entries()].sort(([a], [b]) => a.localeCompare(b)), this.#held)
   }
 
   #reportProblems (next: Map<string, ContainerProblems>): void {
@@ -125,13 +142,13 @@ export class NameRegistry {
  * A table from its entries (sorted by name, candidates best first). Workers rebuild the
  * primary's table from these entries, received over IPC.
  */
-export function nameTableFromEntries (generation: number, entries: ReadonlyArray<readonly [string, readonly Candidate[]]>): NameTable {
+export function nameTableFromEntries (generation: number, entries: ReadonlyArray<readonly [string, readonly Candidate[]]>, held = false): NameTable {
   const byName = new Map(entries)
   const byIp = new Map<string, string[]>()
   for (const [name, candidates] of entries) {
     for (const c of candidates) for (const ip of [c.ipv4, c.ipv6]) if (ip !== undefined) byIp.set(ip, [...(byIp.get(ip) ?? []), name])
   }
-  return { generation, lookup: name => byName.get(name), reverse: ip => byIp.get(ip), entries: () => entries }
+  return { generation, held, lookup: name => byName.get(name), reverse: ip => byIp.get(ip), entries: () => entries }
 }
 
 export const EMPTY_NAME_TABLE: NameTable = { generation: 0, lookup: () => undefined, reverse: () => undefined, entries: () => [] }

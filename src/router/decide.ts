@@ -11,7 +11,7 @@ import type { Vars } from './template.js'
  */
 export type Decision =
   | { action: 'proxy', route: CompiledRoute, target: string, pool: UpstreamPool | undefined, upstream: UpstreamSettings, reason: string, alternatives?: string[] }
-  | { action: 'deny', route: CompiledRoute | undefined, status: 400 | 403 | 421 | 503, reason: string }
+  | { action: 'deny', route: CompiledRoute | undefined, status: 400 | 403 | 421 | 503, reason: string, held?: true }
   | { action: 'cors-proxy', route: CompiledRoute, reason: string }
   | { action: 'redirect', route: CompiledRoute, status: number, location: string, reason: string }
   | { action: 'respond', route: CompiledRoute, reason: string }
@@ -30,6 +30,8 @@ const ACME_CHALLENGE = '/.well-known/acme-challenge/'
 
 /** What `docker` routes resolve names against: the registry's table (absent in `explain`). */
 export interface NameLookup {
+  /** dockerd is back but not resynced: wait for the next table (see NameTable.held). */
+  readonly held?: boolean
   lookup (name: string): ReadonlyArray<{ ipv4: string | undefined, ipv6: string | undefined, port: number | undefined }> | undefined
 }
 
@@ -75,6 +77,7 @@ function actionFor (route: CompiledRoute, host: string, vars: Vars, facts: Reque
       const rendered = a.name.render({ ...vars, host })
       const name = rendered === a.zone || rendered.endsWith(`.${a.zone}`) ? rendered : `${rendered}.${a.zone}`
       if (names === undefined) return { action: 'proxy', route, target: `${a.scheme}://${name}`, pool: undefined, upstream: a.upstream, reason: 'resolved from the Docker registry per request' }
+      if (names.held === true) return { action: 'deny', route, status: 503, reason: 'the Docker registry is resyncing after dockerd came back', held: true }
       const origins = (names.lookup(name) ?? []).flatMap(c => {
         const ip = c.ipv4 ?? (c.ipv6 === undefined ? undefined : `[${c.ipv6}]`)
         return ip === undefined ? [] : [`${a.scheme}://${ip}:${a.port ?? c.port ?? (a.scheme === 'https' ? 443 : 80)}`]

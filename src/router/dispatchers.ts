@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises'
-import { Agent, type Dispatcher } from 'undici'
+import type { Socket } from 'node:net'
+import { Agent, buildConnector, type Dispatcher } from 'undici'
 import type { RouteTable, UpstreamSettings } from './route-table.js'
 
 /**
@@ -15,6 +16,12 @@ export const MAX_CONNECTIONS_PER_ORIGIN = 1024
 export class DispatcherRegistry {
   #byKey = new Map<string, Agent>()
   #bySettings = new WeakMap<UpstreamSettings, Dispatcher>()
+  readonly #onConnecting: ((host: string, socket: Socket) => void) | undefined
+
+  /** `onConnecting`: sees every upstream socket before it connects (may destroy it, e.g. its address is gone). */
+  constructor (opts: { onConnecting?: (host: string, socket: Socket) => void } = {}) {
+    this.#onConnecting = opts.onConnecting
+  }
 
   /** Resolves every route's dispatcher; returns the keys in use, for `retain`. */
   async prepare (table: RouteTable): Promise<Set<string>> {
@@ -26,13 +33,14 @@ export class DispatcherRegistry {
       const key = JSON.stringify([a.upstream.connectTimeoutMs, a.upstream.headersTimeoutMs, a.upstream.idleTimeoutMs, a.upstream.tlsVerify, a.upstream.serverName, ca])
       let agent = this.#byKey.get(key)
       if (agent === undefined) {
+        const connect = {
+          timeout: a.upstream.connectTimeoutMs,
+          rejectUnauthorized: a.upstream.tlsVerify,
+          ...(ca === undefined ? {} : { ca }),
+          ...(a.upstream.serverName === undefined ? {} : { servername: a.upstream.serverName })
+        }
         agent = new Agent({
-          connect: {
-            timeout: a.upstream.connectTimeoutMs,
-            rejectUnauthorized: a.upstream.tlsVerify,
-            ...(ca === undefined ? {} : { ca }),
-            ...(a.upstream.serverName === undefined ? {} : { servername: a.upstream.serverName })
-          },
+          connect: this.#onConnecting === undefined ? connect : watched(buildConnector(connect), this.#onConnecting),
           headersTimeout: a.upstream.headersTimeoutMs,
           bodyTimeout: a.upstream.idleTimeoutMs,
           keepAliveTimeout: 30_000,
@@ -68,5 +76,13 @@ export class DispatcherRegistry {
     const agents = [...this.#byKey.values()]
     this.#byKey.clear()
     await Promise.allSettled(agents.map(a => a.close()))
+  }
+}
+
+/** undici's connector returns the socket it is opening (its type says void): shown to `onConnecting`. */
+function watched (base: buildConnector.connector, onConnecting: (host: string, socket: Socket) => void): buildConnector.connector {
+  return (opts, callback) => {
+    const socket = (base as unknown as (o: typeof opts, cb: typeof callback) => Socket | undefined)(opts, callback)
+    if (socket !== undefined) onConnecting(opts.hostname, socket)
   }
 }

@@ -13,6 +13,7 @@ import { requestTarget } from './request-target.js'
 import { misdirected } from './sni.js'
 import { h2StreamOf } from './h2-stream.js'
 import type { RouterDeps, RouterView } from './view.js'
+import { namesConfirmed } from './held-names.js'
 
 export interface ListenerInfo {
   name: string
@@ -50,7 +51,7 @@ interface Exchange {
  */
 export function createRequestHandler (deps: RouterDeps, listener: ListenerInfo): (req: IncomingMessage, res: ServerResponse) => void {
   const proto = listener.tls ? 'https' : 'http'
-  return (req, res) => {
+  const handle = (req: IncomingMessage, res: ServerResponse, resumed = false): void => {
     const started = performance.now()
     const readAtStart = req.socket?.bytesRead ?? 0
     const view = deps.view()
@@ -72,6 +73,8 @@ export function createRequestHandler (deps: RouterDeps, listener: ListenerInfo):
       }
     }
     const d = (listener.tls && view.strictSniHost ? misdirected(req, host) : undefined) ?? decide(view.routes, { host, url, listener: listener.name, tls: listener.tls }, view.names)
+    // A Docker name while dockerd resyncs: decided again once the registry confirms it (or 503).
+    if (d.action === 'deny' && d.held === true && !resumed) { void namesConfirmed(deps.view).then(() => handle(req, res, true)); return }
     const log = (status: number, bytes: number, upstream: string | undefined, error?: string): void => {
       deps.access({
         rid, method: req.method ?? '', host, path: url, status, bytes, bytesIn: req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) || 0 : (req.socket?.bytesRead ?? readAtStart) - readAtStart, ms: Math.round((performance.now() - started) * 1000) / 1000,
@@ -103,6 +106,7 @@ export function createRequestHandler (deps: RouterDeps, listener: ListenerInfo):
     }
     act(x, d)
   }
+  return handle
 }
 
 function act (x: Exchange, d: Decision): void {

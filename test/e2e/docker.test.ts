@@ -1,44 +1,14 @@
 import t from 'tap'
-import { execFile } from 'node:child_process'
-import { promisify } from 'node:util'
 import Docker from 'dockerode'
-import { freePort, httpConfig, startPortico } from '../helpers/portico.js'
 import { send } from '../helpers/http.js'
 import { requires } from '../helpers/required.js'
 import { until } from '../helpers/wait.js'
-import { containerIp, importBusybox, runWebContainer, startDockerd } from '../helpers/dockerd.js'
+import { containerIp, runWebContainer } from '../helpers/dockerd.js'
 import { figure } from '../helpers/figures.js'
-
-const run = promisify(execFile)
-const ZONE = 'hpc.test'
-// A fresh /24 per run, so even a bridge left behind by a crashed run cannot shadow this one.
-const SUBNET = `172.29.${1 + Math.floor(Math.random() * 254)}.0/24`
-
-async function dig (port: number, ...args: string[]): Promise<string> {
-  return (await run('dig', ['@127.0.0.1', '-p', String(port), '+time=2', '+tries=1', ...args], { timeout: 10_000 })).stdout
-}
-
+import { dig, startAppliances, ZONE } from '../helpers/appliances.js'
 
 t.test('Docker registry, DNS and vhosting against a real dockerd', requires('root', 'command:dockerd', 'command:dig'), async t => {
-  const d = await startDockerd()
-  t.teardown(() => d.stop())
-  const image = await importBusybox(d)
-  await d.docker('network', 'create', '--subnet', SUBNET, 'appliances')
-  const net = ['--network', 'appliances']
-  const dnsPort = await freePort()
-  const httpPort = await freePort()
-  const p = await startPortico({
-    // With workers: name-table changes travel from the primary's watcher to the workers by IPC.
-    config: httpConfig(`
-  - name: appliance
-    host: '~^(?<tenant>[a-z0-9]+)\\.hpc\\.example\\.com$'
-    docker: { name: 'nginx.{tenant}', port: 80, timeouts: { connect: 1s } }`, `
-admin: { address: "127.0.0.1:0" }
-docker: { endpoint: "${d.endpoint}", zone: ${ZONE}, reconcile_interval: 2s }
-dns: { address: "127.0.0.1:${dnsPort}", ttl: 5s }
-workers: 2`).replace('admin: null\n', '').replace('127.0.0.1:0', `127.0.0.1:${httpPort}`)
-  })
-  t.teardown(() => p.stop('SIGKILL'))
+  const { d, image, net, subnet: SUBNET, dnsPort, p } = await startAppliances(t, '172.29', '2s')
   const names = async (): Promise<Record<string, Array<{ containerName: string, ipv4: string, role: string }>>> => await (await fetch(`${p.adminUrl}/names`)).json() as never
 
   // start → DNS answers the container IP, the vhost serves its page

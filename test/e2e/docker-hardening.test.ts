@@ -1,0 +1,79 @@
+import t from 'tap'
+import { send } from '../helpers/http.js'
+import { requires } from '../helpers/required.js'
+import { until } from '../helpers/wait.js'
+import { containerIp, runWebContainer } from '../helpers/dockerd.js'
+import { figure } from '../helpers/figures.js'
+import { dig, startAppliances, ZONE } from '../helpers/appliances.js'
+
+t.test('Docker hardening against a real dockerd: label warnings, no cross-tenant traffic after a dockerd restart', requires('root', 'command:dockerd', 'command:dig'), async t => {
+  const { d, image, net, subnet, dnsPort, httpPort, p } = await startAppliances(t, '172.30', '30s')
+
+  // Issue 19, finding 5: bad labels are reported once, on the log and the status page; `ns` is refused.
+  await runWebContainer(d, image, 'labels-web', 'labels', [...net, '--label', 'portico.name=ns', '--label', 'portico.port=99999', '--label', 'portico.priority=12.5', '--label', 'portico.role=bogus'])
+  const warning = await p.waitForLog(l => l.msg === 'docker container labels ignored or refused' && l.container === 'labels-web')
+  t.same((warning.problems as Array<{ label: string }>).map(x => x.label).sort(), ['portico.name', 'portico.port', 'portico.priority', 'portico.role'], 'one warning naming every bad label')
+  t.match(JSON.stringify(warning.problems), /zone's own record/, 'ns.<zone> is the zone\'s own record')
+  const page = await (await fetch(`${p.adminUrl}/`)).text()
+  t.match(page, /labels-web: portico\.role=bogus[^<]*portico\.priority=12\.5[^<]*portico\.port=99999[^<]*portico\.name=ns/, 'listed on the status page')
+  t.notMatch(await dig(dnsPort, `ns.${ZONE}`, 'A', '+short'), /\d+\.\d+/, 'ns.<zone> does not answer the container')
+
+  // Issue 19, finding 2 (set up): another tenant's restart=always container that ran once on the
+  // address bigco-nginx gets next; its command serves 'evil' from its second start on. dockerd
+  // restarts it when it comes back, on that address, before its API answers.
+  const ip = `${subnet.slice(0, subnet.lastIndexOf('.'))}.77`
+  await d.docker('run', '--name', 'evil-nginx', ...net, '--ip', ip, image, 'sh', '-c', 'test -f /ran && echo evil > /www/index.html && exec httpd -f -p 80 -h /www; touch /ran')
+  await d.docker('update', '--restart=always', 'evil-nginx')
+  await runWebContainer(d, image, 'bigco-nginx', 'bigco', [...net, '--ip', ip])
+  await until('bigco served', async () => (await send(httpPort, 'bigco.hpc.example.com')).body.trim() === 'bigco' ? true : undefined)
+  const changed = p.logs.filter(l => l.msg === 'docker names changed')
+  t.ok(changed.length > 0 && changed.every(l => l.added !== undefined && !('names' in l && Array.isArray(l.names))), 'the names log line carries the difference')
+  t.ok(changed.some(l => (l.added as string[]).includes(`nginx.bigco.${ZONE}=${ip}`)), `... e.g. added nginx.bigco.${ZONE}=${ip}`)
+  t.equal(p.logs.filter(l => l.msg === 'docker container labels ignored or refused').length, 1, 'the warning was not repeated on later changes')
+
+  // Issue 19, finding 2: dockerd dies with bigco's container and restarts the other tenant's on
+  // bigco's address. No request for bigco, and no DNS answer, may reach it.
+  let stop = false
+  const outcomes: string[] = []
+  const loop = (async () => {
+    for (let i = 0; i < 20_000 && !stop; i++) {
+      const r = await send(httpPort, 'bigco.hpc.example.com', { timeoutMs: 8000 }).catch((err: Error) => ({ status: 0, body: err.message }))
+      outcomes.push(r.status === 200 ? r.body.trim() : String(r.status))
+      if (r.status !== 200) await new Promise(resolve => setTimeout(resolve, 5))
+    }
+  })()
+  const answers: Array<{ at: number, a: string }> = []
+  const digLoop = (async () => {
+    for (let i = 0; i < 2000 && !stop; i++) {
+      const a = (await dig(dnsPort, `nginx.bigco.${ZONE}`, 'A', '+short').catch(() => '')).trim()
+      answers.push({ at: Date.now(), a })
+      await new Promise(resolve => setTimeout(resolve, 20))
+    }
+  })()
+  await until('traffic flowing', async () => outcomes.includes('bigco') ? true : undefined)
+  await d.kill()
+  await new Promise(resolve => setTimeout(resolve, 8000)) // down long enough for a growing backoff to matter
+  const logsBefore = p.logs.length
+  await d.start()
+  const apiBack = Date.now()
+  const connected = await p.waitForLog(l => l.msg === 'docker watcher connected', 15_000, logsBefore)
+  const resyncMs = new Date(connected.time as string).getTime() - apiBack
+  await new Promise(resolve => setTimeout(resolve, 2000))
+  stop = true
+  await Promise.all([loop, digLoop])
+  t.equal(await containerIp(d, 'evil-nginx'), ip, `dockerd restarted the other tenant's container on bigco's old address ${ip}`)
+  t.equal((await d.docker('inspect', '-f', '{{.State.Running}}', 'bigco-nginx')), 'false', 'bigco-nginx did not come back')
+  t.notOk(outcomes.includes('evil'), `${outcomes.length} requests for bigco across the restart, none answered by the other tenant (${[...new Set(outcomes)].join(', ')})`)
+  const evilStarted = new Date(await d.docker('inspect', '-f', '{{.State.StartedAt}}', 'evil-nginx')).getTime()
+  const after = answers.filter(x => x.at > evilStarted)
+  t.ok(after.length > 0 && !after.some(x => x.a === ip), `${after.length} DNS queries for nginx.bigco answered after the other tenant's container started (${evilStarted - apiBack} ms from the API's return), none with ${ip}`)
+  t.ok(resyncMs < 1500, `resynced ${resyncMs} ms after the API answered again`)
+  t.equal((await send(httpPort, 'bigco.hpc.example.com')).status, 503, 'bigco has no container now: 503')
+  t.match(await dig(dnsPort, `nginx.bigco.${ZONE}`, 'A'), /status: NXDOMAIN/, 'and no DNS name')
+  figure({
+    case: 'dockerd restart, address reused',
+    tried: 'SIGKILL dockerd with bigco-nginx running, 8 s down, restart: dockerd restarts another tenant\'s restart=always container on bigco\'s old address; HTTP and DNS for bigco polled throughout',
+    count: outcomes.length + answers.length,
+    result: `no request or DNS answer reached the other tenant; registry resynced ${resyncMs} ms after the API returned`
+  })
+})
