@@ -7,7 +7,7 @@ import { figure } from '../helpers/figures.js'
 import { dig, startAppliances, ZONE } from '../helpers/appliances.js'
 
 t.test('Docker hardening against a real dockerd: label warnings, no cross-tenant traffic after a dockerd restart', requires('root', 'command:dockerd', 'command:dig'), async t => {
-  const { d, image, net, subnet, dnsPort, httpPort, p } = await startAppliances(t, '172.30', '30s')
+  const { d, image, net, subnet, dnsPort, httpPort, p } = await startAppliances(t, '172.30', '30s', '5s')
 
   // Issue 19, finding 5: bad labels are reported once, on the log and the status page; `ns` is refused.
   await runWebContainer(d, image, 'labels-web', 'labels', [...net, '--label', 'portico.name=ns', '--label', 'portico.port=99999', '--label', 'portico.priority=12.5', '--label', 'portico.role=bogus'])
@@ -17,6 +17,32 @@ t.test('Docker hardening against a real dockerd: label warnings, no cross-tenant
   const page = await (await fetch(`${p.adminUrl}/`)).text()
   t.match(page, /labels-web: portico\.role=bogus[^<]*portico\.priority=12\.5[^<]*portico\.port=99999[^<]*portico\.name=ns/, 'listed on the status page')
   t.notMatch(await dig(dnsPort, `ns.${ZONE}`, 'A', '+short'), /\d+\.\d+/, 'ns.<zone> does not answer the container')
+
+  // Issue 19, finding 4: requests connecting to a container that dies must not wait out the
+  // connect timeout (5 s here). acme-nginx's link goes down (its address stays registered, so
+  // connects to it hang), requests start, then it is killed: the registry drops its address, the
+  // hanging connects end at once and the requests are served by the maintenance container.
+  await runWebContainer(d, image, 'acme-nginx', 'acme', [...net, '--cap-add', 'NET_ADMIN'])
+  await runWebContainer(d, image, 'acme-maint', 'acme-maintenance', [...net, '--label', 'portico.name=nginx.acme', '--label', 'portico.role=maintenance'])
+  await until('two candidates', async () => {
+    const names = await (await fetch(`${p.adminUrl}/names`)).json() as Record<string, unknown[]>
+    return names[`nginx.acme.${ZONE}`]?.length === 2 ? true : undefined
+  })
+  await d.docker('exec', 'acme-nginx', 'busybox', 'ip', 'link', 'set', 'eth0', 'down')
+  const begun = Date.now()
+  const pending = Array.from({ length: 6 }, async () => {
+    const r = await send(httpPort, 'acme.hpc.example.com', { timeoutMs: 15_000 }).catch((err: Error) => ({ status: 0, body: err.message }))
+    return { body: r.status === 200 ? r.body.trim() : `${r.status} ${r.body.split('\n')[0]}`, ms: Date.now() - begun }
+  })
+  await new Promise(resolve => setTimeout(resolve, 300))
+  const killAt = Date.now() - begun
+  await d.docker('kill', 'acme-nginx')
+  const killed = Date.now() - begun
+  const results = await Promise.all(pending)
+  t.same(results.map(r => r.body), results.map(() => 'acme-maintenance'), 'every request served by the maintenance container')
+  const slowest = Math.max(...results.map(r => r.ms))
+  t.ok(slowest < killed + 1500, `slowest request done ${slowest} ms after it began; kill issued at ${killAt} ms, returned at ${killed} ms (connect timeout 5 s)`)
+  figure({ case: 'connects to a dying container', tried: 'container link down (address still registered), 6 requests connecting to it, then the container killed', count: 6, result: `all 6 served by the maintenance container, the slowest ${slowest - killed} ms after \`docker kill\` returned (connect timeout 5 s)` })
 
   // Issue 19, finding 2 (set up): another tenant's restart=always container that ran once on the
   // address bigco-nginx gets next; its command serves 'evil' from its second start on. dockerd

@@ -19,7 +19,7 @@ export interface Appliances { d: Dockerd, image: string, net: string[], subnet: 
  * portico with `docker`, `dns`, an admin listener, `workers: 2` (name tables travel by IPC) and
  * the route `<tenant>.hpc.example.com` → `nginx.<tenant>.<zone>:80`.
  */
-export async function startAppliances (t: Test, subnetPrefix: string, reconcile: string): Promise<Appliances> {
+export async function startAppliances (t: Test, subnetPrefix: string, reconcile: string, connectTimeout = '1s'): Promise<Appliances> {
   const d = await startDockerd()
   t.teardown(() => d.stop())
   const image = await importBusybox(d)
@@ -31,7 +31,7 @@ export async function startAppliances (t: Test, subnetPrefix: string, reconcile:
     config: httpConfig(`
   - name: appliance
     host: '~^(?<tenant>[a-z0-9]+)\\.hpc\\.example\\.com$'
-    docker: { name: 'nginx.{tenant}', port: 80, timeouts: { connect: 1s } }`, `
+    docker: { name: 'nginx.{tenant}', port: 80, timeouts: { connect: ${connectTimeout} } }`, `
 admin: { address: "127.0.0.1:0" }
 docker: { endpoint: "${d.endpoint}", zone: ${ZONE}, reconcile_interval: ${reconcile} }
 dns: { address: "127.0.0.1:${dnsPort}", ttl: 1s }
