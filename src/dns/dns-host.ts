@@ -18,6 +18,8 @@ export type FromDnsThread =
 
 export type DnsThreadOptions = Omit<DnsServerOptions, 'table' | 'txt' | 'onQuery'> & {
   onCounts?: (counts: Record<string, number>) => void
+  /** The thread ended without `close()` (a bug): DNS is down until the next restart or reload. */
+  onCrash?: (err: Error) => void
 }
 
 export interface DnsThread {
@@ -38,24 +40,29 @@ const ENTRY = new URL(import.meta.url.endsWith('.ts') ? './dns-thread.ts' : './d
  * live on that thread's event loop, so a DNS flood cannot delay HTTP requests or the admin API.
  */
 export async function startDnsThread (opts: DnsThreadOptions): Promise<DnsThread> {
-  const { onCounts, ...serverOpts } = opts
+  const { onCounts, onCrash, ...serverOpts } = opts
   const worker = new Worker(ENTRY, { workerData: serverOpts, name: 'portico-dns' })
   let seq = 0
   const acks = new Map<number, () => void>()
   let exited = false
+  let closing = false
+  let started = false
   const ports = await new Promise<{ udpPort: number, tcpPort: number }>((resolve, reject) => {
     worker.on('message', (m: FromDnsThread) => {
-      if (m.op === 'listening') resolve(m)
+      if (m.op === 'listening') { started = true; resolve(m) }
       else if (m.op === 'failed') reject(Object.assign(new Error(m.message), { code: m.code }))
       else if (m.op === 'ack') { acks.get(m.seq)?.(); acks.delete(m.seq) }
       else onCounts?.(m.counts)
     })
-    worker.once('error', reject)
+    let error: Error | undefined
+    worker.once('error', err => { error = err; reject(err) })
     worker.once('exit', code => {
       exited = true
       for (const done of acks.values()) done()
       acks.clear()
-      reject(new Error(`DNS thread exited with code ${code}`))
+      const err = error ?? new Error(`DNS thread exited with code ${code}`)
+      if (started && !closing) onCrash?.(err)
+      reject(err)
     })
   }).catch(async err => { await worker.terminate(); throw err })
   const send = async (m: ToDnsThread): Promise<void> => {
@@ -66,6 +73,6 @@ export async function startDnsThread (opts: DnsThreadOptions): Promise<DnsThread
     ...ports,
     setNames: async table => { await send({ op: 'names', seq: ++seq, generation: table.generation, held: table.held === true, entries: table.entries() }) },
     setTxt: async entries => { await send({ op: 'txt', seq: ++seq, entries }) },
-    close: async () => { await worker.terminate() }
+    close: async () => { closing = true; await worker.terminate() }
   }
 }
