@@ -55,7 +55,7 @@ export async function startDnsServer (opts: DnsServerOptions): Promise<DnsServer
     return encodeResponse(q.id, q.opcode, q.rd, q.question, q.edns, reply, limit)
   }
 
-  const tcp = net.createServer({ pauseOnConnect: false }, socket => { serveTcp(socket, respond, tcpCounts) })
+  const tcp = net.createServer(socket => { serveTcp(socket, respond, tcpCounts) })
   tcp.maxConnections = TCP_MAX_CONNECTIONS
   const tcpCounts = new Map<string, number>()
   tcp.on('error', () => {})
