@@ -1,5 +1,7 @@
 import t from 'tap'
 import { NameRegistry, claimOf, inspectClaim, tableDiff, type ContainerFacts } from '../../src/dns/index.js'
+import { answer } from '../../src/dns/answer.js'
+import { RCODE, TYPE } from '../../src/dns/wire.js'
 
 const opts = { zone: 'hpc.internal', namePattern: /^(?<tenant>[a-z0-9]+)-(?<service>[a-z0-9][a-z0-9-]*)$/ }
 const c = (id: string, name: string, labels: Record<string, string> = {}, extra: Partial<ContainerFacts> = {}): ContainerFacts => ({
@@ -82,4 +84,24 @@ t.test('the log gets the difference of two tables, not the table', async t => {
   r.upsert(c('6', 't6-web'))
   r.upsert(c('2', 't2-web', {}, { networks: { appliances: { ipv4: '172.29.0.99', ipv6: undefined } } }))
   t.same(tableDiff(before, r.table), { added: ['web.t6.hpc.internal=172.29.0.6'], removed: ['web.t1.hpc.internal=172.29.0.1'], changed: ['web.t2.hpc.internal=172.29.0.2 -> 172.29.0.99'] })
+})
+
+t.test('a held table (dockerd back, not resynced): flagged, kept, released by the full listing; DNS answers SERVFAIL', async t => {
+  const r = new NameRegistry({ ...opts, preferredNetwork: undefined, requireHealthy: false })
+  r.upsert(c('1', 'bigco-nginx'))
+  const before = r.table
+  t.equal(r.hold(true), true, 'held')
+  t.equal(r.hold(true), false, 'held again: no change')
+  t.ok(r.table.held === true && r.table.generation > before.generation, 'a new generation with the flag')
+  t.same(r.table.entries(), before.entries(), 'same entries')
+  r.upsert(c('2', 't2-web'))
+  t.equal(r.table.held, true, 'events during the resync keep it held')
+  const query = { id: 1, opcode: 0, rd: true, type: TYPE.A, cls: 1, question: Buffer.alloc(0), edns: undefined }
+  const zone = { zone: 'hpc.internal', ttlSeconds: 5, table: r.table, txt: () => undefined }
+  t.equal(answer({ ...query, name: 'nginx.bigco.hpc.internal' }, zone).rcode, RCODE.SERVFAIL, 'held: SERVFAIL for a name, never the old address')
+  t.equal(answer({ ...query, name: '1.0.29.172.in-addr.arpa', type: TYPE.PTR }, zone).rcode, RCODE.SERVFAIL, 'and for its PTR')
+  t.equal(answer({ ...query, name: 'hpc.internal', type: TYPE.SOA }, zone).rcode, RCODE.NOERROR, 'the apex still answers')
+  t.equal(r.replaceAll([c('1', 'bigco-nginx')]), true, 'the full listing releases it (a change even with equal entries)')
+  t.equal(r.table.held, false)
+  t.equal(answer({ ...query, name: 'nginx.bigco.hpc.internal' }, { ...zone, table: r.table }).answers.length, 1, 'released: answered')
 })
