@@ -7,10 +7,17 @@ export interface StatusData {
   listeners: Array<{ name: string, address: string, port: number }>
   routes: Array<{ name: string, action: string, hits: number }>
   certificates: Array<{ name: string, names: string[], issuer: string, notAfter: string | null, nextRenewal?: string | null, lastError?: string | null }>
-  docker: { connected: boolean, lastEventAt: string | null, lastError: string | null, label_problems?: ReadonlyArray<{ container: string, problems: ReadonlyArray<{ label: string, value: string, why: string }> }> } | null
+  docker: { connected: boolean, lastEventAt: string | null, lastError: string | null, label_problems?: readonly LabelProblems[] } | null
   names: Array<{ name: string, candidates: Array<{ containerName: string, role: string, ipv4?: string | undefined }> }>
   recentErrors: Array<{ rid: string, method: string, host: string | undefined, path: string, status: number, error?: string | undefined }>
 }
+
+/** Docker containers whose labels were ignored or refused (docs/DOCKER.md). */
+interface LabelProblems { container: string, problems: ReadonlyArray<{ label: string, value: string, why: string }> }
+
+const labelProblems = (list: readonly LabelProblems[]): string => list.length === 0
+  ? ''
+  : `<ul id="label-problems">${list.map(c => `<li class="bad">${esc(c.container)}: ${c.problems.map(p => `${esc(p.label)}=${esc(p.value)} (${esc(p.why)})`).join('; ')}</li>`).join('')}</ul>`
 
 const esc = (s: unknown): string => String(s ?? '').replace(/[&<>"']/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c)
 
@@ -41,7 +48,7 @@ ${table('certificates', ['name', 'names', 'issuer', 'not after', 'days left', 'n
   }))}
 <h2>Docker names</h2>
 <p id="docker">${d.docker === null ? '<span class="muted">Docker not configured</span>' : d.docker.connected ? `<span class="ok">connected</span>, last event ${esc(d.docker.lastEventAt ?? 'none')}` : `<span class="bad">disconnected</span>: ${esc(d.docker.lastError)}`}</p>
-${(d.docker?.label_problems ?? []).length === 0 ? '' : `<ul id="label-problems">${d.docker!.label_problems!.map(c => `<li class="bad">${esc(c.container)}: ${c.problems.map(p => `${esc(p.label)}=${esc(p.value)} (${esc(p.why)})`).join('; ')}</li>`).join('')}</ul>`}
+${labelProblems(d.docker?.label_problems ?? [])}
 ${table('names', ['name', 'candidates (best first)'], d.names.map(n => [td(n.name), `<td>${n.candidates.map(c => `${esc(c.containerName)} <span class="${c.role === 'primary' ? 'ok' : 'warn'}">${esc(c.role)}</span> <code>${esc(c.ipv4 ?? '')}</code>`).join('<br>')}</td>`]))}
 <h2>Recent errors</h2>
 ${table('errors', ['request id', 'request', 'status', 'reason'], d.recentErrors.map(e => [td(e.rid), td(`${e.method} ${e.host ?? ''}${e.path}`), td(e.status, 'bad'), td(e.error ?? '')]))}

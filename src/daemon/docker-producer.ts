@@ -75,7 +75,13 @@ export class DockerProducer {
       this.#dns = undefined
       if (config.dns !== undefined) {
         const hp = parseListenAddress(config.dns.address)!
-        this.#dns = await startDnsThread({ address: hp.host, port: hp.port, zone: d?.zone, ttlSeconds: Math.max(0, Math.round(config.dns.ttl / 1000)), rateLimit: config.dns.rate_limit, onCounts: this.#onQueries,
+        this.#dns = await startDnsThread({
+          address: hp.host,
+          port: hp.port,
+          zone: d?.zone,
+          ttlSeconds: Math.max(0, Math.round(config.dns.ttl / 1000)),
+          rateLimit: config.dns.rate_limit,
+          onCounts: this.#onQueries,
           onCrash: err => {
             this.#log.error({ err: err.message }, 'dns thread crashed; DNS is down until the next reload')
             this.#dnsKey = '' // the next reload starts it again

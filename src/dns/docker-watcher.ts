@@ -157,7 +157,9 @@ export class DockerWatcher {
     this.#attempt++
     this.state.reconnects++
     // Retries are frequent: log the disconnect, then about once a minute while it lasts.
-    if (wasConnected || this.#attempt % LOG_EVERY === 1) this.#opts.log.warn({ err: err.message, retry_ms: Math.round(delay), was_connected: wasConnected, attempts: this.#attempt }, 'docker watcher disconnected; reconnecting')
+    if (wasConnected || this.#attempt % LOG_EVERY === 1) {
+      this.#opts.log.warn({ err: err.message, retry_ms: Math.round(delay), was_connected: wasConnected, attempts: this.#attempt }, 'docker watcher disconnected; reconnecting')
+    }
     this.#retryTimer = setTimeout(() => { this.#retryTimer = undefined; void this.#connect() }, delay)
     this.#retryTimer.unref()
   }
