@@ -1,7 +1,7 @@
 import acme from 'acme-client'
 import https from 'node:https'
 import { Agent, request } from 'undici'
-import { createHash } from 'node:crypto'
+import { createHash, createPrivateKey } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { AcmeConfig } from '../config/index.js'
@@ -23,6 +23,19 @@ axiosDefaults.acmeSettings.retryMaxAttempts = 0
 
 export function directoryUrl (directory: string): string { return PRESETS[directory] ?? directory }
 
+/** Where `renew --dry-run` orders: the configured staging directory, or Let's Encrypt's for Let's Encrypt. */
+export function stagingDirectory (c: AcmeConfig): string | undefined {
+  if (c.staging_directory !== undefined) return c.staging_directory
+  return directoryUrl(c.directory) === PRESETS.letsencrypt ? 'letsencrypt-staging' : undefined
+}
+
+/** Where the DNS-01 TXT record for `domain` goes: its `_acme-challenge` name, or the CNAME target (acme-dns style). */
+export function challengeName (cert: CertConfig, domain: string): string {
+  return cert.dns_aliases[domain] ?? `_acme-challenge.${domain}`
+}
+
+export interface IssuedPair { fullchain: string, key: string }
+
 export interface OrderContext {
   config: AcmeConfig
   stateDir: string
@@ -37,14 +50,16 @@ export interface OrderContext {
  * (HTTP-01) or a DNS provider (DNS-01, checked on the authoritative servers before the CA is
  * asked to validate), records removed afterwards — also when the order fails.
  */
-export async function obtainCertificate (ctx: OrderContext, cert: CertConfig): Promise<{ fullchain: string, key: string }> {
+export async function obtainCertificate (ctx: OrderContext, cert: CertConfig): Promise<IssuedPair> {
   const c = ctx.config
   if (c.ca_file !== undefined) {
     // acme-client talks through axios; trust the private CA of a test or internal ACME server.
     acme.axios.defaults.httpsAgent = new https.Agent({ ca: await readFile(c.ca_file) })
   }
+  // Every request to the CA has a timeout: a stalled CA must fail the order, not hang it.
+  acme.axios.defaults.timeout = c.request_timeout
   const url = directoryUrl(c.directory)
-  await probeDirectory(url, c.ca_file === undefined ? undefined : await readFile(c.ca_file, 'utf8'))
+  await probeDirectory(url, c.ca_file === undefined ? undefined : await readFile(c.ca_file, 'utf8'), c.request_timeout)
   const client = new acme.Client({
     directoryUrl: url,
     accountKey: await accountKey(ctx.stateDir, url),
@@ -65,7 +80,7 @@ export async function obtainCertificate (ctx: OrderContext, cert: CertConfig): P
         await ctx.board.settled()
         return
       }
-      const fqdn = `_acme-challenge.${authz.identifier.value}`
+      const fqdn = challengeName(cert, authz.identifier.value)
       await provider!.present(fqdn, keyAuthorization)
       ctx.log.info({ name: cert.name, fqdn, provider: provider!.name }, 'acme: TXT record presented')
       await waitForTxt(fqdn, keyAuthorization, {
@@ -77,7 +92,7 @@ export async function obtainCertificate (ctx: OrderContext, cert: CertConfig): P
     },
     challengeRemoveFn: async (authz, challenge, keyAuthorization) => {
       if (challenge.type === 'http-01') { ctx.board.deleteHttp(challenge.token); return }
-      await provider!.cleanup(`_acme-challenge.${authz.identifier.value}`, keyAuthorization)
+      await provider!.cleanup(challengeName(cert, authz.identifier.value), keyAuthorization)
     }
   })
   return { fullchain, key: key.toString() }
@@ -87,10 +102,10 @@ export async function obtainCertificate (ctx: OrderContext, cert: CertConfig): P
  * acme-client reports a CA that cannot be reached as an internal TypeError; ask the directory
  * ourselves first so the error (and the status page) says what is wrong.
  */
-async function probeDirectory (url: string, ca: string | undefined): Promise<void> {
-  const dispatcher = new Agent({ connect: { timeout: 10_000, ...(ca === undefined ? {} : { ca }) } })
+async function probeDirectory (url: string, ca: string | undefined, timeoutMs: number): Promise<void> {
+  const dispatcher = new Agent({ connect: { timeout: timeoutMs, ...(ca === undefined ? {} : { ca }) } })
   try {
-    const r = await request(url, { dispatcher, headersTimeout: 15_000, bodyTimeout: 15_000 })
+    const r = await request(url, { dispatcher, headersTimeout: timeoutMs, bodyTimeout: timeoutMs })
     await r.body.dump()
     if (r.statusCode >= 400) throw new Error(`ACME directory ${url} answered ${r.statusCode}`)
   } catch (err) {
@@ -102,15 +117,36 @@ async function probeDirectory (url: string, ca: string | undefined): Promise<voi
   }
 }
 
+const accountKeys = new Map<string, Promise<Buffer>>()
+
+/** One key per directory URL; created once even when orders for several names start together. */
 async function accountKey (stateDir: string, url: string): Promise<Buffer> {
-  const dir = join(stateDir, 'acme', 'accounts')
-  const file = join(dir, `${createHash('sha256').update(url).digest('hex').slice(0, 16)}.key`)
+  const file = join(stateDir, 'acme', 'accounts', `${createHash('sha256').update(url).digest('hex').slice(0, 16)}.key`)
+  let key = accountKeys.get(file)
+  if (key === undefined) {
+    key = readOrCreateKey(file)
+    accountKeys.set(file, key)
+    // A failure (unreadable, malformed) is retried by the next order, after the operator fixed it.
+    key.catch(() => accountKeys.delete(file))
+  }
+  return await key
+}
+
+async function readOrCreateKey (file: string): Promise<Buffer> {
+  let key: Buffer
   try {
-    return await readFile(file)
-  } catch {
-    await mkdir(dir, { recursive: true, mode: 0o700 })
-    const key = await acme.crypto.createPrivateEcdsaKey('P-256')
-    await writeFile(file, key, { mode: 0o600 })
+    key = await readFile(file)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`ACME account key ${file}: ${(err as Error).message}`)
+    await mkdir(join(file, '..'), { recursive: true, mode: 0o700 })
+    key = await acme.crypto.createPrivateEcdsaKey('P-256')
+    await writeFile(file, key, { mode: 0o600, flag: 'wx' })
     return key
   }
+  try {
+    createPrivateKey(key)
+  } catch (err) {
+    throw new Error(`ACME account key ${file} is not a PEM private key (${(err as Error).message}); restore it, or remove it to register a new account`)
+  }
+  return key
 }
