@@ -89,6 +89,9 @@ export class AcmeManager {
     clearTimeout(this.#timer)
   }
 
+  /** Re-checks due times now (e.g. the store changed under us: a broken pair is re-issued). */
+  wake (): void { this.#schedule() }
+
   async current (name: string): Promise<StoredCertificate | undefined> {
     return (await this.#servable(name)).stored
   }

@@ -21,6 +21,24 @@ const PRESETS: Record<string, string> = {
 const axiosDefaults = acme.axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number } }
 axiosDefaults.acmeSettings.retryMaxAttempts = 0
 
+// acme-client 5.4 hands an error without a response (a timeout, a reset connection) to its status
+// check, which then throws "Cannot read properties of undefined": pass such errors on as they are.
+type Rejected = (e: unknown) => unknown
+const interceptors = (acme.axios.interceptors.response as unknown as { handlers: Array<{ rejected?: Rejected } | null> }).handlers
+for (const h of interceptors) {
+  const original = h?.rejected
+  if (h === null || original === undefined) continue
+  h.rejected = async (e: unknown) => (e as { response?: unknown }).response === undefined ? await Promise.reject(e) : original(e)
+}
+
+/** Names what a request without an answer was (axios says only "timeout of 30000ms exceeded"). */
+function describe (err: unknown): unknown {
+  const e = err as Error & { code?: string, response?: unknown, config?: { url?: string, method?: string } }
+  if (e.response !== undefined || e.config === undefined) return err
+  const what = `${(e.config.method ?? 'request').toUpperCase()} ${e.config.url ?? ''}`.trim()
+  return new Error(e.code === 'ECONNABORTED' || /timeout/i.test(e.message) ? `the CA did not answer ${what} within the request timeout (${e.message})` : `${what}: ${e.code ?? e.message}`)
+}
+
 export function directoryUrl (directory: string): string { return PRESETS[directory] ?? directory }
 
 /** Where `renew --dry-run` orders: the configured staging directory, or Let's Encrypt's for Let's Encrypt. */
@@ -68,33 +86,38 @@ export async function obtainCertificate (ctx: OrderContext, cert: CertConfig): P
   const key = c.key_type === 'ecdsa-p256' ? await acme.crypto.createPrivateEcdsaKey('P-256') : await acme.crypto.createPrivateRsaKey(c.key_type === 'rsa-4096' ? 4096 : 2048)
   const [, csr] = await acme.crypto.createCsr({ commonName: cert.domains.find(d => !d.startsWith('*.')) ?? cert.domains[0], altNames: cert.domains }, key)
   const provider = cert.provider === 'builtin' ? ctx.providers.builtin : ctx.providers[cert.provider]
-  const fullchain = await client.auto({
-    csr,
-    email: c.email,
-    termsOfServiceAgreed: true,
-    challengePriority: [cert.challenge],
-    skipChallengeVerification: true,
-    challengeCreateFn: async (authz, challenge, keyAuthorization) => {
-      if (challenge.type === 'http-01') {
-        ctx.board.setHttp(challenge.token, keyAuthorization)
-        await ctx.board.settled()
-        return
+  let fullchain: string
+  try {
+    fullchain = await client.auto({
+      csr,
+      email: c.email,
+      termsOfServiceAgreed: true,
+      challengePriority: [cert.challenge],
+      skipChallengeVerification: true,
+      challengeCreateFn: async (authz, challenge, keyAuthorization) => {
+        if (challenge.type === 'http-01') {
+          ctx.board.setHttp(challenge.token, keyAuthorization)
+          await ctx.board.settled()
+          return
+        }
+        const fqdn = challengeName(cert, authz.identifier.value)
+        await provider!.present(fqdn, keyAuthorization)
+        ctx.log.info({ name: cert.name, fqdn, provider: provider!.name }, 'acme: TXT record presented')
+        await waitForTxt(fqdn, keyAuthorization, {
+          nameservers: cert.provider === 'rfc2136' && c.propagation.nameservers.length === 0 && c.rfc2136 !== undefined ? [c.rfc2136.server] : c.propagation.nameservers,
+          delayMs: c.propagation.delay,
+          intervalMs: c.propagation.interval,
+          timeoutMs: c.propagation.timeout
+        })
+      },
+      challengeRemoveFn: async (authz, challenge, keyAuthorization) => {
+        if (challenge.type === 'http-01') { ctx.board.deleteHttp(challenge.token); return }
+        await provider!.cleanup(challengeName(cert, authz.identifier.value), keyAuthorization)
       }
-      const fqdn = challengeName(cert, authz.identifier.value)
-      await provider!.present(fqdn, keyAuthorization)
-      ctx.log.info({ name: cert.name, fqdn, provider: provider!.name }, 'acme: TXT record presented')
-      await waitForTxt(fqdn, keyAuthorization, {
-        nameservers: cert.provider === 'rfc2136' && c.propagation.nameservers.length === 0 && c.rfc2136 !== undefined ? [c.rfc2136.server] : c.propagation.nameservers,
-        delayMs: c.propagation.delay,
-        intervalMs: c.propagation.interval,
-        timeoutMs: c.propagation.timeout
-      })
-    },
-    challengeRemoveFn: async (authz, challenge, keyAuthorization) => {
-      if (challenge.type === 'http-01') { ctx.board.deleteHttp(challenge.token); return }
-      await provider!.cleanup(challengeName(cert, authz.identifier.value), keyAuthorization)
-    }
-  })
+    })
+  } catch (err) {
+    throw describe(err)
+  }
   return { fullchain, key: key.toString() }
 }
 

@@ -131,6 +131,8 @@ export class Daemon {
     await this.#applyAdmin(config)
     this.#watchCertificates(built.snapshot.tls?.files ?? [])
     await this.#applyAcme(config)
+    // A refused pair is served from memory only: the manager re-issues it so a restart keeps it.
+    if (built.warnings.length > 0) this.#acme?.manager.wake()
   }
 
   #sendNames (): void {

@@ -66,6 +66,9 @@ t.test('a failed renew arms a retry timer: the scheduler wakes at the next attem
   t.teardown(() => m.stop())
   await m.start()
   const failed = (): number => lines.filter(l => l.msg === 'acme: order failed; will retry').length
+  // Let the start-up scheduling settle (its timer is set for the planned renewal, hours away).
+  t.ok(await until(() => lines.some(l => l.msg === 'acme: renewal info unavailable'), 5000))
+  await new Promise(resolve => setTimeout(resolve, 300))
   const r = await m.renew('a.test', true)
   t.equal(r.ok, false, 'the forced renew fails: no CA')
   t.equal(failed(), 1)
