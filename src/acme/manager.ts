@@ -61,8 +61,6 @@ export class AcmeManager {
   #timer: NodeJS.Timeout | undefined
   readonly #queues = new Map<string, Promise<unknown>>()
   readonly #pending = new Map<string, IssuedPair>()
-  /** Orders that outlived their deadline and are still running (a second one would duplicate them). */
-  readonly #late = new Set<string>()
   readonly #orders = new Map<string, { ok: number, failed: number }>()
   #stopped = false
   #ariRunning = false
@@ -227,17 +225,19 @@ export class AcmeManager {
     return { config, stateDir: this.#o.stateDir, board: this.#o.board, providers: this.#providers, log: this.#o.log }
   }
 
-  /** An order with the configured deadline; one that finishes late is kept for the next attempt. */
+  /**
+   * An order with the configured deadline, after which the attempt fails and backs off like any
+   * other. The abandoned order cannot be cancelled (acme-client); if it still succeeds, its
+   * certificate is kept for the next attempt, unless a newer one was stored meanwhile.
+   */
   async #order (name: string): Promise<IssuedPair> {
-    if (this.#late.has(name)) throw new Error('the previous order is still running past its deadline')
     const cert = this.#o.config.certificates.find(c => c.name === name)!
     const order = obtainCertificate(this.#context(), cert)
     return await withDeadline(order, this.#o.config.order_timeout, `order for ${name}`, () => {
-      this.#late.add(name)
       void order.then(async pair => {
         this.#o.log.warn({ name }, 'acme: an order finished after its deadline; kept for the next attempt')
         await this.#keepPending(name, pair)
-      }, () => {}).finally(() => this.#late.delete(name))
+      }, () => {})
     })
   }
 
@@ -254,8 +254,12 @@ export class AcmeManager {
       const info = verify(name, pair.fullchain, pair.key)
       const domains = this.#o.config.certificates.find(c => c.name === name)!.domains
       const sans = new Set(new X509Certificate(pair.fullchain).subjectAltName?.split(', ').map(s => s.replace(/^DNS:/, '')))
-      if (info.notAfter.getTime() - this.#now() > (info.notAfter.getTime() - info.notBefore.getTime()) / 2 && domains.every(d => sans.has(d))) return pair
-    } catch {}
+      const fresh = info.notAfter.getTime() - this.#now() > (info.notAfter.getTime() - info.notBefore.getTime()) / 2
+      const newer = info.notAfter.getTime() > ((await this.current(name))?.notAfter.getTime() ?? 0)
+      if (fresh && newer && domains.every(d => sans.has(d))) return pair
+    } catch {
+      // not usable: dropped below
+    }
     this.#pending.delete(name)
     await dropPending(this.#o.stateDir, name).catch(() => {})
     return undefined

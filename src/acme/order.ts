@@ -81,6 +81,11 @@ export async function obtainCertificate (ctx: OrderContext, cert: CertConfig): P
   const client = new acme.Client({
     directoryUrl: url,
     accountKey: await accountKey(ctx.stateDir, url),
+    // Polling for validation and issuance: from 1 s up to 10 s apart (acme-client's 5 to 30 s would
+    // outlive the order deadline, and a CA that is slow once should not cost half a minute).
+    backoffAttempts: 10,
+    backoffMin: 1000,
+    backoffMax: 10_000,
     ...(c.eab === undefined ? {} : { externalAccountBinding: { kid: c.eab.kid, hmacKey: (await readFile(c.eab.hmac_key_file, 'utf8')).trim() } })
   })
   const key = c.key_type === 'ecdsa-p256' ? await acme.crypto.createPrivateEcdsaKey('P-256') : await acme.crypto.createPrivateRsaKey(c.key_type === 'rsa-4096' ? 4096 : 2048)

@@ -55,9 +55,17 @@ export async function dropPending (stateDir: string, name: string): Promise<void
   await rm(pendingFile(stateDir, name), { force: true })
 }
 
+let writes = 0
+
+/** Temp + rename; a temp name per write, so concurrent saves (orders of several names) never share one. */
 async function writePrivate (file: string, data: string): Promise<void> {
   await mkdir(join(file, '..'), { recursive: true, mode: 0o700 })
-  const tmp = `${file}.${process.pid}.tmp`
-  await writeFile(tmp, data, { mode: 0o600 })
-  await rename(tmp, file)
+  const tmp = `${file}.${process.pid}.${++writes}.tmp`
+  try {
+    await writeFile(tmp, data, { mode: 0o600 })
+    await rename(tmp, file)
+  } catch (err) {
+    await rm(tmp, { force: true }).catch(() => {})
+    throw err
+  }
 }
