@@ -12,6 +12,7 @@ const FILES = [
   'test/e2e/netns-uap.test.ts',
   'test/e2e/docker.test.ts',
   'test/e2e/acme.test.ts',
+  'test/e2e/acme-year.test.ts',
   'test/e2e/smuggling.test.ts',
   'test/e2e/fuzz-heads.test.ts',
   'test/e2e/limits.test.ts',
