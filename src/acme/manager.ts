@@ -1,12 +1,12 @@
 import { readFile } from 'node:fs/promises'
-import { X509Certificate } from 'node:crypto'
 import type { AcmeConfig } from '../config/index.js'
 import { ChallengeBoard } from './challenge-board.js'
 import { obtainCertificate, directoryUrl, stagingDirectory, type OrderContext, type IssuedPair } from './order.js'
 import { buildProviders } from './providers/index.js'
 import type { DnsProvider } from './providers/provider.js'
 import { plannedRenewal, retryAt } from './schedule.js'
-import { dropPending, emptyState, loadPending, loadState, saveState, savePending, type StateFile } from './state-file.js'
+import { emptyState, loadState, saveState, type StateFile } from './state-file.js'
+import { PendingCertificates } from './pending.js'
 import { probeStore, readServable, verify, writeCertificate, type StoredCertificate } from './store.js'
 import { fetchRenewalWindow } from './ari.js'
 import { withDeadline } from './deadline.js'
@@ -60,7 +60,7 @@ export class AcmeManager {
   #state: StateFile = {}
   #timer: NodeJS.Timeout | undefined
   readonly #queues = new Map<string, Promise<unknown>>()
-  readonly #pending = new Map<string, IssuedPair>()
+  readonly #pending: PendingCertificates
   readonly #orders = new Map<string, { ok: number, failed: number }>()
   #stopped = false
   #ariRunning = false
@@ -74,6 +74,7 @@ export class AcmeManager {
   constructor (o: ManagerOptions) {
     this.#o = o
     this.#now = o.now ?? Date.now
+    this.#pending = new PendingCertificates(o.stateDir)
   }
 
   async start (): Promise<void> {
@@ -236,33 +237,9 @@ export class AcmeManager {
     return await withDeadline(order, this.#o.config.order_timeout, `order for ${name}`, () => {
       void order.then(async pair => {
         this.#o.log.warn({ name }, 'acme: an order finished after its deadline; kept for the next attempt')
-        await this.#keepPending(name, pair)
+        await this.#pending.keep(name, pair)
       }, () => {})
     })
-  }
-
-  async #keepPending (name: string, pair: IssuedPair): Promise<void> {
-    this.#pending.set(name, pair)
-    await savePending(this.#o.stateDir, name, pair).catch(() => {})
-  }
-
-  /** A certificate issued earlier that the store did not take, if it still covers the config. */
-  async #pendingFor (name: string): Promise<IssuedPair | undefined> {
-    const pair = this.#pending.get(name) ?? await loadPending(this.#o.stateDir, name)
-    if (pair === undefined) return undefined
-    try {
-      const info = verify(name, pair.fullchain, pair.key)
-      const domains = this.#o.config.certificates.find(c => c.name === name)!.domains
-      const sans = new Set(new X509Certificate(pair.fullchain).subjectAltName?.split(', ').map(s => s.replace(/^DNS:/, '')))
-      const fresh = info.notAfter.getTime() - this.#now() > (info.notAfter.getTime() - info.notBefore.getTime()) / 2
-      const newer = info.notAfter.getTime() > ((await this.current(name))?.notAfter.getTime() ?? 0)
-      if (fresh && newer && domains.every(d => sans.has(d))) return pair
-    } catch {
-      // not usable: dropped below
-    }
-    this.#pending.delete(name)
-    await dropPending(this.#o.stateDir, name).catch(() => {})
-    return undefined
   }
 
   async #issue (name: string): Promise<RenewResult> {
@@ -272,18 +249,17 @@ export class AcmeManager {
     const counts = this.#orders.get(name) ?? { ok: 0, failed: 0 }
     this.#orders.set(name, counts)
     try {
-      let pair = await this.#pendingFor(name)
+      let pair = await this.#pending.usable(name, cert.domains, (await this.current(name))?.notAfter.getTime() ?? 0, this.#now())
       if (pair !== undefined) this.#o.log.info({ name }, 'acme: installing the certificate issued by an earlier attempt (no new order)')
       else {
         // A store that cannot take the certificate would waste one order per retry (CA rate limits).
         await probeStore(this.#storeDir, name)
         this.#o.log.info({ name, domains: cert.domains, challenge: cert.challenge, provider: cert.provider }, 'acme: ordering certificate')
         pair = await this.#order(name)
-        await this.#keepPending(name, pair)
+        await this.#pending.keep(name, pair)
       }
       const stored = await writeCertificate(this.#storeDir, name, pair.fullchain, pair.key)
-      this.#pending.delete(name)
-      await dropPending(this.#o.stateDir, name).catch(() => {})
+      await this.#pending.drop(name)
       this.#state[name] = { ...emptyState(), lastAttempt: s.lastAttempt }
       counts.ok++
       // The certificate is stored: a state dir that cannot take the schedule must not hide it.

@@ -31,34 +31,10 @@ export async function saveState (stateDir: string, state: StateFile): Promise<vo
   await writePrivate(fileOf(stateDir), JSON.stringify(state, null, 2))
 }
 
-/**
- * An issued certificate not yet in the store (the store failed, or the order finished after its
- * deadline): kept so the next attempt installs it instead of ordering again.
- */
-export interface PendingCertificate { fullchain: string, key: string }
-
-const pendingFile = (stateDir: string, name: string): string => join(stateDir, 'acme', 'pending', `${name}.json`)
-
-export async function loadPending (stateDir: string, name: string): Promise<PendingCertificate | undefined> {
-  try {
-    return JSON.parse(await readFile(pendingFile(stateDir, name), 'utf8')) as PendingCertificate
-  } catch {
-    return undefined
-  }
-}
-
-export async function savePending (stateDir: string, name: string, p: PendingCertificate): Promise<void> {
-  await writePrivate(pendingFile(stateDir, name), JSON.stringify(p))
-}
-
-export async function dropPending (stateDir: string, name: string): Promise<void> {
-  await rm(pendingFile(stateDir, name), { force: true })
-}
-
 let writes = 0
 
 /** Temp + rename; a temp name per write, so concurrent saves (orders of several names) never share one. */
-async function writePrivate (file: string, data: string): Promise<void> {
+export async function writePrivate (file: string, data: string): Promise<void> {
   await mkdir(join(file, '..'), { recursive: true, mode: 0o700 })
   const tmp = `${file}.${process.pid}.${++writes}.tmp`
   try {
