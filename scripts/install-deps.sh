@@ -15,6 +15,7 @@ PACKAGES=(
   bind9-dnsutils # dig: the DNS server as a resolver client sees it
   pebble        # Let's Encrypt's test CA (and pebble-challtestsrv) for the ACME tests
   bind9         # named: RFC 2136 dynamic updates with TSIG for the ACME rfc2136 provider
+  certbot       # the ACME store stays certbot's layout: a test renews with portico, then rolls back to certbot
   dnsperf       # npm run bench: DNS server queries per second
   dnsmasq-base  # npm run bench: DNS peer (the binary only, no system service; the harness starts its own)
   nginx-light   # npm run bench: proxy peer and the shared upstream (started by the harness only)

@@ -14,6 +14,7 @@ const FILES = [
   'test/e2e/dns-abuse.test.ts',
   'test/e2e/docker-hardening.test.ts',
   'test/e2e/acme.test.ts',
+  'test/e2e/acme-year.test.ts',
   'test/e2e/smuggling.test.ts',
   'test/e2e/fuzz-heads.test.ts',
   'test/e2e/limits.test.ts',

@@ -7,7 +7,7 @@ import { compileRouteTable, explain } from './router/index.js'
 import { createLogger } from './log/logger.js'
 import { Daemon } from './daemon/daemon.js'
 import { certificateTable } from './cli/certs.js'
-import { readFile } from 'node:fs/promises'
+import { renewCommand } from './cli/renew.js'
 import cluster from 'node:cluster'
 import { runWorker } from './daemon/worker-main.js'
 
@@ -30,6 +30,7 @@ async function main (argv: string[]): Promise<number> {
         'plain-http': { type: 'boolean' },
         listener: { type: 'string' },
         force: { type: 'boolean' },
+        'dry-run': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' }
       }
     })
@@ -49,7 +50,7 @@ async function main (argv: string[]): Promise<number> {
     case 'certs':
       return await certsCommand(configFile)
     case 'renew':
-      return await renewCommand(configFile, positionals, values.force === true)
+      return await renew(configFile, positionals, { force: values.force === true, dryRun: values['dry-run'] === true })
     case 'explain':
       return await explainCommand(configFile, positionals, values['plain-http'] === true, values.listener)
     default:
@@ -84,30 +85,20 @@ async function explainCommand (file: string, targets: string[], plainHttp: boole
 
 async function certsCommand (file: string): Promise<number> {
   try {
-    process.stdout.write(await certificateTable((await loadConfigFile(file)).config))
-    return 0
+    const { text, problems } = await certificateTable((await loadConfigFile(file)).config)
+    process.stdout.write(text)
+    for (const p of problems) process.stderr.write(`portico certs: ${p}\n`)
+    return problems.length === 0 ? 0 : 1
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`)
     return 1
   }
 }
 
-/** Asks the running daemon (admin API) to renew, so the new certificate is swapped in there. */
-async function renewCommand (file: string, names: string[], force: boolean): Promise<number> {
+async function renew (file: string, names: string[], o: { force: boolean, dryRun: boolean }): Promise<number> {
   if (names.length !== 1) { process.stderr.write(USAGE.renew!); return 2 }
   try {
-    const { config } = await loadConfigFile(file)
-    if (config.admin === null) throw new Error('renew talks to the running daemon: admin is disabled in this config')
-    const token = config.admin.token_file === undefined ? undefined : (await readFile(config.admin.token_file, 'utf8')).trim()
-    const res = await fetch(`http://${config.admin.address}/renew?name=${encodeURIComponent(names[0]!)}${force ? '&force=1' : ''}`, {
-      method: 'POST',
-      headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
-      signal: AbortSignal.timeout(600_000)
-    })
-    const body = await res.json() as { ok: boolean, error?: string, serial?: string }
-    process.stdout.write(body.ok ? `renewed ${names[0]!}: serial ${body.serial ?? '?'}\n` : '')
-    if (!body.ok) process.stderr.write(`renew ${names[0]!} failed: ${body.error ?? res.status}\n`)
-    return body.ok ? 0 : 1
+    return await renewCommand(file, names[0]!, o, { stdout: s => process.stdout.write(s), stderr: s => process.stderr.write(s) })
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`)
     return 1

@@ -37,13 +37,13 @@ function authorityKeyId (der: Buffer): Buffer | undefined {
 export interface RenewalWindow { start: number, end: number, retryAfterMs: number | undefined }
 
 /** Asks the CA's renewalInfo endpoint (if its directory has one) for the certificate's window. */
-export async function fetchRenewalWindow (directoryUrl: string, certPem: string, ca?: string): Promise<RenewalWindow | undefined> {
-  const dispatcher = new Agent({ connect: { timeout: 10_000, ...(ca === undefined ? {} : { ca }) } })
+export async function fetchRenewalWindow (directoryUrl: string, certPem: string, ca?: string, timeoutMs = 15_000): Promise<RenewalWindow | undefined> {
+  const dispatcher = new Agent({ connect: { timeout: timeoutMs, ...(ca === undefined ? {} : { ca }) } })
   try {
-    const dir = await request(directoryUrl, { dispatcher, headersTimeout: 15_000, bodyTimeout: 15_000 })
+    const dir = await request(directoryUrl, { dispatcher, headersTimeout: timeoutMs, bodyTimeout: timeoutMs })
     const directory = await dir.body.json() as { renewalInfo?: string }
     if (directory.renewalInfo === undefined) return undefined
-    const r = await request(`${directory.renewalInfo.replace(/\/$/, '')}/${ariCertId(certPem)}`, { dispatcher, headersTimeout: 15_000, bodyTimeout: 15_000 })
+    const r = await request(`${directory.renewalInfo.replace(/\/$/, '')}/${ariCertId(certPem)}`, { dispatcher, headersTimeout: timeoutMs, bodyTimeout: timeoutMs })
     const body = await r.body.json() as { suggestedWindow?: { start?: string, end?: string } }
     const start = Date.parse(body.suggestedWindow?.start ?? '')
     const end = Date.parse(body.suggestedWindow?.end ?? '')

@@ -1,10 +1,10 @@
 // Heavy dependencies (acme-client, node-forge, dns2) load on first use: worker processes and
 // configs without ACME never pay their memory and start-up time.
-export type { AcmeManager, CertStatus, ManagerOptions } from './manager.js'
+export type { AcmeManager, CertStatus, ManagerOptions, RenewResult } from './manager.js'
 export { ChallengeBoard } from './challenge-board.js'
-export { readCertificate, writeCertificate, liveDir } from './store.js'
+export { readCertificate, readServable, writeCertificate, liveDir, probeStore } from './store.js'
 export type { StoredCertificate } from './store.js'
-export { renewAt, retryAt } from './schedule.js'
+export { renewAt, retryAt, plannedRenewal } from './schedule.js'
 export { loadState } from './state-file.js'
 export type { RenewalWindow } from './ari.js'
 

@@ -3,7 +3,7 @@ import type { AccessEntry } from '../router/index.js'
 
 export interface MetricsSources {
   connections (): number
-  certificates (): Promise<Array<{ name: string, notAfter: string | null, nextRenewal?: string | null, failures?: number }>>
+  certificates (): Promise<Array<{ name: string, notAfter: string | null, nextRenewal?: string | null, failures?: number, orders?: { ok: number, failed: number } }>>
   docker (): { connected: boolean, lastEventAt: string | null } | null
 }
 
@@ -43,6 +43,17 @@ export class Metrics {
     new Gauge({
       name: 'portico_acme_failures', help: 'Consecutive failed ACME attempts (0 after a success)', labelNames: ['name'] as const, registers,
       async collect () { for (const c of await sources.certificates()) if (c.failures !== undefined) this.set({ name: c.name }, c.failures) }
+    })
+    // A counter kept by the ACME manager (since start), exported as one: failures that a later success reset stay visible.
+    new Gauge({
+      name: 'portico_acme_orders_total', help: 'ACME attempts since start, by result', labelNames: ['name', 'result'] as const, registers,
+      async collect () {
+        for (const c of await sources.certificates()) {
+          if (c.orders === undefined) continue
+          this.set({ name: c.name, result: 'ok' }, c.orders.ok)
+          this.set({ name: c.name, result: 'failed' }, c.orders.failed)
+        }
+      }
     })
     new Gauge({ name: 'portico_docker_connected', help: '1 while the Docker events stream is connected', registers, collect () { this.set(sources.docker()?.connected === true ? 1 : 0) } })
     new Gauge({

@@ -13,7 +13,7 @@ export interface AdminBackend {
   certificates (): Promise<unknown>
   metrics (): Promise<{ contentType: string, body: string }>
   statusPage (): Promise<string>
-  renew (name: string, force: boolean): Promise<{ ok: boolean, error?: string }>
+  renew (name: string, force: boolean, dryRun: boolean): Promise<{ ok: boolean, error?: string }>
   reload (): Promise<{ ok: boolean, generation?: number, errors?: string[] }>
 }
 
@@ -61,14 +61,14 @@ async function handle (req: IncomingMessage, res: ServerResponse, token: string 
     case 'GET /certs': return json(res, 200, await backend.certificates())
     case 'POST /renew': {
       const q = new URLSearchParams((req.url ?? '').split('?')[1] ?? '')
-      const result = await backend.renew(q.get('name') ?? '', q.get('force') === '1')
+      const result = await backend.renew(q.get('name') ?? '', q.get('force') === '1', q.get('dry_run') === '1')
       return json(res, result.ok ? 200 : 422, result)
     }
     case 'POST /reload': {
       const result = await backend.reload()
       return json(res, result.ok ? 200 : 422, result)
     }
-    default: return json(res, 404, { error: 'not found', endpoints: ['GET /', 'GET /metrics', 'GET /healthz', 'GET /readyz', 'GET /config', 'GET /names', 'GET /certs', 'POST /renew?name=N[&force=1]', 'POST /reload'] })
+    default: return json(res, 404, { error: 'not found', endpoints: ['GET /', 'GET /metrics', 'GET /healthz', 'GET /readyz', 'GET /config', 'GET /names', 'GET /certs', 'POST /renew?name=N[&force=1][&dry_run=1]', 'POST /reload'] })
   }
 }
 

@@ -40,13 +40,18 @@ certificate.
 `,
   certs: `Usage: portico certs [--config FILE]
 
-Prints a table of the certificates the config serves (ACME-managed and files): names, issuer,
-not-after, days left, next renewal and source. Reads the files; no daemon needed.
+Prints a table of the certificates the config serves (ACME-managed, files, self-signed): names,
+issuer, not-after, days left, next renewal (or the retry time after a failure), failure count,
+source and last error. Reads the files; no daemon needed. Exits 1 (reasons on stderr) when a
+certificate cannot be served as configured.
 `,
-  renew: `Usage: portico renew [--config FILE] [--force] NAME
+  renew: `Usage: portico renew [--config FILE] [--force] [--dry-run] NAME
 
 Asks the running daemon (admin API) to renew the ACME certificate NAME now; without --force
 only when it is due. The new certificate is swapped in without a restart.
+
+  --dry-run   order from the staging directory (acme.staging_directory) to prove the setup:
+              challenges, DNS, CA; nothing is stored, swapped or counted as a failure
 `,
   version: `Usage: portico version
 

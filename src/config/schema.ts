@@ -187,13 +187,21 @@ const acmeCertificate = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9.-]*$/, 'a directory name such as uap.example.org'),
   domains: z.array(hostName).min(1),
   challenge: z.enum(['dns-01', 'http-01']).default('dns-01'),
-  provider: z.enum(['builtin', 'cloudflare', 'rfc2136', 'exec']).default('builtin')
+  provider: z.enum(['builtin', 'cloudflare', 'rfc2136', 'exec']).default('builtin'),
+  // acme-dns style CNAME delegation: domain (apex of a wildcard) -> where its TXT record is published.
+  dns_aliases: z.record(hostName, hostName).default({})
 }).superRefine((c, ctx) => {
   if (c.challenge === 'http-01' && c.domains.some(d => d.startsWith('*.'))) ctx.addIssue({ code: 'custom', path: ['domains'], message: 'wildcard names need dns-01' })
+  for (const from of Object.keys(c.dns_aliases)) {
+    if (!c.domains.some(d => d.replace(/^\*\./, '') === from)) ctx.addIssue({ code: 'custom', path: ['dns_aliases', from], message: `${from} is not one of this certificate's domains` })
+  }
 })
 
 const acme = z.strictObject({
   directory: z.string().default('letsencrypt'),
+  staging_directory: z.string().optional(),
+  request_timeout: duration.default(30_000),
+  order_timeout: duration.default(600_000),
   email: z.string().min(3),
   store_dir: filePath.optional(),
   ca_file: filePath.optional(),

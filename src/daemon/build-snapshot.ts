@@ -1,9 +1,9 @@
 import type { Config } from '../config/index.js'
 import { compileRouteTable, compileIpPolicy, type DispatcherRegistry } from '../router/index.js'
 import type { Snapshot, TlsSelector } from '../snapshot/index.js'
-import { buildTlsContexts, ensureSelfSigned } from '../tls/index.js'
+import { buildTlsContexts, ensureSelfSigned, parseCertificate, type LoadedCertificate } from '../tls/index.js'
 import type { NameTable } from '../dns/index.js'
-import { readCertificate } from '../acme/index.js'
+import { readServable } from '../acme/index.js'
 import { join } from 'node:path'
 
 let generation = 0
@@ -15,16 +15,19 @@ export interface BuiltSnapshot {
   snapshot: Snapshot
   /** Keys of the upstream dispatchers this snapshot uses; the rest can be retired after the swap. */
   dispatcherKeys: Set<string>
+  /** Problems that did not stop the build (an ACME pair refused, the one served before kept). */
+  warnings: string[]
 }
 
 /**
  * Compiles a validated config into a snapshot. Everything that can fail (certificate files,
  * CA files, self-signed generation) fails here, before anything is swapped.
  */
-export async function buildSnapshot (config: Config, dispatchers: DispatcherRegistry, names: NameTable, acmeHttp?: (token: string) => string | undefined): Promise<BuiltSnapshot> {
+export async function buildSnapshot (config: Config, dispatchers: DispatcherRegistry, names: NameTable, acmeHttp?: (token: string) => string | undefined, previous?: TlsSelector): Promise<BuiltSnapshot> {
   const routes = compileRouteTable(config)
   const dispatcherKeys = await dispatchers.prepare(routes)
-  const tls = await buildTls(config)
+  const warnings: string[] = []
+  const tls = await buildTls(config, previous, warnings)
   const snapshot: Snapshot = {
     generation: nextGeneration(),
     config,
@@ -39,18 +42,17 @@ export async function buildSnapshot (config: Config, dispatchers: DispatcherRegi
     acmeHttp,
     createdAt: Date.now()
   }
-  return { snapshot, dispatcherKeys }
+  return { snapshot, dispatcherKeys, warnings }
 }
 
-async function buildTls (config: Config): Promise<TlsSelector | undefined> {
-  const certificates = config.tls.certificates.map(c => ({ certFile: c.cert_file, keyFile: c.key_file }))
-  // ACME certificates from the store; until the first one is issued, a self-signed stand-in for
-  // its names keeps the TLS listeners up.
+async function buildTls (config: Config, previous: TlsSelector | undefined, warnings: string[]): Promise<TlsSelector | undefined> {
+  const certificates: Array<{ certFile: string, keyFile: string } | LoadedCertificate> = config.tls.certificates.map(c => ({ certFile: c.cert_file, keyFile: c.key_file }))
   for (const c of config.acme?.certificates ?? []) {
-    const stored = await readCertificate(config.acme?.store_dir ?? config.state_dir, c.name).catch(() => undefined)
-    if (stored !== undefined) {
-      certificates.push({ certFile: stored.fullchainFile, keyFile: stored.keyFile })
+    const pair = await acmePair(config, c.name, previous, warnings)
+    if (pair !== undefined) {
+      certificates.push(pair)
     } else {
+      // Until the first certificate is issued, a self-signed stand-in for its names keeps the TLS listeners up.
       const s = await ensureSelfSigned(join(config.state_dir, 'acme', 'placeholder', c.name), c.domains)
       certificates.push({ certFile: s.certFile, keyFile: s.keyFile })
     }
@@ -61,4 +63,20 @@ async function buildTls (config: Config): Promise<TlsSelector | undefined> {
   }
   if (certificates.length === 0) return undefined
   return await buildTlsContexts({ certificates, minVersion: config.tls.min_version })
+}
+
+/**
+ * The ACME certificate to serve: the live pair from the store, read and verified once. A live pair
+ * that is broken or gone never replaces a working one: the newer of the pair served until now and
+ * the newest good archive version is kept (a self-signed stand-in only before any issuance).
+ */
+async function acmePair (config: Config, name: string, previous: TlsSelector | undefined, warnings: string[]): Promise<LoadedCertificate | undefined> {
+  const { stored, problem } = await readServable(config.acme?.store_dir ?? config.state_dir, name).catch((err: Error) => ({ stored: undefined, problem: err.message }))
+  const fromStore = stored === undefined ? undefined : { ...parseCertificate(stored.fullchain, stored.key, stored.fullchainFile, stored.keyFile), acmeName: name }
+  if (fromStore !== undefined && problem === undefined) return fromStore
+  const served = previous?.acmePairs?.get(name)
+  const kept = served === undefined ? undefined : { ...parseCertificate(served.cert, served.key, served.certFile, served.keyFile), acmeName: name }
+  const best = [kept, fromStore].filter(x => x !== undefined).sort((a, b) => b.notAfter.getTime() - a.notAfter.getTime())[0]
+  if (best !== undefined) warnings.push(`acme certificate ${name}: ${problem ?? 'the live pair is gone'}; still serving serial ${best.serial} (${best.certFile})`)
+  return best
 }

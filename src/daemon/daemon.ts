@@ -12,7 +12,7 @@ import { WorkerPool } from './worker-pool.js'
 import { workerCount } from './worker-count.js'
 import { mergeStats } from './serving.js'
 import { DockerProducer } from './docker-producer.js'
-import { loadAcmeManager, ChallengeBoard, type AcmeManager, type CertStatus } from '../acme/index.js'
+import { loadAcmeManager, ChallengeBoard, type AcmeManager, type CertStatus, type RenewResult } from '../acme/index.js'
 import { loadStartupConfig } from './config-loader.js'
 
 export interface DaemonOptions {
@@ -125,12 +125,15 @@ export class Daemon {
     const backend = this.#backend!
     await this.#docker.apply(config)
     if (this.#namesSent !== this.#docker.table) this.#sendNames()
-    const built = await buildSnapshot(config, backend.dispatchers, this.#docker.table, token => this.#board.httpToken(token))
+    const built = await buildSnapshot(config, backend.dispatchers, this.#docker.table, token => this.#board.httpToken(token), backend.store.loaded ? backend.store.current.tls : undefined)
+    for (const w of built.warnings) this.#log.error({ problem: w }, 'certificate store: pair refused, the working certificate stays')
     const prepared = await backend.prepare({ source: source.source, file: source.file }, built)
     await prepared.commit()
     await this.#applyAdmin(config)
     this.#watchCertificates(built.snapshot.tls?.files ?? [])
     await this.#applyAcme(config)
+    // A refused pair is served from memory only: the manager re-issues it so a restart keeps it.
+    if (built.warnings.length > 0) this.#acme?.manager.wake()
   }
 
   #sendNames (): void {
@@ -159,16 +162,18 @@ export class Daemon {
   async certificates (): Promise<CertStatus[]> { return await this.#acme?.manager.status() ?? [] }
 
   /** Every served certificate (files, self-signed, ACME) plus ACME schedule details. */
-  async certificateOverview (): Promise<Array<{ name: string, names: string[], issuer: string, notAfter: string | null, nextRenewal?: string | null, failures?: number, lastError?: string | null }>> {
+  async certificateOverview (): Promise<Array<{ name: string, names: string[], issuer: string, notAfter: string | null, nextRenewal?: string | null, failures?: number, lastError?: string | null, orders?: { ok: number, failed: number } }>> {
     const acme = await this.certificates()
     const served = this.store.loaded ? this.store.current.tls?.certificates ?? [] : []
-    const fromFiles = served.filter(c => !acme.some(a => c.certFile.includes(`/live/${a.name}/`))).map(c => ({ name: c.names[0] ?? c.certFile, names: c.names, issuer: c.issuer, notAfter: c.notAfter }))
-    return [...acme.map(a => ({ name: a.name, names: a.domains, issuer: a.issuer ?? '(not issued yet)', notAfter: a.notAfter, nextRenewal: a.nextRenewal, failures: a.failures, lastError: a.lastError })), ...fromFiles]
+    const acmeFiles = new Set([...this.store.loaded ? this.store.current.tls?.acmePairs?.values() ?? [] : []].map(p => p.certFile))
+    const fromFiles = served.filter(c => !acmeFiles.has(c.certFile))
+      .map(c => ({ name: c.names[0] ?? c.certFile, names: c.names, issuer: c.issuer, notAfter: c.notAfter }))
+    return [...acme.map(a => ({ name: a.name, names: a.domains, issuer: a.issuer ?? '(not issued yet)', notAfter: a.notAfter, nextRenewal: a.nextRenewal, failures: a.failures, lastError: a.lastError, orders: a.orders })), ...fromFiles]
   }
 
-  async renew (name: string, force: boolean): Promise<{ ok: boolean, error?: string, serial?: string }> {
+  async renew (name: string, force: boolean, dryRun = false): Promise<RenewResult> {
     if (this.#acme === undefined) return { ok: false, error: 'acme is not configured' }
-    return await this.#acme.manager.renew(name, force)
+    return await this.#acme.manager.renew(name, force, dryRun)
   }
 
   /** SIGUSR1: reopen the access log file(s) after logrotate moved them. */
@@ -235,7 +240,7 @@ export class Daemon {
           recentErrors: serving.recentErrors
         })
       },
-      renew: async (name, force) => await this.renew(name, force),
+      renew: async (name, force, dryRun) => await this.renew(name, force, dryRun),
       reload: async () => await this.reload('admin api')
     }
   }

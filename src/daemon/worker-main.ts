@@ -33,7 +33,7 @@ export async function runWorker (log: Logger): Promise<number> {
           log.level = config.log.level
           board.replaceHttp(m.acmeHttp)
           serving.setNames(nameTableFromEntries(m.namesGeneration, m.names, m.namesHeld), serving.store.loaded ? serving.store.current.generation : m.generation)
-          const built = await buildSnapshot(config, serving.dispatchers, serving.names!, token => board.httpToken(token))
+          const built = await buildSnapshot(config, serving.dispatchers, serving.names!, token => board.httpToken(token), serving.store.loaded ? serving.store.current.tls : undefined)
           prepared.set(m.id, await serving.prepare({ ...built, snapshot: { ...built.snapshot, generation: m.generation } }))
           reply({ op: 'reply', id: m.id, ok: true })
         } catch (err) {

@@ -12,7 +12,11 @@ export interface TlsSelector {
   readonly files: readonly string[]
   /** What is being served, for the status page and metrics. */
   readonly certificates: ReadonlyArray<{ names: string[], notAfter: string, certFile: string, issuer: string }>
+  /** The pairs served for ACME certificates, by name: a store that turns bad keeps serving these. */
+  readonly acmePairs?: ReadonlyMap<string, AcmePair>
 }
+
+export interface AcmePair { cert: string, key: string, certFile: string, keyFile: string }
 
 /**
  * Everything the request path reads, compiled from one config (later also from the Docker

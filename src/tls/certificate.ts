@@ -12,6 +12,8 @@ export interface LoadedCertificate {
   issuer: string
   certFile: string
   keyFile: string
+  /** Set for certificates from the ACME store: the acme.certificates[].name. */
+  acmeName?: string
 }
 
 export async function loadCertificate (certFile: string, keyFile: string): Promise<LoadedCertificate> {

@@ -15,11 +15,13 @@ export interface TlsContexts {
   readonly defaultCredentials: { cert: string, key: string }
   readonly certificates: readonly CertificateInfo[]
   readonly files: readonly string[]
+  readonly acmePairs: ReadonlyMap<string, { cert: string, key: string, certFile: string, keyFile: string }>
 }
 
-export async function buildTlsContexts (opts: { certificates: ReadonlyArray<{ certFile: string, keyFile: string }>, minVersion: 'TLSv1.2' | 'TLSv1.3' }): Promise<TlsContexts> {
+export async function buildTlsContexts (opts: { certificates: ReadonlyArray<{ certFile: string, keyFile: string } | LoadedCertificate>, minVersion: 'TLSv1.2' | 'TLSv1.3' }): Promise<TlsContexts> {
   if (opts.certificates.length === 0) throw new Error('no certificates to serve')
-  const loaded = await Promise.all(opts.certificates.map(async c => await loadCertificate(c.certFile, c.keyFile)))
+  // Already loaded (ACME pairs read and verified once) or files to load.
+  const loaded = await Promise.all(opts.certificates.map(async c => 'cert' in c ? c : await loadCertificate(c.certFile, c.keyFile)))
   return compileContexts(loaded, opts.minVersion)
 }
 
@@ -49,6 +51,7 @@ export function compileContexts (loaded: readonly LoadedCertificate[], minVersio
     },
     defaultCredentials: { cert: first.cert, key: first.key },
     certificates: loaded.map(c => ({ names: c.names, notAfter: c.notAfter.toISOString(), serial: c.serial, issuer: c.issuer, certFile: c.certFile })),
-    files: loaded.flatMap(c => [c.certFile, c.keyFile])
+    files: loaded.flatMap(c => [c.certFile, c.keyFile]),
+    acmePairs: new Map(loaded.flatMap(c => c.acmeName === undefined ? [] : [[c.acmeName, { cert: c.cert, key: c.key, certFile: c.certFile, keyFile: c.keyFile }] as const]))
   }
 }

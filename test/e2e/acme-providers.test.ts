@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import { freePort, makeTempDir, startPortico, type Portico } from '../helpers/portico.js'
 import { acmeConfig, startChallTestSrv, startPebble } from '../helpers/pebble.js'
-import { startNamed } from '../helpers/named.js'
+import { startNamed, startResolver } from '../helpers/named.js'
 import { requires } from '../helpers/required.js'
 import { queryTxt } from '../../src/acme/index.js'
 
@@ -129,4 +129,36 @@ t.test('Cloudflare API (a local fake that records calls) and the exec hook', req
   t.match(hook[0], /^present _acme-challenge\.exec\.test\. \S+$/, 'lego-style present call')
   t.match(hook[1], /^cleanup _acme-challenge\.exec\.test\. \S+$/)
   await Promise.all([expectRenewal(t, p, httpsPort, 'cf.test', 'x.cf.test'), expectRenewal(t, p, httpsPort, 'exec.test', 'exec.test')])
+})
+
+t.test('CNAME delegation (acme-dns style): the operator\'s zone CNAMEs _acme-challenge into a zone portico answers', requires('command:pebble', 'command:named'), async t => {
+  const { dir, cleanup } = await makeTempDir()
+  t.teardown(cleanup)
+  const dnsPort = await freePort()
+  // The operator's DNS (bind9): alias.test with the CNAMEs, resolving acme.portico.test at portico.
+  const resolver = await startResolver(dir, 'alias.test', [
+    '_acme-challenge IN CNAME alias-test.acme.portico.test.',
+    '_acme-challenge.www IN CNAME www-alias-test.acme.portico.test.'
+  ].join('\n'), { zone: 'acme.portico.test', server: `127.0.0.1:${dnsPort}` })
+  t.teardown(resolver.stop)
+  const pebble = await startPebble(dir, { dnsServer: resolver.server, httpPort: await freePort() })
+  t.teardown(pebble.stop)
+  const httpsPort = await freePort()
+  const p = await startPortico({
+    dir,
+    config: `
+state_dir: \${STATE}
+admin: null
+listeners: [{ name: https, address: "127.0.0.1:${httpsPort}", tls: true }]
+dns: { address: "127.0.0.1:${dnsPort}" }
+routes: [{ host: "*", respond: { body: ok } }]
+${acmeConfig(pebble, `    - name: alias.test
+      domains: ["*.alias.test", www.alias.test]
+      dns_aliases: { alias.test: alias-test.acme.portico.test, www.alias.test: www-alias-test.acme.portico.test }`)}
+`
+  })
+  t.teardown(() => p.stop('SIGKILL'))
+  await p.waitForLog(l => l.msg === 'config reloaded' && l.reason === 'certificate issued: alias.test', 60_000)
+  t.match(await issuerOf(httpsPort, 'x.alias.test'), /Pebble/, 'validated through the CNAMEs')
+  t.ok(p.logs.some(l => l.msg === 'acme: TXT record presented' && l.fqdn === 'www-alias-test.acme.portico.test'), 'the TXT record went to the alias target')
 })

@@ -110,7 +110,8 @@ ${acmeConfig({ directory: `https://127.0.0.1:${dead}/dir`, caFile: join(dir, 'no
   const restored = await (await fetch(`${again.adminUrl}/certs`)).json() as Array<{ failures: number }>
   t.ok(restored[0]!.failures >= 1, 'failure count survived the restart')
   const certs = await runCli(['certs', '--config', again.configFile])
-  t.match(certs.stdout, /down\.test\s+down\.test\s+\(not issued yet\)/)
+  // The operator view: the stand-in being served, the retry time (not "now"), the failure count and the last error.
+  t.match(certs.stdout, /down\.test\s+down\.test\s+\(not issued yet: self-signed stand-in\)\s+-\s+-\s+retry \S+Z\s+[1-9]\d*\s+acme \(\S+placeholder\S+\)\s+ACME directory \S+ unreachable: ECONNREFUSED/)
   figure({ case: 'CA unreachable', tried: 'ACME directory on a closed port, then a restart', count: 1, result: `order failed with "${status[0]!.lastError}" and is retried later; failure count ${restored[0]!.failures} kept across the restart` })
 })
 

@@ -1,7 +1,5 @@
-import t, { type Test } from 'tap'
-import { execFile } from 'node:child_process'
-import { promisify } from 'node:util'
-import { mkdir, rename, writeFile } from 'node:fs/promises'
+import t from 'tap'
+import { rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { freePort, makeTempDir, runCli, startPortico } from '../helpers/portico.js'
 import { send } from '../helpers/http.js'
@@ -9,19 +7,7 @@ import { requires } from '../helpers/required.js'
 import { http01Ca, http01Config } from '../helpers/pebble.js'
 import { until } from '../helpers/wait.js'
 import { figure } from '../helpers/figures.js'
-
-const run = promisify(execFile)
-
-/** A small tmpfs the test owns: filled up (ENOSPC) or remounted read-only (EROFS, even for root). */
-async function tmpfs (t: Test, dir: string, size: string): Promise<{ fill: () => Promise<void>, readOnly: (ro: boolean) => Promise<void> }> {
-  await mkdir(dir, { recursive: true })
-  await run('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir])
-  t.teardown(async () => { await run('umount', ['-l', dir]).catch(() => {}) })
-  return {
-    fill: async () => { await run('sh', ['-c', `dd if=/dev/zero of=${dir}/filler bs=4k 2>/dev/null; true`]) },
-    readOnly: async ro => { await run('mount', ['-o', `remount,${ro ? 'ro' : 'rw'}`, dir]) }
-  }
-}
+import { tmpfs } from '../helpers/tmpfs.js'
 
 const config = (state: string, port: number, body: string): string => `
 state_dir: ${state}

@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { freePort } from './portico.js'
-import { makePki } from './pki.js'
+import { makePki, type Pki } from './pki.js'
 import type { Test } from 'tap'
 
 export interface Pebble {
@@ -11,6 +11,12 @@ export interface Pebble {
   /** CA of Pebble's own HTTPS listener (acme.ca_file). */
   caFile: string
   stop: () => Promise<void>
+  /** SIGSTOP / SIGCONT: a stalled CA (accepts connections, answers nothing). */
+  signal: (signal: NodeJS.Signals) => void
+  /** Pebble's recent output (for failure messages). */
+  log: () => string
+  pid: number
+  pki: Pki
 }
 
 async function waitUntil (what: string, ok: () => Promise<boolean>, child: ChildProcess, log: () => string, timeoutMs = 15_000): Promise<void> {
@@ -43,8 +49,9 @@ async function stopChild (child: ChildProcess): Promise<void> {
  * Let's Encrypt's test CA (Debian `pebble`) on loopback, validating against `dnsServer`.
  * `port`: reuse a directory address (a CA that comes back after going away).
  */
-export async function startPebble (dir: string, opts: { dnsServer: string, httpPort: number, validitySeconds?: number, port?: number }): Promise<Pebble> {
-  const pki = makePki(['localhost', '127.0.0.1'])
+export async function startPebble (dir: string, opts: { dnsServer: string, httpPort: number, validitySeconds?: number, port?: number, nonceRejectPercent?: number, sameTlsAs?: Pebble }): Promise<Pebble> {
+  // A second Pebble (a staging CA) can share the first one's HTTPS certificate: one acme.ca_file for both.
+  const pki = opts.sameTlsAs?.pki ?? makePki(['localhost', '127.0.0.1'])
   const caFile = join(dir, 'pebble-ca.pem')
   await writeFile(caFile, pki.caCert)
   await writeFile(join(dir, 'pebble-cert.pem'), pki.cert)
@@ -64,12 +71,13 @@ export async function startPebble (dir: string, opts: { dnsServer: string, httpP
     }
   }
   await writeFile(join(dir, 'pebble.json'), JSON.stringify(config))
-  const { child, log } = spawnLogged('pebble', ['-config', join(dir, 'pebble.json'), '-dnsserver', opts.dnsServer], { PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: '0' })
+  const { child, log } = spawnLogged('pebble', ['-config', join(dir, 'pebble.json'), '-dnsserver', opts.dnsServer],
+    { PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: String(opts.nonceRejectPercent ?? 0), PEBBLE_AUTHZREUSE: '0' })
   const directory = `https://127.0.0.1:${port}/dir`
   const agent = new Agent({ connect: { ca: pki.caCert } })
   await waitUntil('pebble', async () => (await request(directory, { dispatcher: agent })).statusCode === 200, child, log)
   await agent.close()
-  return { directory, caFile, stop: async () => await stopChild(child) }
+  return { directory, caFile, stop: async () => await stopChild(child), signal: s => { child.kill(s) }, log, pid: child.pid!, pki }
 }
 
 /** pebble-challtestsrv as a programmable DNS server (A → 127.0.0.1, TXT via its API). */

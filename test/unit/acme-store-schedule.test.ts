@@ -45,3 +45,38 @@ t.test('store: certbot layout, atomic files, key and chain verified', async t =>
   await (await import('node:fs/promises')).writeFile(join(dir, 'live', 'z', 'privkey.pem'), pki.key)
   await t.rejects(readCertificate(dir, 'z'), /does not match/)
 })
+
+t.test('store: certbot archive versions, live symlinks switched last; a write failing halfway leaves the previous pair live', async t => {
+  const { dir, cleanup } = await makeTempDir()
+  t.teardown(cleanup)
+  const fs = await import('node:fs/promises')
+  const one = makePki(['a.test'])
+  const first = await writeCertificate(dir, 'a.test', one.cert + one.caCert, one.key)
+  for (const f of ['cert', 'chain', 'fullchain', 'privkey']) {
+    t.equal(await fs.readlink(join(dir, 'live', 'a.test', `${f}.pem`)), `../../archive/a.test/${f}1.pem`, `live/${f}.pem -> archive version 1, as certbot links`)
+  }
+  // The next write fails at its last file: block both where the old and the new layout write it.
+  const two = makePki(['a.test'])
+  await fs.mkdir(join(dir, 'live', 'a.test', `.fullchain.pem.${process.pid}.tmp`))
+  await fs.mkdir(join(dir, 'archive', 'a.test', `fullchain2.pem.${process.pid}.tmp`))
+  await t.rejects(writeCertificate(dir, 'a.test', two.cert + two.caCert, two.key))
+  const after = await readCertificate(dir, 'a.test')
+  t.equal(after?.fullchain, first.fullchain, 'the previous pair is still live, complete')
+  t.equal(after?.key, one.key)
+})
+
+t.test('store: a broken live pair is refused; the newest good archive version is what can still be served', async t => {
+  const { dir, cleanup } = await makeTempDir()
+  t.teardown(cleanup)
+  const { readServable } = await import('../../src/acme/index.js')
+  const one = makePki(['a.test'])
+  const two = makePki(['a.test'])
+  await writeCertificate(dir, 'a.test', one.cert + one.caCert, one.key)
+  await writeCertificate(dir, 'a.test', two.cert + two.caCert, two.key)
+  // An operator copies another key over live/privkey.pem: cp writes through the link into version 2.
+  await (await import('node:fs/promises')).writeFile(join(dir, 'live', 'a.test', 'privkey.pem'), makePki(['x']).key)
+  await t.rejects(readCertificate(dir, 'a.test'), /does not match/)
+  const s = await readServable(dir, 'a.test')
+  t.equal(s.stored?.version, 1, 'version 1 still verifies')
+  t.match(s.problem, /does not match/)
+})
