@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises'
-import { Agent, type Dispatcher } from 'undici'
+import { Agent, buildConnector, type Dispatcher } from 'undici'
 import type { RouteTable, UpstreamSettings } from './route-table.js'
 
 /**
@@ -11,6 +11,20 @@ import type { RouteTable, UpstreamSettings } from './route-table.js'
  */
 /** Upstream connections per origin; requests beyond it wait for a free one. */
 export const MAX_CONNECTIONS_PER_ORIGIN = 1024
+
+/**
+ * The request-level TLS server name meaning "send no SNI". undici replaces an empty one by the
+ * Host header — for a UAP instance at an IP that is the UAP host name, which the instance's
+ * certificate never has and which tells a passive observer which instance is visited.
+ */
+export const NO_SNI = '-'
+
+/**
+ * Idle upstream connections are closed after this long unless the upstream announces its own
+ * `Keep-Alive: timeout` (undici honours the hint). Below the 5 s of uvicorn and Node, so an idle
+ * connection is rarely reused just as the upstream closes it.
+ */
+const KEEP_ALIVE_MS = 4_000
 
 export class DispatcherRegistry {
   #byKey = new Map<string, Agent>()
@@ -26,16 +40,17 @@ export class DispatcherRegistry {
       const key = JSON.stringify([a.upstream.connectTimeoutMs, a.upstream.headersTimeoutMs, a.upstream.idleTimeoutMs, a.upstream.tlsVerify, a.upstream.serverName, ca])
       let agent = this.#byKey.get(key)
       if (agent === undefined) {
+        const connect = buildConnector({
+          timeout: a.upstream.connectTimeoutMs,
+          rejectUnauthorized: a.upstream.tlsVerify,
+          ...(ca === undefined ? {} : { ca }),
+          ...(a.upstream.serverName === undefined ? {} : { servername: a.upstream.serverName })
+        })
         agent = new Agent({
-          connect: {
-            timeout: a.upstream.connectTimeoutMs,
-            rejectUnauthorized: a.upstream.tlsVerify,
-            ...(ca === undefined ? {} : { ca }),
-            ...(a.upstream.serverName === undefined ? {} : { servername: a.upstream.serverName })
-          },
+          connect: (opts, cb) => { connect(opts.servername === NO_SNI ? { ...opts, servername: undefined } : opts, cb) },
           headersTimeout: a.upstream.headersTimeoutMs,
           bodyTimeout: a.upstream.idleTimeoutMs,
-          keepAliveTimeout: 30_000,
+          keepAliveTimeout: KEEP_ALIVE_MS,
           pipelining: 1,
           // undici keeps every Client a pool ever opened: without a cap, bursts of requests that
           // clients cancel at once (HTTP/2 rapid reset) grew the pool, and memory, without end.

@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { CORS_RESPONSE_HEADERS, type HeaderList } from '../cors/index.js'
 import { decide, type Decision } from './decide.js'
 import { forward, type ForwardOutcome } from './forward.js'
@@ -7,8 +7,7 @@ import { sendError } from './error-response.js'
 import { nextRequestId } from './request-id.js'
 import { clientIp } from './client-address.js'
 import type { CompiledRoute, UpstreamSettings } from './route-table.js'
-import { scopeSetCookies } from './cookies.js'
-import { normalizeHost } from './host.js'
+import { responseEditor } from './response-editor.js'
 import { requestTarget } from './request-target.js'
 import { misdirected } from './sni.js'
 import { h2StreamOf } from './h2-stream.js'
@@ -41,6 +40,10 @@ interface Exchange {
   corsRoute: boolean
   fail: (status: number, reason: string) => void
   log: (status: number, bytes: number, upstream: string | undefined, error?: string) => void
+  /** An exception of portico's own: logged at error level, answered 502 (or the response aborted). */
+  internal: (err: unknown, upstream?: string) => void
+  /** Logs a portico exception at error level (the caller answers). */
+  fault: (err: Error) => void
 }
 
 /**
@@ -51,58 +54,82 @@ interface Exchange {
 export function createRequestHandler (deps: RouterDeps, listener: ListenerInfo): (req: IncomingMessage, res: ServerResponse) => void {
   const proto = listener.tls ? 'https' : 'http'
   return (req, res) => {
-    const started = performance.now()
-    const readAtStart = req.socket?.bytesRead ?? 0
-    const view = deps.view()
-    // RFC 9112 §3.2: more than one Host line is a 400, like a missing one (decide() answers it).
-    const hostHeader = h2StreamOf(req) === undefined ? singleHost(req.rawHeaders) : req.headers[':authority'] as string | undefined ?? req.headers.host
-    // Absolute-form targets bring their own host; other non-path targets are refused by decide().
-    const target = requestTarget(req.url ?? '/', hostHeader) ?? { host: hostHeader, url: req.url ?? '' }
-    const { host, url } = target
-    // An absolute-form target's authority also replaces the Host header sent upstream.
-    const forcedHost = host !== hostHeader ? host : undefined
     const rid = nextRequestId()
-    // ACME HTTP-01 answers come before routing and any https redirect.
-    if (view.acmeHttp !== undefined && url.startsWith(ACME_PREFIX)) {
-      const answer = view.acmeHttp(url.slice(ACME_PREFIX.length))
-      if (answer !== undefined) {
-        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(answer) })
-        res.end(answer)
-        return
-      }
+    try {
+      handle(deps, listener, proto, req, res, rid)
+    } catch (err) {
+      // Nothing may escape into Node's server (an uncaught exception ends the process).
+      deps.fault?.(asError(err), { rid, host: req.headers.host, path: req.url ?? '', route: undefined })
+      answerInternal(res, rid)
     }
-    const d = (listener.tls && view.strictSniHost ? misdirected(req, host) : undefined) ?? decide(view.routes, { host, url, listener: listener.name, tls: listener.tls }, view.names)
-    const log = (status: number, bytes: number, upstream: string | undefined, error?: string): void => {
-      deps.access({
-        rid, method: req.method ?? '', host, path: url, status, bytes, bytesIn: req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) || 0 : (req.socket?.bytesRead ?? readAtStart) - readAtStart, ms: Math.round((performance.now() - started) * 1000) / 1000,
-        route: d.route?.name, upstream, action: d.action, listener: listener.name, ...(error === undefined ? {} : { error })
-      })
-    }
-    if (d.route?.hsts !== undefined && listener.tls) res.setHeader('strict-transport-security', d.route.hsts)
-    const policy = d.route?.cors
-    const origin = req.headers.origin
-    let cors: HeaderList | undefined
-    if (policy !== undefined && origin !== undefined) {
-      // A real preflight is answered here and never reaches the upstream; other OPTIONS requests do.
-      if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
-        const headers = policy.preflightHeaders(origin)
-        const status = headers === undefined && policy.denyDisallowed ? 403 : 204
-        res.writeHead(status, [...(headers ?? []).flat(), 'content-length', '0', 'x-request-id', rid])
-        res.end()
-        log(status, 0, undefined, headers === undefined ? 'origin not allowed' : undefined)
-        return
-      }
-      cors = policy.responseHeaders(origin)
-    }
-    const fail = (status: number, reason: string): void => sendError(res, status, reason, rid, req.headers.accept, cors)
-    const x: Exchange = { view, req, res, rid, host, url, forcedHost, proto, cors, corsRoute: policy !== undefined, fail, log }
-    if (policy !== undefined && origin !== undefined && cors === undefined && policy.denyDisallowed) {
-      fail(403, 'origin not allowed')
-      log(403, 0, undefined, 'origin not allowed')
+  }
+}
+
+function handle (deps: RouterDeps, listener: ListenerInfo, proto: 'http' | 'https', req: IncomingMessage, res: ServerResponse, rid: string): void {
+  const started = performance.now()
+  const readAtStart = req.socket?.bytesRead ?? 0
+  const view = deps.view()
+  // RFC 9112 §3.2: more than one Host line is a 400, like a missing one (decide() answers it).
+  const hostHeader = h2StreamOf(req) === undefined ? singleHost(req.rawHeaders) : req.headers[':authority'] as string | undefined ?? req.headers.host
+  // Absolute-form targets bring their own host; other non-path targets are refused by decide().
+  const target = requestTarget(req.url ?? '/', hostHeader) ?? { host: hostHeader, url: req.url ?? '' }
+  const { host, url } = target
+  // An absolute-form target's authority also replaces the Host header sent upstream.
+  const forcedHost = host !== hostHeader ? host : undefined
+  // ACME HTTP-01 answers come before routing and any https redirect.
+  if (view.acmeHttp !== undefined && url.startsWith(ACME_PREFIX)) {
+    const answer = view.acmeHttp(url.slice(ACME_PREFIX.length))
+    if (answer !== undefined) {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(answer) })
+      res.end(answer)
       return
     }
-    act(x, d)
   }
+  const d = (listener.tls && view.strictSniHost ? misdirected(req, host) : undefined) ?? decide(view.routes, { host, url, listener: listener.name, tls: listener.tls }, view.names)
+  const log = (status: number, bytes: number, upstream: string | undefined, error?: string): void => {
+    deps.access({
+      rid, method: req.method ?? '', host, path: url, status, bytes, bytesIn: req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) || 0 : (req.socket?.bytesRead ?? readAtStart) - readAtStart, ms: Math.round((performance.now() - started) * 1000) / 1000,
+      route: d.route?.name, upstream, action: d.action, listener: listener.name, ...(error === undefined ? {} : { error })
+    })
+  }
+  if (d.route?.hsts !== undefined && listener.tls) res.setHeader('strict-transport-security', d.route.hsts)
+  const policy = d.route?.cors
+  const origin = req.headers.origin
+  let cors: HeaderList | undefined
+  if (policy !== undefined && origin !== undefined) {
+    // A real preflight is answered here and never reaches the upstream; other OPTIONS requests do.
+    if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
+      const headers = policy.preflightHeaders(origin)
+      const status = headers === undefined && policy.denyDisallowed ? 403 : 204
+      res.writeHead(status, [...(headers ?? []).flat(), 'content-length', '0', 'x-request-id', rid])
+      res.end()
+      log(status, 0, undefined, headers === undefined ? 'origin not allowed' : undefined)
+      return
+    }
+    cors = policy.responseHeaders(origin)
+  }
+  const fail = (status: number, reason: string): void => sendError(res, status, reason, rid, req.headers.accept, cors)
+  const fault = (err: Error): void => deps.fault?.(err, { rid, host, path: url, route: d.route?.name })
+  const internal = (err: unknown, upstream?: string): void => {
+    fault(asError(err))
+    log(res.headersSent ? res.statusCode : 502, 0, upstream, `internal error: ${asError(err).message}`)
+    answerInternal(res, rid)
+  }
+  const x: Exchange = { view, req, res, rid, host, url, forcedHost, proto, cors, corsRoute: policy !== undefined, fail, log, internal, fault }
+  if (policy !== undefined && origin !== undefined && cors === undefined && policy.denyDisallowed) {
+    fail(403, 'origin not allowed')
+    log(403, 0, undefined, 'origin not allowed')
+    return
+  }
+  act(x, d)
+}
+
+const asError = (err: unknown): Error => err instanceof Error ? err : new Error(String(err))
+
+/** A 502 when nothing was sent yet, else an aborted response: never a truncated one that looks complete. */
+function answerInternal (res: ServerResponse, rid: string): void {
+  if (res.headersSent) res.destroy()
+  else sendError(res, 502, 'internal error', rid, undefined)
 }
 
 function act (x: Exchange, d: Decision): void {
@@ -169,7 +196,7 @@ function corsProxy (x: Exchange, d: Extract<Decision, { action: 'cors-proxy' }>)
   }, (err: Error) => {
     x.fail(502, `target check failed: ${err.message}`)
     x.log(502, 0, undefined, err.message)
-  })
+  }).catch(x.internal)
 }
 
 interface ProxyTarget {
@@ -204,39 +231,15 @@ function proxy (x: Exchange, origins: string[], upstream: UpstreamSettings, t: P
     maxBodySize: max,
     serverName: t.serverName,
     dropResponseHeaders: x.corsRoute ? CORS_RESPONSE_HEADERS : undefined,
-    editResponseHeaders: responseEditor(t.route, x, cors),
+    editResponseHeaders: responseEditor(t.route, x.host, cors),
+    retries: upstream.retries,
     onUpstreamDown: t.onUpstreamDown,
     done: (o: ForwardOutcome) => {
+      if (o.fault !== undefined) x.fault(o.fault)
       if (o.error !== undefined) x.fail(o.error.status, o.error.reason)
-      x.log(o.error?.status ?? o.status, o.bytesOut, o.upstream, o.error?.reason)
+      x.log(o.error?.status ?? o.status, o.bytesOut, o.upstream, o.error?.reason ?? o.aborted)
     }
   })
-}
-
-/** Composes the route's response edits, or returns undefined when there are none (the common case). */
-function responseEditor (route: CompiledRoute, x: Exchange, cors: HeaderList | undefined): ((h: IncomingHttpHeaders) => void) | undefined {
-  const edits = route.responseHeaders
-  const cookieHost = route.action.kind === 'uap' && route.action.cookieScoping ? normalizeHost(x.host) : undefined
-  if (edits === undefined && cookieHost === undefined && cors === undefined) return undefined
-  return h => {
-    if (edits !== undefined) {
-      for (const k of edits.remove) delete h[k]
-      for (const [k, v] of edits.set) h[k] = v
-    }
-    if (cookieHost !== undefined) scopeSetCookies(h, cookieHost)
-    if (cors !== undefined) addCors(h, cors)
-  }
-}
-
-function addCors (h: IncomingHttpHeaders, cors: HeaderList): void {
-  for (const [k, v] of cors) {
-    if (k === 'vary') {
-      const prev = h.vary
-      h.vary = prev === undefined || prev === '' ? v : /\borigin\b/i.test(String(prev)) ? prev : `${String(prev)}, ${v}`
-    } else {
-      h[k] = v
-    }
-  }
 }
 
 /** The Host header's value, or undefined when it is missing or repeated. */

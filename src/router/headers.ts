@@ -1,5 +1,11 @@
-import type { IncomingHttpHeaders } from 'node:http'
 import type { IpPolicy } from './ip-policy.js'
+
+/**
+ * Response headers as undici delivers them: a header received once is a string (Set-Cookie
+ * included, unlike Node's own IncomingHttpHeaders type claims), a repeated one an array.
+ * Every response header editor takes this type, so the compiler makes each handle both shapes.
+ */
+export type ResponseHeaderMap = Record<string, string | string[] | undefined>
 
 /**
  * Header rewriting between client and upstream. Hop-by-hop headers (RFC 9110 §7.6.1) and any
@@ -35,6 +41,7 @@ export function upstreamRequestHeaders (rawHeaders: readonly string[], facts: Fo
   let fwd: string | undefined
   let hostSeen = false
   let via: string | undefined
+  let cookie: string | undefined
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string
     const value = rawHeaders[i + 1] as string
@@ -48,6 +55,10 @@ export function upstreamRequestHeaders (rawHeaders: readonly string[], facts: Fo
       case 'forwarded': if (facts.trusted) fwd = fwd === undefined ? value : `${fwd}, ${value}`; continue
       case 'x-request-id': if (facts.trusted) facts.requestId = value; continue
       case 'via': if (facts.via) { via = value; continue } break
+      // RFC 9113 §8.2.3: HTTP/2 clients split Cookie into crumbs; an HTTP/1.1 upstream needs one line.
+      case 'cookie': cookie = cookie === undefined ? value : `${cookie}; ${value}`; continue
+      // Node already answered 100 Continue to the client; undici refuses to send Expect itself.
+      case 'expect': continue
       case 'host':
         if (hostSeen) continue
         hostSeen = true
@@ -56,6 +67,7 @@ export function upstreamRequestHeaders (rawHeaders: readonly string[], facts: Fo
     }
     out.push(name, value)
   }
+  if (cookie !== undefined) out.push('cookie', cookie)
   if (!hostSeen && (hostOverride ?? facts.host) !== undefined) out.push('host', (hostOverride ?? facts.host) as string)
   const forHost = facts.clientIp.includes(':') ? `"[${facts.clientIp}]"` : facts.clientIp
   const thisHop = `for=${forHost};proto=${facts.proto}${facts.host === undefined ? '' : `;host="${facts.host}"`}`
@@ -83,9 +95,9 @@ function connectionTokens (rawHeaders: readonly string[]): Set<string> | undefin
 }
 
 /** Response headers from undici (lower-case object) minus hop-by-hop, ready for writeHead. */
-export function clientResponseHeaders (headers: IncomingHttpHeaders, drop?: ReadonlySet<string>): IncomingHttpHeaders {
+export function clientResponseHeaders (headers: ResponseHeaderMap, drop?: ReadonlySet<string>): ResponseHeaderMap {
   const named = headers.connection
-  const dropNamed = typeof named === 'string' ? named.toLowerCase().split(',').map(s => s.trim()) : []
+  const dropNamed = named === undefined ? [] : String(named).toLowerCase().split(',').map(s => s.trim())
   for (const h of HOP_BY_HOP) if (h in headers) delete headers[h]
   for (const h of dropNamed) if (h !== '') delete headers[h]
   if (drop !== undefined) for (const h of drop) if (h in headers) delete headers[h]

@@ -41,6 +41,8 @@ export interface RouterDeps {
   view (): RouterView
   /** Called for every request (metrics); the access log line is written when enabled. */
   access (entry: AccessEntry): void
+  /** An exception of portico's own on the request path (a bug): logged at error level; the client got a 502 or an abort. */
+  fault?: (err: Error, context: { rid: string, host: string | undefined, path: string, route: string | undefined }) => void
   /** Open/close notifications of upgraded tunnels (+1/-1). */
   tunnels?: (delta: number) => void
 }
