@@ -1,5 +1,5 @@
 import { isIP } from 'node:net'
-import type { CompiledRoute, RouteTable, UpstreamSettings } from './route-table.js'
+import type { CompiledRoute, RouteAction, RouteTable, UpstreamSettings } from './route-table.js'
 import type { UpstreamPool } from './upstream-pool.js'
 import { normalizeHost } from './host.js'
 import { parseUapLabel } from './uap.js'
@@ -12,9 +12,9 @@ import type { Vars } from './template.js'
 export type Decision =
   | { action: 'proxy', route: CompiledRoute, target: string, pool: UpstreamPool | undefined, upstream: UpstreamSettings, reason: string, alternatives?: string[] }
   | { action: 'deny', route: CompiledRoute | undefined, status: 400 | 403 | 421 | 503, reason: string }
-  | { action: 'cors-proxy', route: CompiledRoute, reason: string }
+  | { action: 'cors-proxy', route: CompiledRoute, ccp: Extract<RouteAction, { kind: 'cors-proxy' }>, reason: string }
   | { action: 'redirect', route: CompiledRoute, status: number, location: string, reason: string }
-  | { action: 'respond', route: CompiledRoute, reason: string }
+  | { action: 'respond', route: CompiledRoute, respond: Extract<RouteAction, { kind: 'respond' }>, reason: string }
   | { action: 'none', route: undefined, reason: string }
 
 export interface RequestFacts {
@@ -83,11 +83,11 @@ function actionFor (route: CompiledRoute, host: string, vars: Vars, facts: Reque
       return { action: 'proxy', route, target: origins[0] as string, pool: undefined, upstream: a.upstream, reason: `docker ${name}`, alternatives: origins }
     }
     case 'cors-proxy':
-      return { action: 'cors-proxy', route, reason: 'target from exo-proxy-orig-host/port, checked per request' }
+      return { action: 'cors-proxy', route, ccp: a, reason: 'target from exo-proxy-orig-host/port, checked per request' }
     case 'redirect':
       return { action: 'redirect', route, status: a.status, location: a.to.render({ ...vars, host, uri: facts.url, path: pathOf(facts.url) }), reason: 'redirect' }
     case 'respond':
-      return { action: 'respond', route, reason: 'respond' }
+      return { action: 'respond', route, respond: a, reason: 'respond' }
   }
 }
 

@@ -2,13 +2,6 @@ import { readFile } from 'node:fs/promises'
 import { Agent, buildConnector, type Dispatcher } from 'undici'
 import type { RouteTable, UpstreamSettings } from './route-table.js'
 
-/**
- * undici Agents (one connection pool per upstream origin inside each) shared across snapshots:
- * routes with identical upstream settings share keep-alive connections, and a reload that does
- * not change a route's settings keeps its warm pools. Built when a snapshot is compiled (CA files
- * are read there, never on the request path); agents no snapshot uses any more are closed
- * gracefully, which lets their in-flight requests finish.
- */
 /** Upstream connections per origin; requests beyond it wait for a free one. */
 export const MAX_CONNECTIONS_PER_ORIGIN = 1024
 
@@ -26,6 +19,13 @@ export const NO_SNI = '-'
  */
 const KEEP_ALIVE_MS = 4_000
 
+/**
+ * undici Agents (one connection pool per upstream origin inside each) shared across snapshots:
+ * routes with identical upstream settings share keep-alive connections, and a reload that does
+ * not change a route's settings keeps its warm pools. Built when a snapshot is compiled (CA files
+ * are read there, never on the request path); agents no snapshot uses any more are closed
+ * gracefully, which lets their in-flight requests finish.
+ */
 export class DispatcherRegistry {
   #byKey = new Map<string, Agent>()
   #bySettings = new WeakMap<UpstreamSettings, Dispatcher>()

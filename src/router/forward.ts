@@ -22,6 +22,8 @@ export interface ForwardOutcome {
   /** An exception of portico's own on the response path (a bug): logged at error level. */
   fault?: Error
   bytesOut: number
+  /** Request body bytes read, for bodies without Content-Length (chunked, HTTP/2); else undefined. */
+  bytesIn?: number
 }
 
 export interface ForwardRequest {
@@ -40,7 +42,7 @@ export interface ForwardRequest {
   retries: number
   /** Response headers to drop (on top of hop-by-hop), e.g. upstream CORS headers. */
   dropResponseHeaders?: ReadonlySet<string>
-  /** Called once response headers are known, to adjust them (cookie scoping, HSTS...). */
+  /** Called once response headers are known, to adjust them (route edits, cookie scoping, CORS). */
   editResponseHeaders?: ((headers: ResponseHeaderMap) => void) | undefined
   onUpstreamDown?: ((origin: string) => void) | undefined
   done: (outcome: ForwardOutcome) => void
@@ -54,8 +56,10 @@ const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEO
  * pulls the request body only as fast as the upstream socket drains).
  */
 export function forward (f: ForwardRequest): void {
+  // A body without Content-Length is metered on its way (the log's byte count, the size limit).
   const hasBody = requestHasBody(f.req)
-  const body = !hasBody ? null : f.maxBodySize !== null && f.req.headers['content-length'] === undefined ? f.req.pipe(bodyLimit(f.maxBodySize)) : f.req
+  const meter = hasBody && f.req.headers['content-length'] === undefined ? new BodyMeter(f.maxBodySize) : undefined
+  const body = meter !== undefined ? f.req.pipe(meter) : hasBody ? f.req : null
   const attempt = (i: number, budget: RetryBudget): void => {
     const origin = f.origins[i] as string
     let controllerRef: Dispatcher.DispatchController | undefined
@@ -71,7 +75,9 @@ export function forward (f: ForwardRequest): void {
       if (finished) return
       finished = true
       f.res.off('close', onClientGone)
-      f.done(fault === undefined ? outcome : { ...outcome, fault })
+      if (meter !== undefined) outcome.bytesIn = meter.seen
+      if (fault !== undefined) outcome.fault = fault
+      f.done(outcome)
     }
     /** Our own exception while relaying: stop the upstream request; onResponseError answers. */
     const failInside = (controller: Dispatcher.DispatchController, err: unknown): void => {
@@ -190,16 +196,16 @@ function clientGone (res: AnyResponse): boolean {
   return res.destroyed || (res as { closed?: boolean }).closed === true || stream?.destroyed === true || stream?.closed === true
 }
 
-/** Counts streamed (chunked / h2) request bytes and fails the upload past the limit. */
-function bodyLimit (max: number): Transform {
-  let seen = 0
-  return new Transform({
-    transform (chunk: Buffer, _enc, cb) {
-      seen += chunk.length
-      if (seen > max) cb(Object.assign(new Error(`request body larger than ${max} bytes`), { code: BODY_TOO_LARGE }))
-      else cb(null, chunk)
-    }
-  })
+/** Counts streamed (chunked / h2) request bytes and fails the upload past the limit, if any. */
+class BodyMeter extends Transform {
+  seen = 0
+  readonly #max: number | null
+  constructor (max: number | null) { super(); this.#max = max }
+  override _transform (chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
+    this.seen += chunk.length
+    if (this.#max !== null && this.seen > this.#max) cb(Object.assign(new Error(`request body larger than ${this.#max} bytes`), { code: BODY_TOO_LARGE }))
+    else cb(null, chunk)
+  }
 }
 
 function requestHasBody (req: AnyRequest): boolean {

@@ -18,12 +18,12 @@ const HOP_BY_HOP = new Set([
 ])
 
 export interface ForwardFacts {
-  clientIp: string
-  proto: 'http' | 'https'
-  host: string | undefined
-  trusted: boolean
-  requestId: string
-  via: boolean
+  readonly clientIp: string
+  readonly proto: 'http' | 'https'
+  readonly host: string | undefined
+  readonly trusted: boolean
+  readonly requestId: string
+  readonly via: boolean
 }
 
 /** The facts about one client request that forwarding headers are built from. */
@@ -42,6 +42,8 @@ export function upstreamRequestHeaders (rawHeaders: readonly string[], facts: Fo
   let hostSeen = false
   let via: string | undefined
   let cookie: string | undefined
+  // A trusted proxy's request id is kept; the caller's facts are never changed.
+  let requestId = facts.requestId
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string
     const value = rawHeaders[i + 1] as string
@@ -53,7 +55,7 @@ export function upstreamRequestHeaders (rawHeaders: readonly string[], facts: Fo
       case 'x-forwarded-proto': if (facts.trusted) xfp = value; continue
       case 'x-forwarded-host': if (facts.trusted) xfh = value; continue
       case 'forwarded': if (facts.trusted) fwd = fwd === undefined ? value : `${fwd}, ${value}`; continue
-      case 'x-request-id': if (facts.trusted) facts.requestId = value; continue
+      case 'x-request-id': if (facts.trusted) requestId = value; continue
       case 'via': if (facts.via) { via = value; continue } break
       // RFC 9113 §8.2.3: HTTP/2 clients split Cookie into crumbs; an HTTP/1.1 upstream needs one line.
       case 'cookie': cookie = cookie === undefined ? value : `${cookie}; ${value}`; continue
@@ -76,7 +78,7 @@ export function upstreamRequestHeaders (rawHeaders: readonly string[], facts: Fo
     'x-forwarded-proto', xfp ?? facts.proto,
     'x-forwarded-host', xfh ?? facts.host ?? '',
     'forwarded', fwd === undefined ? thisHop : `${fwd}, ${thisHop}`,
-    'x-request-id', facts.requestId
+    'x-request-id', requestId
   )
   if (facts.via) out.push('via', via === undefined ? '1.1 portico' : `${via}, 1.1 portico`)
   return out

@@ -20,6 +20,12 @@ export interface RouterView {
   readonly acmeHttp: ((token: string) => string | undefined) | undefined
 }
 
+/** The listener a handler serves (for routes' `listeners` filters and the access log). */
+export interface ListenerInfo {
+  name: string
+  tls: boolean
+}
+
 export interface AccessEntry {
   rid: string
   method: string

@@ -15,19 +15,17 @@ export interface TlsSelector {
 }
 
 /**
- * Everything the request path reads, compiled from one config (later also from the Docker
- * registry and the certificate store). Immutable: producers build a new one and swap it in.
+ * Everything the request path reads, compiled from one config, the Docker name table and the
+ * certificate store. Immutable: producers build a new one and swap it in.
  */
 export interface Snapshot extends RouterView {
   readonly config: Config
   readonly tls: TlsSelector | undefined
   readonly names: NameTable
-  readonly createdAt: number
 }
 
 export class SnapshotStore {
   #current: Snapshot | undefined
-  #listeners: Array<(next: Snapshot, previous: Snapshot | undefined) => void> = []
 
   get current (): Snapshot {
     if (this.#current === undefined) throw new Error('no snapshot loaded yet')
@@ -40,11 +38,6 @@ export class SnapshotStore {
   swap (next: Snapshot): Snapshot | undefined {
     const previous = this.#current
     this.#current = next
-    for (const l of this.#listeners) l(next, previous)
     return previous
-  }
-
-  onSwap (listener: (next: Snapshot, previous: Snapshot | undefined) => void): void {
-    this.#listeners.push(listener)
   }
 }
