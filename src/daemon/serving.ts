@@ -51,6 +51,7 @@ export class Serving {
         else this.#log.info({ access: e }, 'request')
       },
       fault: (err, context) => this.#log.error({ err, ...context }, 'request failed inside portico'),
+      boundHttpsPort: () => this.#listeners.boundTlsPort(),
       tunnels: delta => metrics.websockets.inc(delta)
     }, log, opts.reusePort)
   }

@@ -24,6 +24,8 @@ export interface RequestFacts {
   url: string
   listener: string | undefined
   tls: boolean
+  /** The TLS listener's bound port, when it differs from the configured one (port 0). */
+  httpsPort?: number | undefined
 }
 
 const ACME_CHALLENGE = '/.well-known/acme-challenge/'
@@ -44,7 +46,8 @@ export function decide (table: RouteTable, facts: RequestFacts, names?: NameLook
     const vars = route.matchHost(host)
     if (vars === undefined) continue
     if (route.httpsRedirect && !facts.tls && !path.startsWith(ACME_CHALLENGE)) {
-      const port = table.httpsPort === undefined || table.httpsPort === 443 ? '' : `:${table.httpsPort}`
+      const httpsPort = facts.httpsPort ?? table.httpsPort
+      const port = httpsPort === undefined || httpsPort === 443 ? '' : `:${httpsPort}`
       return { action: 'redirect', route, status: 301, location: `https://${host}${port}${facts.url}`, reason: 'https_redirect' }
     }
     return actionFor(route, host, vars, facts, names)

@@ -28,7 +28,9 @@ export function openRequest (deps: RouterDeps, view: RouterView, listener: Liste
   const hostHeader = h2StreamOf(req) === undefined ? singleHost(req.rawHeaders) : req.headers[':authority'] as string | undefined ?? req.headers.host
   // Absolute-form targets bring their own host; other non-path targets are refused by decide().
   const { host, url } = requestTarget(req.url ?? '/', hostHeader) ?? { host: hostHeader, url: req.url ?? '' }
-  const facts = { host, url, listener: listener.name, tls: listener.tls }
+  // A TLS listener configured on port 0 (tests, demos): redirects name the port it is bound to.
+  const httpsPort = view.routes.httpsPort === 0 ? deps.boundHttpsPort?.() : undefined
+  const facts = { host, url, listener: listener.name, tls: listener.tls, httpsPort }
   const decision = (listener.tls && view.strictSniHost ? misdirected(req, host) : undefined) ?? decide(view.routes, facts, view.names)
   const action = upgrade ? `${decision.action}:upgrade` : decision.action
   const declared = upgrade ? 0 : Number(req.headers['content-length'] ?? 0) || 0

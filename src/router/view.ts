@@ -49,6 +49,8 @@ export interface RouterDeps {
   access (entry: AccessEntry): void
   /** An exception of portico's own on the request path (a bug): logged at error level; the client got a 502 or an abort. */
   fault?: (err: Error, context: { rid: string, host: string | undefined, path: string, route: string | undefined }) => void
+  /** The port the first TLS listener is bound to (asked only when it is configured as 0). */
+  boundHttpsPort?: () => number | undefined
   /** Open/close notifications of upgraded tunnels (+1/-1). */
   tunnels?: (delta: number) => void
 }

@@ -11,8 +11,9 @@ import { rawExchange } from '../helpers/raw-socket.js'
 
 /**
  * Issue 17 points 2 and 8: the HTTP and the upgrade path open requests the same way (a repeated
- * Host is a 400 on both, status lines carry their own reason phrase), and the access log counts
- * the request body bytes actually read for chunked and HTTP/2 uploads.
+ * Host is a 400 on both, status lines carry their own reason phrase), the access log counts
+ * the request body bytes actually read for chunked and HTTP/2 uploads, and an https redirect
+ * names the port the TLS listener is bound to.
  */
 t.test('one request-opening path; request bytes of streamed uploads', async t => {
   const { dir, cleanup } = await makeTempDir()
@@ -25,7 +26,7 @@ t.test('one request-opening path; request bytes of streamed uploads', async t =>
   mute.listen(0, '127.0.0.3')
   await once(mute, 'listening')
   t.teardown(() => { app.closeAllConnections(); app.close(); mute.close() })
-  const cert = await ensureSelfSigned(join(dir, 'edge'), ['app.test'])
+  const cert = await ensureSelfSigned(join(dir, 'edge'), ['app.test', 'redir.test'])
   const p = await startPortico({
     dir,
     config: `
@@ -41,6 +42,10 @@ routes:
   - name: app
     host: app.test
     proxy: { upstreams: ["http://127.0.0.2:${(app.address() as AddressInfo).port}"] }
+  - name: secure-only
+    host: redir.test
+    https_redirect: true
+    respond: { body: secure }
   - name: mute
     host: mute.test
     proxy: { upstreams: ["http://127.0.0.3:${(mute.address() as AddressInfo).port}"], timeouts: { headers: 300ms } }
@@ -65,6 +70,8 @@ routes:
   t.equal(await bytesInOf('/chunked'), total, 'chunked upload: the body bytes read')
   t.equal((await sendH2(p.ports.tls!, 'app.test', { method: 'POST', path: '/h2', body: Buffer.concat(pieces) })).status, 200)
   t.equal(await bytesInOf('/h2'), total, 'HTTP/2 upload without content-length: the body bytes read')
+  const redirect = await send(p.ports.plain!, 'redir.test', { path: '/x?y' })
+  t.same([redirect.status, redirect.headers.location], [301, `https://redir.test:${p.ports.tls}/x?y`], 'the redirect names the bound TLS port, not 0')
   const one = Buffer.alloc(1000, 98)
   t.equal((await send(p.ports.plain!, 'app.test', { method: 'PUT', path: '/cl', body: one, headers: { 'content-length': '1000' } })).status, 200)
   t.equal(await bytesInOf('/cl'), 1000, 'Content-Length upload')
