@@ -203,8 +203,8 @@ class BodyMeter extends Transform {
   constructor (max: number | null) { super(); this.#max = max }
   override _transform (chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
     this.seen += chunk.length
-    if (this.#max !== null && this.seen > this.#max) cb(Object.assign(new Error(`request body larger than ${this.#max} bytes`), { code: BODY_TOO_LARGE }))
-    else cb(null, chunk)
+    if (this.#max === null || this.seen <= this.#max) cb(null, chunk)
+    else cb(Object.assign(new Error(`request body larger than ${this.#max} bytes`), { code: BODY_TOO_LARGE }))
   }
 }
 

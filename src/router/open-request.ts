@@ -23,7 +23,9 @@ export interface OpenedRequest {
  * Host (a missing or repeated Host line is a 400 from decide()), target, the strict-SNI check
  * and the routing decision, against the snapshot the request keeps to its end.
  */
-export function openRequest (deps: RouterDeps, view: RouterView, listener: ListenerInfo, req: IncomingMessage, rid: string, upgrade: boolean): OpenedRequest {
+export function openRequest (
+  deps: RouterDeps, view: RouterView, listener: ListenerInfo, req: IncomingMessage, rid: string, upgrade: boolean
+): OpenedRequest {
   const started = performance.now()
   const hostHeader = h2StreamOf(req) === undefined ? singleHost(req.rawHeaders) : req.headers[':authority'] as string | undefined ?? req.headers.host
   // Absolute-form targets bring their own host; other non-path targets are refused by decide().

@@ -42,7 +42,8 @@ function upgrade (deps: RouterDeps, listener: ListenerInfo, req: IncomingMessage
   const headers = upstreamRequestHeaders(req.rawHeaders, facts, d.upstream.preserveHost ? forcedHost : new URL(origin).host)
   const idleMs = d.upstream.websocketIdleTimeoutMs
   const options = {
-    origin, path: url, method: 'GET', headers, body: null, upgrade: req.headers.upgrade ?? 'websocket', servername: upstreamServerName(d.upstream.serverName, origin)
+    origin, path: url, method: 'GET', headers, body: null, upgrade: req.headers.upgrade ?? 'websocket',
+    servername: upstreamServerName(d.upstream.serverName, origin)
   } as Dispatcher.DispatchOptions
   let answered = false
   view.dispatchers.get(d.upstream).dispatch(options, {

@@ -76,17 +76,23 @@ function app (): http.Server {
   return server
 }
 
-/** uvicorn-like keep-alive race: every connection answers one request and dies as the next arrives. */
-function racyUpstream (): net.Server {
-  return net.createServer(s => {
+/**
+ * uvicorn-like keep-alive race: every connection answers one request and dies as the next
+ * arrives. On /hinted it announces `Keep-Alive: timeout=1` first, so it is never reused at all.
+ */
+function racyUpstream (): net.Server & { killed: number } {
+  const server = net.createServer(s => {
     let answered = false
     s.on('error', () => {})
-    s.on('data', () => {
-      if (answered) { s.destroy(); return }
+    s.on('data', (d: Buffer) => {
+      if (answered) { server.killed++; s.destroy(); return }
       answered = true
-      s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok')
+      const hint = d.toString('latin1').startsWith('GET /hinted') ? 'keep-alive: timeout=1\r\n' : ''
+      s.write(`HTTP/1.1 200 OK\r\ncontent-length: 2\r\n${hint}\r\nok`)
     })
-  })
+  }) as net.Server & { killed: number }
+  server.killed = 0
+  return server
 }
 
 t.test('apps behind the UAP, plain proxy and CORS routes over h1, TLS and h2', async t => {
@@ -145,7 +151,8 @@ routes:
   const get = async (via: Transport, host: string, path: string, headers: Record<string, string | string[]> = {}): Promise<Reply & { error?: string }> => {
     if (via === 'h2') return await sendH2(p.ports.tls!, host, { path, headers })
     const flat = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, Array.isArray(v) ? v.join('; ') : v]))
-    return await send(via === 'tls' ? p.ports.tls! : p.ports.plain!, host, { path, tls: via === 'tls', headers: flat }).catch((err: Error) => ({ status: 0, headers: {}, body: '', error: err.message }))
+    return await send(via === 'tls' ? p.ports.tls! : p.ports.plain!, host, { path, tls: via === 'tls', headers: flat })
+      .catch((err: Error) => ({ status: 0, headers: {}, body: '', error: err.message }))
   }
   const corsHeaders = { origin: 'https://app.example.org' }
 
@@ -181,8 +188,8 @@ routes:
         const r = await new Promise<Reply>((resolve, reject) => {
           const mod = via === 'tls' ? https : http
           const req = mod.request({
-            host: '127.0.0.1', port: via === 'tls' ? p.ports.tls : p.ports.plain, method: 'PUT', path: '/upload', agent: false, rejectUnauthorized: false, servername: host,
-            headers: { host, 'content-length': body.length, expect: '100-continue' }
+            host: '127.0.0.1', port: via === 'tls' ? p.ports.tls : p.ports.plain, method: 'PUT', path: '/upload',
+            agent: false, rejectUnauthorized: false, servername: host, headers: { host, 'content-length': body.length, expect: '100-continue' }
           }, res => {
             let text = ''
             res.on('data', (d: Buffer) => { text += d.toString() })
@@ -201,6 +208,12 @@ routes:
       const r = await send(p.ports.plain!, 'race.test', { agent: undefined })
       t.same([r.status, r.body], [200, 'ok'], `request ${i + 1}`)
     }
+    t.ok(racy.killed > 0, 'the race did happen')
+    // The first one may still meet a connection the plain requests above left open.
+    t.equal((await send(p.ports.plain!, 'race.test', { path: '/hinted' })).status, 200)
+    const killed = racy.killed
+    for (let i = 0; i < 3; i++) t.equal((await send(p.ports.plain!, 'race.test', { path: '/hinted' })).status, 200)
+    t.equal(racy.killed, killed, 'a Keep-Alive: timeout hint shorter than the reuse threshold: no connection reused')
   })
 
   await t.test('5: 103 Early Hints before the final response', async t => {
@@ -211,7 +224,9 @@ routes:
   })
 
   await t.test('6: a declined websocket upgrade passes the upstream answer on', async t => {
-    const { text } = await rawExchange(p.ports.plain!, `GET /api/kernels/x/channels HTTP/1.1\r\nhost: ${uapHost}\r\nconnection: upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`, 3000)
+    const head = `GET /api/kernels/x/channels HTTP/1.1\r\nhost: ${uapHost}\r\nconnection: upgrade\r\nupgrade: websocket\r\n` +
+      'sec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'
+    const { text } = await rawExchange(p.ports.plain!, head, 3000)
     t.match(text, /^HTTP\/1\.1 404 Not Found\r\n/, text)
     t.match(text, /\r\n\r\nno kernel$/)
   })
