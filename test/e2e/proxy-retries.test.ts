@@ -6,6 +6,7 @@ import net from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { freePort, httpConfig, startPortico } from '../helpers/portico.js'
 import { send } from '../helpers/http.js'
+import { figure, scaled } from '../helpers/figures.js'
 
 /**
  * Retry rules of `forward()` (issue 17 point 1, issue 19 point 3): `proxy.retries` bounds the
@@ -38,7 +39,7 @@ t.test('retries: 0 answers the dead member; a refused connect fails over with th
     proxy: { upstreams: ${pool}${extra} }`
   const p = await startPortico({
     config: httpConfig([
-      route('none', ', retries: 0'), route('one'), route('cl'), route('chunked'), route('limited', ', max_body_size: 10m'), route('put'),
+      route('none', ', retries: 0'), route('one'), route('cl'), route('chunked'), route('limited', ', max_body_size: 10m'), route('put'), route('burst'),
       route('reset-get').replace(pool, resetPool), route('reset-post').replace(pool, resetPool)
     ].join(''))
   })
@@ -63,6 +64,22 @@ t.test('retries: 0 answers the dead member; a refused connect fails over with th
   t.same([limited.status, limited.body], [200, expect('POST', whole)], 'chunked POST through the size limit failed over')
   const put = await send(port, 'put.test', { method: 'PUT', body: small, headers: { 'content-length': String(small.length) } })
   t.same([put.status, put.body], [200, expect('PUT', small)], 'PUT with a body failed over')
+
+  // Concurrent uploads pick their candidates before the first refusal marks the dead member
+  // down: round-robin sends about half of them to it first, and every one must fail over whole.
+  const BURST = scaled(20)
+  const bodies = Array.from({ length: BURST }, (_, i) => randomBytes(8 * 1024 + i))
+  const replies = await Promise.all(bodies.map(async (b, i) => await send(port, 'burst.test', i % 2 === 0
+    ? { method: 'POST', body: b, headers: { 'content-length': String(b.length) } }
+    : { method: 'POST', body: [b.subarray(0, 4096), b.subarray(4096)] })))
+  const lost = replies.filter((r, i) => r.status !== 200 || r.body !== expect('POST', bodies[i]!)).length
+  t.equal(lost, 0, `${BURST} concurrent POSTs (Content-Length and chunked) against a dead and a live member: none lost`)
+  figure({
+    case: 'failover with request bodies',
+    tried: 'concurrent POSTs (half Content-Length, half chunked) to a pool of a refusing and a live member',
+    count: BURST,
+    result: `${lost} lost or altered`
+  })
 
   const get = await send(port, 'reset-get.test')
   t.same([get.status, get.body], [200, 'GET 0 ' + createHash('sha256').digest('hex')], 'a GET whose connection broke is retried elsewhere')
