@@ -243,6 +243,16 @@ routes:
       const r = await get(via, uapHost, '/hints')
       t.same([r.status, r.body, r.error], [200, 'final', undefined], `final response over ${via}`)
     }
+    const hints = await new Promise<Array<{ status: number, link: unknown }>>((resolve, reject) => {
+      const seen: Array<{ status: number, link: unknown }> = []
+      const req = http.get({ host: '127.0.0.1', port: p.ports.plain, path: '/hints', headers: { host: uapHost }, agent: false }, res => {
+        res.resume()
+        res.on('end', () => resolve(seen))
+      })
+      req.on('information', info => seen.push({ status: info.statusCode, link: info.headers.link }))
+      req.on('error', reject)
+    })
+    t.same(hints, [{ status: 103, link: '</style.css>; rel=preload; as=style' }], 'the hint reached the HTTP/1.1 client')
   })
 
   await t.test('6: a declined websocket upgrade passes the upstream answer on', async t => {
