@@ -27,7 +27,9 @@ export interface ForwardFacts {
 }
 
 /** The facts about one client request that forwarding headers are built from. */
-export function forwardFacts (clientIp: string, proto: 'http' | 'https', host: string | undefined, requestId: string, trustedProxies: IpPolicy | undefined, via: boolean): ForwardFacts {
+export function forwardFacts (
+  clientIp: string, proto: 'http' | 'https', host: string | undefined, requestId: string, trustedProxies: IpPolicy | undefined, via: boolean
+): ForwardFacts {
   return { clientIp, proto, host, trusted: trustedProxies !== undefined && trustedProxies.check(clientIp, 1) === undefined, requestId, via }
 }
 
