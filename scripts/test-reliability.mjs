@@ -24,6 +24,8 @@ const FILES = [
   'test/e2e/request-targets.test.ts',
   'test/e2e/disk-faults.test.ts',
   'test/e2e/h2-abuse.test.ts',
+  'test/e2e/uap-apps.test.ts',
+  'test/e2e/proxy-retries.test.ts',
   'test/e2e/soak.test.ts'
 ]
 const scale = process.env.PORTICO_RELIABILITY_SCALE ?? '10'

@@ -19,6 +19,13 @@ const timeouts = z.strictObject({
   idle: duration.default(60_000)
 })
 
+/** Apps behind the UAP hold long polls and quiet SSE streams open: nginx's 60 s cut them. */
+const uapTimeouts = z.strictObject({
+  connect: duration.default(5000),
+  headers: duration.default(600_000),
+  idle: duration.default(3_600_000)
+})
+
 /** `~regex` (compiled here so a bad pattern is a config error, not a runtime one), exact or *.wildcard. */
 const hostPattern = z.string().min(1).superRefine((v, ctx) => {
   if (v.startsWith('~')) {
@@ -55,7 +62,7 @@ const uapAction = z.strictObject({
   ports: z.array(portRange).default([{ from: 1, to: 65535 }]),
   default_scheme: z.enum(['http', 'https']).default('https'),
   tls: upstreamTls.prefault({}),
-  timeouts: timeouts.prefault({}),
+  timeouts: uapTimeouts.prefault({}),
   max_body_size: size.nullable().default(null),
   websocket_idle_timeout: duration.default(3_600_000),
   cookie_scoping: z.boolean().default(true)

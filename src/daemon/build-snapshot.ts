@@ -39,8 +39,7 @@ export async function buildSnapshot (config: Config, dispatchers: DispatcherRegi
     strictSniHost: config.tls.strict_sni_host,
     tls,
     names,
-    acmeHttp,
-    createdAt: Date.now()
+    acmeHttp
   }
   return { snapshot, dispatcherKeys, warnings }
 }

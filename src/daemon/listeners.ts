@@ -54,6 +54,15 @@ export class ListenerSet {
     return n
   }
 
+  /** The bound port of the first TLS listener (for https redirects when it is configured as port 0). */
+  boundTlsPort (): number | undefined {
+    for (const r of this.#running.values()) {
+      const a = r.server.address()
+      if (r.config.tls && typeof a === 'object' && a !== null) return a.port
+    }
+    return undefined
+  }
+
   addresses (): Array<{ name: string, address: string, port: number }> {
     return [...this.#running.values()].map(r => {
       const a = r.server.address()

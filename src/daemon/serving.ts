@@ -53,6 +53,8 @@ export class Serving {
         if (this.#accessFile !== undefined) this.#accessFile.log.info({ access: e }, 'request')
         else this.#log.info({ access: e }, 'request')
       },
+      fault: (err, context) => this.#log.error({ err, ...context }, 'request failed inside portico'),
+      boundHttpsPort: () => this.#listeners.boundTlsPort(),
       tunnels: delta => metrics.websockets.inc(delta)
     }, log, opts.reusePort)
   }

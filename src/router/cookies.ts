@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders } from 'node:http'
+import type { ResponseHeaderMap } from './headers.js'
 
 /**
  * Cookie scoping for UAP routes: every instance is a sibling below one parent domain and they
@@ -7,10 +7,11 @@ import type { IncomingHttpHeaders } from 'node:http'
  * another. Such attributes are removed, making the cookie host-only; `Domain=<exact host>` is
  * kept. Everything else in the cookie is passed through untouched.
  */
-export function scopeSetCookies (headers: IncomingHttpHeaders, requestHost: string): void {
+export function scopeSetCookies (headers: ResponseHeaderMap, requestHost: string): void {
   const cookies = headers['set-cookie']
   if (cookies === undefined) return
-  headers['set-cookie'] = cookies.map(c => scopeOne(c, requestHost))
+  // One cookie arrives as a string, several as an array: keep the shape.
+  headers['set-cookie'] = typeof cookies === 'string' ? scopeOne(cookies, requestHost) : cookies.map(c => scopeOne(c, requestHost))
 }
 
 const DOMAIN_ATTR = /;\s*domain\s*=\s*([^;]*)/gi

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net'
-import type { CompiledRoute, RouteTable, UpstreamSettings } from './route-table.js'
+import type { CompiledRoute, RouteAction, RouteTable, UpstreamSettings } from './route-table.js'
 import type { UpstreamPool } from './upstream-pool.js'
 import { normalizeHost } from './host.js'
 import { parseUapLabel } from './uap.js'
@@ -12,9 +12,9 @@ import type { Vars } from './template.js'
 export type Decision =
   | { action: 'proxy', route: CompiledRoute, target: string, pool: UpstreamPool | undefined, upstream: UpstreamSettings, reason: string, alternatives?: string[] }
   | { action: 'deny', route: CompiledRoute | undefined, status: 400 | 403 | 421 | 503, reason: string, held?: true }
-  | { action: 'cors-proxy', route: CompiledRoute, reason: string }
+  | { action: 'cors-proxy', route: CompiledRoute, ccp: Extract<RouteAction, { kind: 'cors-proxy' }>, reason: string }
   | { action: 'redirect', route: CompiledRoute, status: number, location: string, reason: string }
-  | { action: 'respond', route: CompiledRoute, reason: string }
+  | { action: 'respond', route: CompiledRoute, respond: Extract<RouteAction, { kind: 'respond' }>, reason: string }
   | { action: 'none', route: undefined, reason: string }
 
 export interface RequestFacts {
@@ -24,6 +24,8 @@ export interface RequestFacts {
   url: string
   listener: string | undefined
   tls: boolean
+  /** The TLS listener's bound port, when it differs from the configured one (port 0). */
+  httpsPort?: number | undefined
 }
 
 const ACME_CHALLENGE = '/.well-known/acme-challenge/'
@@ -46,7 +48,8 @@ export function decide (table: RouteTable, facts: RequestFacts, names?: NameLook
     const vars = route.matchHost(host)
     if (vars === undefined) continue
     if (route.httpsRedirect && !facts.tls && !path.startsWith(ACME_CHALLENGE)) {
-      const port = table.httpsPort === undefined || table.httpsPort === 443 ? '' : `:${table.httpsPort}`
+      const httpsPort = facts.httpsPort ?? table.httpsPort
+      const port = httpsPort === undefined || httpsPort === 443 ? '' : `:${httpsPort}`
       return { action: 'redirect', route, status: 301, location: `https://${host}${port}${facts.url}`, reason: 'https_redirect' }
     }
     return actionFor(route, host, vars, facts, names)
@@ -86,11 +89,11 @@ function actionFor (route: CompiledRoute, host: string, vars: Vars, facts: Reque
       return { action: 'proxy', route, target: origins[0] as string, pool: undefined, upstream: a.upstream, reason: `docker ${name}`, alternatives: origins }
     }
     case 'cors-proxy':
-      return { action: 'cors-proxy', route, reason: 'target from exo-proxy-orig-host/port, checked per request' }
+      return { action: 'cors-proxy', route, ccp: a, reason: 'target from exo-proxy-orig-host/port, checked per request' }
     case 'redirect':
       return { action: 'redirect', route, status: a.status, location: a.to.render({ ...vars, host, uri: facts.url, path: pathOf(facts.url) }), reason: 'redirect' }
     case 'respond':
-      return { action: 'respond', route, reason: 'respond' }
+      return { action: 'respond', route, respond: a, reason: 'respond' }
   }
 }
 

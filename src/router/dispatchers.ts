@@ -3,6 +3,23 @@ import type { Socket } from 'node:net'
 import { Agent, buildConnector, type Dispatcher } from 'undici'
 import type { RouteTable, UpstreamSettings } from './route-table.js'
 
+/** Upstream connections per origin; requests beyond it wait for a free one. */
+export const MAX_CONNECTIONS_PER_ORIGIN = 1024
+
+/**
+ * The request-level TLS server name meaning "send no SNI". undici replaces an empty one by the
+ * Host header — for a UAP instance at an IP that is the UAP host name, which the instance's
+ * certificate never has and which tells a passive observer which instance is visited.
+ */
+export const NO_SNI = '-'
+
+/**
+ * Idle upstream connections are closed after this long unless the upstream announces its own
+ * `Keep-Alive: timeout` (undici honours the hint). Below the 5 s of uvicorn and Node, so an idle
+ * connection is rarely reused just as the upstream closes it.
+ */
+const KEEP_ALIVE_MS = 4_000
+
 /**
  * undici Agents (one connection pool per upstream origin inside each) shared across snapshots:
  * routes with identical upstream settings share keep-alive connections, and a reload that does
@@ -10,9 +27,6 @@ import type { RouteTable, UpstreamSettings } from './route-table.js'
  * are read there, never on the request path); agents no snapshot uses any more are closed
  * gracefully, which lets their in-flight requests finish.
  */
-/** Upstream connections per origin; requests beyond it wait for a free one. */
-export const MAX_CONNECTIONS_PER_ORIGIN = 1024
-
 export class DispatcherRegistry {
   #byKey = new Map<string, Agent>()
   #bySettings = new WeakMap<UpstreamSettings, Dispatcher>()
@@ -33,17 +47,19 @@ export class DispatcherRegistry {
       const key = JSON.stringify([a.upstream.connectTimeoutMs, a.upstream.headersTimeoutMs, a.upstream.idleTimeoutMs, a.upstream.tlsVerify, a.upstream.serverName, ca])
       let agent = this.#byKey.get(key)
       if (agent === undefined) {
-        const connect = {
+        const connect = buildConnector({
           timeout: a.upstream.connectTimeoutMs,
           rejectUnauthorized: a.upstream.tlsVerify,
           ...(ca === undefined ? {} : { ca }),
           ...(a.upstream.serverName === undefined ? {} : { servername: a.upstream.serverName })
-        }
+        })
+        // Returns what undici's connector returns (the socket it opens), which watched() needs.
+        const sniAware: buildConnector.connector = (opts, cb) => connect(opts.servername === NO_SNI ? { ...opts, servername: undefined } : opts, cb)
         agent = new Agent({
-          connect: this.#onConnecting === undefined ? connect : watched(buildConnector(connect), this.#onConnecting),
+          connect: this.#onConnecting === undefined ? sniAware : watched(sniAware, this.#onConnecting),
           headersTimeout: a.upstream.headersTimeoutMs,
           bodyTimeout: a.upstream.idleTimeoutMs,
-          keepAliveTimeout: 30_000,
+          keepAliveTimeout: KEEP_ALIVE_MS,
           pipelining: 1,
           // undici keeps every Client a pool ever opened: without a cap, bursts of requests that
           // clients cancel at once (HTTP/2 rapid reset) grew the pool, and memory, without end.

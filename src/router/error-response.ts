@@ -12,7 +12,9 @@ const TITLES: Record<number, string> = {
  * clients, plain text otherwise, always carrying the request id so a user's report can be
  * matched to the access log line.
  */
-export function sendError (res: AnyResponse, status: number, reason: string, requestId: string, accept: string | undefined, extraHeaders?: ReadonlyArray<readonly [string, string]>): void {
+export function sendError (
+  res: AnyResponse, status: number, reason: string, requestId: string, accept: string | undefined, extraHeaders?: ReadonlyArray<readonly [string, string]>
+): void {
   if (res.headersSent) { res.destroy(); return }
   const json = accept !== undefined && accept.includes('json')
   const title = TITLES[status] ?? 'Error'

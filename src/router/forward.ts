@@ -1,10 +1,12 @@
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
+import type { IncomingMessage } from 'node:http'
 import { Transform } from 'node:stream'
 import { isIP } from 'node:net'
 import type { Dispatcher } from 'undici'
-import { clientResponseHeaders } from './headers.js'
+import { clientResponseHeaders, type ResponseHeaderMap } from './headers.js'
 import { h2StreamOf } from './h2-stream.js'
 import type { AnyResponse } from './error-response.js'
+import { NO_SNI } from './dispatchers.js'
+import { NOT_CONNECTED, retryBudget, retryStep, spend, type RetryBudget } from './retry.js'
 
 /** HTTP/1 and HTTP/2-compat requests share this surface; h2 ones are cast at the listener. */
 export type AnyRequest = IncomingMessage
@@ -15,7 +17,13 @@ export interface ForwardOutcome {
   upstream: string
   /** Set when portico must answer itself (no response headers were sent yet). */
   error?: { status: 413 | 502 | 504, reason: string }
+  /** Set when the response was cut after its headers went out: the client sees an aborted response. */
+  aborted?: string
+  /** An exception of portico's own on the response path (a bug): logged at error level. */
+  fault?: Error
   bytesOut: number
+  /** Request body bytes read, for bodies without Content-Length (chunked, HTTP/2); else undefined. */
+  bytesIn?: number
 }
 
 export interface ForwardRequest {
@@ -30,20 +38,17 @@ export interface ForwardRequest {
   serverName: string | undefined
   /** Bodies without Content-Length are cut off (413) past this many bytes. */
   maxBodySize: number | null
+  /** How many further candidates one request may move on to (the route's `retries`). */
+  retries: number
   /** Response headers to drop (on top of hop-by-hop), e.g. upstream CORS headers. */
   dropResponseHeaders?: ReadonlySet<string>
-  /** Called once response headers are known, to adjust them (cookie scoping, HSTS...). */
-  editResponseHeaders?: (headers: IncomingHttpHeaders) => void
-  onUpstreamDown?: (origin: string) => void
+  /** Called once response headers are known, to adjust them (route edits, cookie scoping, CORS). */
+  editResponseHeaders?: ((headers: ResponseHeaderMap) => void) | undefined
+  onUpstreamDown?: ((origin: string) => void) | undefined
   done: (outcome: ForwardOutcome) => void
 }
 
-const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'])
-/** Errors where the upstream never saw the request, so trying the next one is always safe. */
-const NOT_CONNECTED = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL'])
-/** The connection broke before any response: safe to repeat only for idempotent, bodiless requests. */
-const BROKEN = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED'])
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
 
 /**
  * Streams one request to an upstream through undici's low-level dispatch API: no body is
@@ -51,14 +56,18 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
  * pulls the request body only as fast as the upstream socket drains).
  */
 export function forward (f: ForwardRequest): void {
+  // A body without Content-Length is metered on its way (the log's byte count, the size limit).
   const hasBody = requestHasBody(f.req)
-  const body = !hasBody ? null : f.maxBodySize !== null && f.req.headers['content-length'] === undefined ? f.req.pipe(bodyLimit(f.maxBodySize)) : f.req
-  const attempt = (i: number): void => {
+  const meter = hasBody && f.req.headers['content-length'] === undefined ? new BodyMeter(f.maxBodySize) : undefined
+  const body = meter !== undefined ? f.req.pipe(meter) : hasBody ? f.req : null
+  const attempt = (i: number, budget: RetryBudget): void => {
     const origin = f.origins[i] as string
     let controllerRef: Dispatcher.DispatchController | undefined
-    let started = false
+    /** The upstream sent something (an interim or the final head): repeating is no longer safe. */
+    let answered = false
     let bytesOut = 0
     let finished = false
+    let fault: Error | undefined
     const onClientGone = (): void => {
       if (!finished) controllerRef?.abort(clientLeft())
     }
@@ -66,7 +75,14 @@ export function forward (f: ForwardRequest): void {
       if (finished) return
       finished = true
       f.res.off('close', onClientGone)
+      if (meter !== undefined) outcome.bytesIn = meter.seen
+      if (fault !== undefined) outcome.fault = fault
       f.done(outcome)
+    }
+    /** Our own exception while relaying: stop the upstream request; onResponseError answers. */
+    const failInside = (controller: Dispatcher.DispatchController, err: unknown): void => {
+      fault ??= err instanceof Error ? err : new Error(String(err))
+      controller.abort(Object.assign(new Error(`internal error: ${fault.message}`), { code: INTERNAL }))
     }
     // The client may be gone already (an h2 stream reset in the same packet, a browser that
     // closed during the CCP's DNS lookup): its 'close' has fired, so nobody would abort.
@@ -82,8 +98,7 @@ export function forward (f: ForwardRequest): void {
       headers: f.headers,
       body,
       upgrade: null,
-      // Without this undici would take the SNI/verification name from the (preserved) Host header.
-      servername: f.serverName ?? originServerName(origin)
+      servername: upstreamServerName(f.serverName, origin)
     }
     f.dispatcher.dispatch(options, {
       onRequestStart (controller) {
@@ -92,23 +107,28 @@ export function forward (f: ForwardRequest): void {
         if (clientGone(f.res)) controller.abort(clientLeft())
       },
       onResponseStart (controller, statusCode, headers) {
-        started = true
+        answered = true
         if (clientGone(f.res)) { controller.abort(clientLeft()); return }
-        const out = clientResponseHeaders(headers, f.dropResponseHeaders)
-        f.editResponseHeaders?.(out)
         try {
+          if (statusCode < 200) { relayInterim(f.res, statusCode, headers); return }
+          const out = clientResponseHeaders(headers, f.dropResponseHeaders)
+          f.editResponseHeaders?.(out)
           f.res.writeHead(statusCode, out as Record<string, string | string[]>)
         } catch (err) {
-          controller.abort(err as Error)
+          failInside(controller, err)
         }
       },
       onResponseData (controller, chunk) {
         bytesOut += chunk.length
-        if (!f.res.write(chunk)) {
-          // A destroyed response never drains: pausing would hold the upstream request forever.
-          if (clientGone(f.res)) { controller.abort(clientLeft()); return }
-          controller.pause()
-          f.res.once('drain', () => controller.resume())
+        try {
+          if (!f.res.write(chunk)) {
+            // A destroyed response never drains: pausing would hold the upstream request forever.
+            if (clientGone(f.res)) { controller.abort(clientLeft()); return }
+            controller.pause()
+            f.res.once('drain', () => controller.resume())
+          }
+        } catch (err) {
+          failInside(controller, err)
         }
       },
       onResponseEnd () {
@@ -117,38 +137,55 @@ export function forward (f: ForwardRequest): void {
       },
       onResponseError (_controller, err) {
         const code = (err as NodeJS.ErrnoException).code ?? ''
-        if (!started && NOT_CONNECTED.has(code)) f.onUpstreamDown?.(origin)
-        const retryable = NOT_CONNECTED.has(code) || (BROKEN.has(code) && IDEMPOTENT.has(f.method))
-        if (!started && retryable && !hasBody && i + 1 < f.origins.length && !f.res.destroyed) {
+        if (!answered && NOT_CONNECTED.has(code)) f.onUpstreamDown?.(origin)
+        const step = answered || f.res.destroyed ? undefined : retryStep(code, f.method, body, budget, i + 1 < f.origins.length)
+        if (step !== undefined) {
           finished = true
           f.res.off('close', onClientGone)
-          attempt(i + 1)
+          attempt(step === 'same-origin' ? i : i + 1, spend(budget, step))
           return
         }
-        if (started) {
+        const reason = describe(code, err)
+        if (f.res.headersSent) {
           // Headers are gone; the only honest signal left is an aborted response.
           f.res.destroy(err)
-          finish({ status: f.res.statusCode, upstream: origin, bytesOut })
+          finish({ status: f.res.statusCode, upstream: origin, bytesOut, aborted: reason })
           return
         }
         const status = code === BODY_TOO_LARGE ? 413 : TIMEOUT_CODES.has(code) ? 504 : 502
-        finish({ status, upstream: origin, bytesOut, error: { status, reason: describe(code, err) } })
+        finish({ status, upstream: origin, bytesOut, error: { status, reason } })
       }
     })
   }
-  attempt(0)
+  attempt(0, retryBudget(f.retries))
 }
 
-/** Host name of `scheme://host:port`, or '' for IP literals (no SNI; verified against the IP). */
-export function originServerName (origin: string): string {
+/**
+ * 1xx before the final answer: 103 Early Hints reach HTTP/1.1 and HTTP/2 clients through Node's
+ * writeEarlyHints; any other interim response is dropped (Node answers 100 Continue itself).
+ */
+function relayInterim (res: AnyResponse, status: number, headers: ResponseHeaderMap): void {
+  const link = headers.link
+  if (status !== 103 || link === undefined || typeof res.writeEarlyHints !== 'function') return
+  try { res.writeEarlyHints({ link }) } catch {} // a hint Node refuses is only a lost hint
+}
+
+/**
+ * The TLS server name for one request: the configured one, else the origin's host name, else
+ * (IP literals) none at all, verified against the IP. Always explicit: undici would otherwise
+ * take it from the (preserved) Host header.
+ */
+export function upstreamServerName (configured: string | undefined, origin: string): string {
+  if (configured !== undefined && configured !== '') return configured
   const start = origin.indexOf('://') + 3
-  if (origin.charCodeAt(start) === 91 /* [ */) return ''
+  if (origin.charCodeAt(start) === 91 /* [ */) return NO_SNI
   const end = origin.indexOf(':', start)
   const host = origin.slice(start, end < 0 ? undefined : end)
-  return isIP(host) === 0 ? host : ''
+  return isIP(host) === 0 ? host : NO_SNI
 }
 
 const BODY_TOO_LARGE = 'PORTICO_BODY_TOO_LARGE'
+const INTERNAL = 'PORTICO_INTERNAL'
 const clientLeft = (): Error => new Error('client closed the connection')
 /** nginx's "client closed request": logged, never sent. */
 const CLIENT_CLOSED = 499
@@ -159,16 +196,16 @@ function clientGone (res: AnyResponse): boolean {
   return res.destroyed || (res as { closed?: boolean }).closed === true || stream?.destroyed === true || stream?.closed === true
 }
 
-/** Counts streamed (chunked / h2) request bytes and fails the upload past the limit. */
-function bodyLimit (max: number): Transform {
-  let seen = 0
-  return new Transform({
-    transform (chunk: Buffer, _enc, cb) {
-      seen += chunk.length
-      if (seen > max) cb(Object.assign(new Error(`request body larger than ${max} bytes`), { code: BODY_TOO_LARGE }))
-      else cb(null, chunk)
-    }
-  })
+/** Counts streamed (chunked / h2) request bytes and fails the upload past the limit, if any. */
+class BodyMeter extends Transform {
+  seen = 0
+  readonly #max: number | null
+  constructor (max: number | null) { super(); this.#max = max }
+  override _transform (chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
+    this.seen += chunk.length
+    if (this.#max === null || this.seen <= this.#max) cb(null, chunk)
+    else cb(Object.assign(new Error(`request body larger than ${this.#max} bytes`), { code: BODY_TOO_LARGE }))
+  }
 }
 
 function requestHasBody (req: AnyRequest): boolean {
@@ -180,10 +217,11 @@ function requestHasBody (req: AnyRequest): boolean {
 
 function describe (code: string, err: Error): string {
   switch (code) {
-    case BODY_TOO_LARGE: return err.message
+    case BODY_TOO_LARGE: case INTERNAL: return err.message
     case 'ECONNREFUSED': return 'upstream refused the connection'
     case 'UND_ERR_CONNECT_TIMEOUT': return 'timed out connecting to the upstream'
     case 'UND_ERR_HEADERS_TIMEOUT': return 'upstream did not send response headers in time'
+    case 'UND_ERR_BODY_TIMEOUT': return 'upstream sent nothing for longer than the idle timeout'
     case 'ECONNRESET': case 'UND_ERR_SOCKET': return 'upstream closed the connection'
     case 'EHOSTUNREACH': case 'ENETUNREACH': return 'upstream is unreachable'
     default: return code === '' ? `upstream error: ${err.message}` : `upstream error (${code})`

@@ -1,24 +1,16 @@
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { CORS_RESPONSE_HEADERS, type HeaderList } from '../cors/index.js'
-import { decide, type Decision } from './decide.js'
+import type { Decision } from './decide.js'
 import { forward, type ForwardOutcome } from './forward.js'
 import { forwardFacts, upstreamRequestHeaders } from './headers.js'
 import { sendError } from './error-response.js'
 import { nextRequestId } from './request-id.js'
 import { clientIp } from './client-address.js'
 import type { CompiledRoute, UpstreamSettings } from './route-table.js'
-import { scopeSetCookies } from './cookies.js'
-import { normalizeHost } from './host.js'
-import { requestTarget } from './request-target.js'
-import { misdirected } from './sni.js'
-import { h2StreamOf } from './h2-stream.js'
-import type { RouterDeps, RouterView } from './view.js'
+import { responseEditor } from './response-editor.js'
+import { openRequest, type OpenedRequest } from './open-request.js'
+import type { ListenerInfo, RouterDeps, RouterView } from './view.js'
 import { namesConfirmed } from './held-names.js'
-
-export interface ListenerInfo {
-  name: string
-  tls: boolean
-}
 
 const ACME_PREFIX = '/.well-known/acme-challenge/'
 
@@ -26,22 +18,19 @@ const ACME_PREFIX = '/.well-known/acme-challenge/'
 const EXO_HEADERS: ReadonlySet<string> = new Set(['exo-proxy-orig-host', 'exo-proxy-orig-port'])
 
 /** Per-request state shared by the action handlers below. */
-interface Exchange {
+interface Exchange extends OpenedRequest {
   view: RouterView
   req: IncomingMessage
   res: ServerResponse
-  rid: string
-  /** Host header (or :authority, or the absolute-form target's authority) as received. */
-  host: string | undefined
-  /** Origin-form request target (path and query) as received. */
-  url: string
-  /** Set when the target was absolute-form: the Host to send upstream even with preserve_host. */
-  forcedHost: string | undefined
   proto: 'http' | 'https'
   cors: HeaderList | undefined
   corsRoute: boolean
-  fail: (status: number, reason: string) => void
-  log: (status: number, bytes: number, upstream: string | undefined, error?: string) => void
+  /** portico's own answer (an error page) and its access entry. */
+  reject: (status: number, reason: string, logged?: string) => void
+  /** An exception of portico's own: logged at error level, answered 502 (or the response aborted). */
+  internal: (err: unknown) => void
+  /** Logs a portico exception at error level (the caller answers). */
+  fault: (err: Error) => void
 }
 
 /**
@@ -51,62 +40,81 @@ interface Exchange {
  */
 export function createRequestHandler (deps: RouterDeps, listener: ListenerInfo): (req: IncomingMessage, res: ServerResponse) => void {
   const proto = listener.tls ? 'https' : 'http'
-  const handle = (req: IncomingMessage, res: ServerResponse, resumed = false): void => {
-    const started = performance.now()
-    const readAtStart = req.socket?.bytesRead ?? 0
-    const view = deps.view()
-    // RFC 9112 §3.2: more than one Host line is a 400, like a missing one (decide() answers it).
-    const hostHeader = h2StreamOf(req) === undefined ? singleHost(req.rawHeaders) : req.headers[':authority'] as string | undefined ?? req.headers.host
-    // Absolute-form targets bring their own host; other non-path targets are refused by decide().
-    const target = requestTarget(req.url ?? '/', hostHeader) ?? { host: hostHeader, url: req.url ?? '' }
-    const { host, url } = target
-    // An absolute-form target's authority also replaces the Host header sent upstream.
-    const forcedHost = host !== hostHeader ? host : undefined
-    const rid = nextRequestId()
-    // ACME HTTP-01 answers come before routing and any https redirect.
-    if (view.acmeHttp !== undefined && url.startsWith(ACME_PREFIX)) {
-      const answer = view.acmeHttp(url.slice(ACME_PREFIX.length))
-      if (answer !== undefined) {
-        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(answer) })
-        res.end(answer)
-        return
-      }
-    }
-    const d = (listener.tls && view.strictSniHost ? misdirected(req, host) : undefined) ?? decide(view.routes, { host, url, listener: listener.name, tls: listener.tls }, view.names)
-    // A Docker name while dockerd resyncs: decided again once the registry confirms it (or 503).
-    if (d.action === 'deny' && d.held === true && !resumed) { void namesConfirmed(deps.view).then(() => handle(req, res, true)); return }
-    const log = (status: number, bytes: number, upstream: string | undefined, error?: string): void => {
-      deps.access({
-        rid, method: req.method ?? '', host, path: url, status, bytes, bytesIn: req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) || 0 : (req.socket?.bytesRead ?? readAtStart) - readAtStart, ms: Math.round((performance.now() - started) * 1000) / 1000,
-        route: d.route?.name, upstream, action: d.action, listener: listener.name, ...(error === undefined ? {} : { error })
-      })
-    }
-    if (d.route?.hsts !== undefined && listener.tls) res.setHeader('strict-transport-security', d.route.hsts)
-    const policy = d.route?.cors
-    const origin = req.headers.origin
-    let cors: HeaderList | undefined
-    if (policy !== undefined && origin !== undefined) {
-      // A real preflight is answered here and never reaches the upstream; other OPTIONS requests do.
-      if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
-        const headers = policy.preflightHeaders(origin)
-        const status = headers === undefined && policy.denyDisallowed ? 403 : 204
-        res.writeHead(status, [...(headers ?? []).flat(), 'content-length', '0', 'x-request-id', rid])
-        res.end()
-        log(status, 0, undefined, headers === undefined ? 'origin not allowed' : undefined)
-        return
-      }
-      cors = policy.responseHeaders(origin)
-    }
-    const fail = (status: number, reason: string): void => sendError(res, status, reason, rid, req.headers.accept, cors)
-    const x: Exchange = { view, req, res, rid, host, url, forcedHost, proto, cors, corsRoute: policy !== undefined, fail, log }
-    if (policy !== undefined && origin !== undefined && cors === undefined && policy.denyDisallowed) {
-      fail(403, 'origin not allowed')
-      log(403, 0, undefined, 'origin not allowed')
+  return (req, res) => { guarded(deps, listener, proto, req, res, nextRequestId(), false) }
+}
+
+function guarded (
+  deps: RouterDeps, listener: ListenerInfo, proto: 'http' | 'https', req: IncomingMessage, res: ServerResponse, rid: string, resumed: boolean
+): void {
+  try {
+    handle(deps, listener, proto, req, res, rid, resumed)
+  } catch (err) {
+    // Nothing may escape into Node's server (an uncaught exception ends the process).
+    deps.fault?.(asError(err), { rid, host: req.headers.host, path: req.url ?? '', route: undefined })
+    answerInternal(res, rid)
+  }
+}
+
+function handle (
+  deps: RouterDeps, listener: ListenerInfo, proto: 'http' | 'https', req: IncomingMessage, res: ServerResponse, rid: string, resumed: boolean
+): void {
+  const view = deps.view()
+  const opened = openRequest(deps, view, listener, req, rid, false)
+  const { url, decision: d, log } = opened
+  // A Docker name while dockerd resyncs: decided again once the registry confirms it (or 503).
+  if (d.action === 'deny' && d.held === true && !resumed) {
+    void namesConfirmed(deps.view).then(() => { guarded(deps, listener, proto, req, res, rid, true) })
+    return
+  }
+  // ACME HTTP-01 answers come before routing and any https redirect.
+  if (view.acmeHttp !== undefined && url.startsWith(ACME_PREFIX)) {
+    const answer = view.acmeHttp(url.slice(ACME_PREFIX.length))
+    if (answer !== undefined) {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(answer) })
+      res.end(answer)
       return
     }
-    act(x, d)
   }
-  return handle
+  if (d.route?.hsts !== undefined && listener.tls) res.setHeader('strict-transport-security', d.route.hsts)
+  const policy = d.route?.cors
+  const origin = req.headers.origin
+  let cors: HeaderList | undefined
+  if (policy !== undefined && origin !== undefined) {
+    // A real preflight is answered here and never reaches the upstream; other OPTIONS requests do.
+    if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
+      const headers = policy.preflightHeaders(origin)
+      const status = headers === undefined && policy.denyDisallowed ? 403 : 204
+      res.writeHead(status, [...(headers ?? []).flat(), 'content-length', '0', 'x-request-id', rid])
+      res.end()
+      log(status, 0, undefined, headers === undefined ? 'origin not allowed' : undefined)
+      return
+    }
+    cors = policy.responseHeaders(origin)
+  }
+  const reject = (status: number, reason: string, logged = reason): void => {
+    sendError(res, status, reason, rid, req.headers.accept, cors)
+    log(status, 0, undefined, logged)
+  }
+  const fault = (err: Error): void => deps.fault?.(err, { rid, host: opened.host, path: url, route: d.route?.name })
+  const internal = (err: unknown): void => {
+    fault(asError(err))
+    log(res.headersSent ? res.statusCode : 502, 0, undefined, `internal error: ${asError(err).message}`)
+    answerInternal(res, rid)
+  }
+  const x: Exchange = { ...opened, view, req, res, proto, cors, corsRoute: policy !== undefined, reject, internal, fault }
+  if (policy !== undefined && origin !== undefined && cors === undefined && policy.denyDisallowed) {
+    reject(403, 'origin not allowed')
+    return
+  }
+  act(x, d)
+}
+
+const asError = (err: unknown): Error => err instanceof Error ? err : new Error(String(err))
+
+/** A 502 when nothing was sent yet, else an aborted response: never a truncated one that looks complete. */
+function answerInternal (res: ServerResponse, rid: string): void {
+  if (res.headersSent) res.destroy()
+  else sendError(res, 502, 'internal error', rid, undefined)
 }
 
 function act (x: Exchange, d: Decision): void {
@@ -126,12 +134,10 @@ function act (x: Exchange, d: Decision): void {
       corsProxy(x, d)
       return
     case 'deny':
-      x.fail(d.status, d.reason)
-      x.log(d.status, 0, undefined, d.reason)
+      x.reject(d.status, d.reason)
       return
     case 'none':
-      x.fail(404, d.reason)
-      x.log(404, 0, undefined, d.reason)
+      x.reject(404, d.reason)
       return
     case 'redirect':
       setAll(res, x.cors)
@@ -140,8 +146,7 @@ function act (x: Exchange, d: Decision): void {
       x.log(d.status, 0, undefined)
       return
     case 'respond': {
-      const a = d.route.action
-      if (a.kind !== 'respond') return
+      const a = d.respond
       setAll(res, x.cors)
       res.statusCode = a.status
       for (const [k, v] of a.headers) res.setHeader(k, v)
@@ -154,12 +159,10 @@ function act (x: Exchange, d: Decision): void {
 
 /** Exosphere's Cloud CORS Proxy: target from the exo headers, checked, resolved once, pinned. */
 function corsProxy (x: Exchange, d: Extract<Decision, { action: 'cors-proxy' }>): void {
-  const a = d.route.action
-  if (a.kind !== 'cors-proxy') return
+  const a = d.ccp
   a.policy.resolve(x.req.headers['exo-proxy-orig-host'], x.req.headers['exo-proxy-orig-port']).then(r => {
     if (!r.ok) {
-      x.fail(r.status, r.reason)
-      x.log(r.status, 0, undefined, r.reason)
+      x.reject(r.status, r.reason)
       return
     }
     proxy(x, [r.target.origin], a.upstream, {
@@ -171,9 +174,8 @@ function corsProxy (x: Exchange, d: Extract<Decision, { action: 'cors-proxy' }>)
       preserveHost: false
     })
   }, (err: Error) => {
-    x.fail(502, `target check failed: ${err.message}`)
-    x.log(502, 0, undefined, err.message)
-  })
+    x.reject(502, `target check failed: ${err.message}`, err.message)
+  }).catch(x.internal)
 }
 
 interface ProxyTarget {
@@ -192,11 +194,9 @@ function proxy (x: Exchange, origins: string[], upstream: UpstreamSettings, t: P
   const hostOverride = t.hostOverride ?? (t.preserveHost ? x.forcedHost : new URL(origins[0] as string).host)
   const max = upstream.maxBodySize
   if (max !== null && Number(req.headers['content-length'] ?? 0) > max) {
-    x.fail(413, `request body larger than ${max} bytes`)
-    x.log(413, 0, undefined, 'body too large')
+    x.reject(413, `request body larger than ${max} bytes`, 'body too large')
     return
   }
-  const cors = x.cors
   forward({
     req,
     res,
@@ -208,51 +208,15 @@ function proxy (x: Exchange, origins: string[], upstream: UpstreamSettings, t: P
     maxBodySize: max,
     serverName: t.serverName,
     dropResponseHeaders: x.corsRoute ? CORS_RESPONSE_HEADERS : undefined,
-    editResponseHeaders: responseEditor(t.route, x, cors),
+    editResponseHeaders: responseEditor(t.route, x.host, x.cors),
+    retries: upstream.retries,
     onUpstreamDown: t.onUpstreamDown,
     done: (o: ForwardOutcome) => {
-      if (o.error !== undefined) x.fail(o.error.status, o.error.reason)
-      x.log(o.error?.status ?? o.status, o.bytesOut, o.upstream, o.error?.reason)
+      if (o.fault !== undefined) x.fault(o.fault)
+      if (o.error !== undefined) sendError(res, o.error.status, o.error.reason, x.rid, req.headers.accept, x.cors)
+      x.log(o.error?.status ?? o.status, o.bytesOut, o.upstream, o.error?.reason ?? o.aborted, o.bytesIn)
     }
   })
-}
-
-/** Composes the route's response edits, or returns undefined when there are none (the common case). */
-function responseEditor (route: CompiledRoute, x: Exchange, cors: HeaderList | undefined): ((h: IncomingHttpHeaders) => void) | undefined {
-  const edits = route.responseHeaders
-  const cookieHost = route.action.kind === 'uap' && route.action.cookieScoping ? normalizeHost(x.host) : undefined
-  if (edits === undefined && cookieHost === undefined && cors === undefined) return undefined
-  return h => {
-    if (edits !== undefined) {
-      for (const k of edits.remove) delete h[k]
-      for (const [k, v] of edits.set) h[k] = v
-    }
-    if (cookieHost !== undefined) scopeSetCookies(h, cookieHost)
-    if (cors !== undefined) addCors(h, cors)
-  }
-}
-
-function addCors (h: IncomingHttpHeaders, cors: HeaderList): void {
-  for (const [k, v] of cors) {
-    if (k === 'vary') {
-      const prev = h.vary
-      h.vary = prev === undefined || prev === '' ? v : /\borigin\b/i.test(String(prev)) ? prev : `${String(prev)}, ${v}`
-    } else {
-      h[k] = v
-    }
-  }
-}
-
-/** The Host header's value, or undefined when it is missing or repeated. */
-function singleHost (raw: readonly string[]): string | undefined {
-  let host: string | undefined
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i] as string
-    if (name.length !== 4 || name.toLowerCase() !== 'host') continue
-    if (host !== undefined) return undefined
-    host = raw[i + 1] as string
-  }
-  return host
 }
 
 function setAll (res: ServerResponse, headers: HeaderList | undefined): void {

@@ -1,5 +1,11 @@
-import type { IncomingHttpHeaders } from 'node:http'
 import type { IpPolicy } from './ip-policy.js'
+
+/**
+ * Response headers as undici delivers them: a header received once is a string (Set-Cookie
+ * included, unlike Node's own IncomingHttpHeaders type claims), a repeated one an array.
+ * Every response header editor takes this type, so the compiler makes each handle both shapes.
+ */
+export type ResponseHeaderMap = Record<string, string | string[] | undefined>
 
 /**
  * Header rewriting between client and upstream. Hop-by-hop headers (RFC 9110 §7.6.1) and any
@@ -12,16 +18,18 @@ const HOP_BY_HOP = new Set([
 ])
 
 export interface ForwardFacts {
-  clientIp: string
-  proto: 'http' | 'https'
-  host: string | undefined
-  trusted: boolean
-  requestId: string
-  via: boolean
+  readonly clientIp: string
+  readonly proto: 'http' | 'https'
+  readonly host: string | undefined
+  readonly trusted: boolean
+  readonly requestId: string
+  readonly via: boolean
 }
 
 /** The facts about one client request that forwarding headers are built from. */
-export function forwardFacts (clientIp: string, proto: 'http' | 'https', host: string | undefined, requestId: string, trustedProxies: IpPolicy | undefined, via: boolean): ForwardFacts {
+export function forwardFacts (
+  clientIp: string, proto: 'http' | 'https', host: string | undefined, requestId: string, trustedProxies: IpPolicy | undefined, via: boolean
+): ForwardFacts {
   return { clientIp, proto, host, trusted: trustedProxies !== undefined && trustedProxies.check(clientIp, 1) === undefined, requestId, via }
 }
 
@@ -35,6 +43,9 @@ export function upstreamRequestHeaders (rawHeaders: readonly string[], facts: Fo
   let fwd: string | undefined
   let hostSeen = false
   let via: string | undefined
+  let cookie: string | undefined
+  // A trusted proxy's request id is kept; the caller's facts are never changed.
+  let requestId = facts.requestId
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string
     const value = rawHeaders[i + 1] as string
@@ -46,8 +57,12 @@ export function upstreamRequestHeaders (rawHeaders: readonly string[], facts: Fo
       case 'x-forwarded-proto': if (facts.trusted) xfp = value; continue
       case 'x-forwarded-host': if (facts.trusted) xfh = value; continue
       case 'forwarded': if (facts.trusted) fwd = fwd === undefined ? value : `${fwd}, ${value}`; continue
-      case 'x-request-id': if (facts.trusted) facts.requestId = value; continue
+      case 'x-request-id': if (facts.trusted) requestId = value; continue
       case 'via': if (facts.via) { via = value; continue } break
+      // RFC 9113 §8.2.3: HTTP/2 clients split Cookie into crumbs; an HTTP/1.1 upstream needs one line.
+      case 'cookie': cookie = cookie === undefined ? value : `${cookie}; ${value}`; continue
+      // Node already answered 100 Continue to the client; undici refuses to send Expect itself.
+      case 'expect': continue
       case 'host':
         if (hostSeen) continue
         hostSeen = true
@@ -56,6 +71,7 @@ export function upstreamRequestHeaders (rawHeaders: readonly string[], facts: Fo
     }
     out.push(name, value)
   }
+  if (cookie !== undefined) out.push('cookie', cookie)
   if (!hostSeen && (hostOverride ?? facts.host) !== undefined) out.push('host', (hostOverride ?? facts.host) as string)
   const forHost = facts.clientIp.includes(':') ? `"[${facts.clientIp}]"` : facts.clientIp
   const thisHop = `for=${forHost};proto=${facts.proto}${facts.host === undefined ? '' : `;host="${facts.host}"`}`
@@ -64,7 +80,7 @@ export function upstreamRequestHeaders (rawHeaders: readonly string[], facts: Fo
     'x-forwarded-proto', xfp ?? facts.proto,
     'x-forwarded-host', xfh ?? facts.host ?? '',
     'forwarded', fwd === undefined ? thisHop : `${fwd}, ${thisHop}`,
-    'x-request-id', facts.requestId
+    'x-request-id', requestId
   )
   if (facts.via) out.push('via', via === undefined ? '1.1 portico' : `${via}, 1.1 portico`)
   return out
@@ -83,9 +99,9 @@ function connectionTokens (rawHeaders: readonly string[]): Set<string> | undefin
 }
 
 /** Response headers from undici (lower-case object) minus hop-by-hop, ready for writeHead. */
-export function clientResponseHeaders (headers: IncomingHttpHeaders, drop?: ReadonlySet<string>): IncomingHttpHeaders {
+export function clientResponseHeaders (headers: ResponseHeaderMap, drop?: ReadonlySet<string>): ResponseHeaderMap {
   const named = headers.connection
-  const dropNamed = typeof named === 'string' ? named.toLowerCase().split(',').map(s => s.trim()) : []
+  const dropNamed = named === undefined ? [] : String(named).toLowerCase().split(',').map(s => s.trim())
   for (const h of HOP_BY_HOP) if (h in headers) delete headers[h]
   for (const h of dropNamed) if (h !== '') delete headers[h]
   if (drop !== undefined) for (const h of drop) if (h in headers) delete headers[h]

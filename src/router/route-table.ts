@@ -20,7 +20,7 @@ export interface UpstreamSettings {
 }
 
 export type RouteAction =
-  | { kind: 'uap', domainSuffix: string, defaultScheme: 'http' | 'https', policy: IpPolicy, upstream: UpstreamSettings, cookieScoping: boolean }
+  | { kind: 'uap', defaultScheme: 'http' | 'https', policy: IpPolicy, upstream: UpstreamSettings, cookieScoping: boolean }
   | { kind: 'proxy', pool: UpstreamPool | undefined, template: Template | undefined, policy: IpPolicy | undefined, upstream: UpstreamSettings }
   | { kind: 'cors-proxy', policy: CcpPolicy, prefix: string, upstream: UpstreamSettings }
   | { kind: 'docker', name: Template, zone: string, port: number | undefined, scheme: 'http' | 'https', upstream: UpstreamSettings }
@@ -110,7 +110,6 @@ function uapHostMatcher (domain: string): HostMatcher {
 function uapAction (u: UapConfig): RouteAction {
   return {
     kind: 'uap',
-    domainSuffix: `.${u.domain.toLowerCase()}`,
     defaultScheme: u.default_scheme,
     policy: compileIpPolicy(u.allow, u.ports),
     upstream: upstreamSettings({ ...u, preserve_host: true, retries: 0 }, false),

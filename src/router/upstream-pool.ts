@@ -4,7 +4,6 @@
  * cheap to lose on reload (the next failure marks the member again).
  */
 export interface UpstreamPool {
-  readonly origins: readonly string[]
   /** Origins to try, in order, for one request: the round-robin pick first, then the others. */
   candidates (): string[]
   peek (): string
@@ -16,7 +15,6 @@ export function createUpstreamPool (origins: readonly string[], downForMs = 10_0
   const downUntil = new Map<string, number>()
   const healthy = (o: string, t: number): boolean => (downUntil.get(o) ?? 0) <= t
   return {
-    origins,
     candidates () {
       const n = origins.length
       if (n === 1) return [origins[0] as string]

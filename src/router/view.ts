@@ -20,6 +20,12 @@ export interface RouterView {
   readonly acmeHttp: ((token: string) => string | undefined) | undefined
 }
 
+/** The listener a handler serves (for routes' `listeners` filters and the access log). */
+export interface ListenerInfo {
+  name: string
+  tls: boolean
+}
+
 export interface AccessEntry {
   rid: string
   method: string
@@ -41,6 +47,10 @@ export interface RouterDeps {
   view (): RouterView
   /** Called for every request (metrics); the access log line is written when enabled. */
   access (entry: AccessEntry): void
+  /** An exception of portico's own on the request path (a bug): logged at error level; the client got a 502 or an abort. */
+  fault?: (err: Error, context: { rid: string, host: string | undefined, path: string, route: string | undefined }) => void
+  /** The port the first TLS listener is bound to (asked only when it is configured as 0). */
+  boundHttpsPort?: () => number | undefined
   /** Open/close notifications of upgraded tunnels (+1/-1). */
   tunnels?: (delta: number) => void
 }

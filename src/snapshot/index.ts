@@ -19,14 +19,13 @@ export interface TlsSelector {
 export interface AcmePair { cert: string, key: string, certFile: string, keyFile: string }
 
 /**
- * Everything the request path reads, compiled from one config (later also from the Docker
- * registry and the certificate store). Immutable: producers build a new one and swap it in.
+ * Everything the request path reads, compiled from one config, the Docker name table and the
+ * certificate store. Immutable: producers build a new one and swap it in.
  */
 export interface Snapshot extends RouterView {
   readonly config: Config
   readonly tls: TlsSelector | undefined
   readonly names: NameTable
-  readonly createdAt: number
 }
 
 export class SnapshotStore {
@@ -48,6 +47,7 @@ export class SnapshotStore {
     return previous
   }
 
+  /** Called after every swap (the Docker producer's connect tracker follows the name table). */
   onSwap (listener: (next: Snapshot, previous: Snapshot | undefined) => void): void {
     this.#listeners.push(listener)
   }

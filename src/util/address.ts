@@ -9,7 +9,3 @@ export function parseListenAddress (value: string): HostPort | undefined {
   const host = m[1] ?? (m[2] === '' || m[2] === undefined ? '0.0.0.0' : m[2])
   return { host, port }
 }
-
-export function formatHostPort (hp: HostPort): string {
-  return hp.host.includes(':') ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`
-}

@@ -81,3 +81,21 @@ t.test('wildcards, regex captures, listeners', async t => {
   t.equal(ask('\r\nx.example.org').action, 'deny')
   t.equal(ask('').action, 'deny')
 })
+
+t.test('uap routes default to app-friendly timeouts (long polls, quiet SSE); proxy routes keep nginx-like ones', async t => {
+  const table = compileRouteTable(parseConfigText(yaml, 't.yaml'))
+  const settings = (name: string): { headersTimeoutMs: number, idleTimeoutMs: number, connectTimeoutMs: number } => {
+    const a = table.routes.find(r => r.name === name)!.action
+    if (a.kind !== 'uap' && a.kind !== 'proxy') throw new Error(name)
+    return a.upstream
+  }
+  t.same(settings('uap'), { ...settings('uap'), connectTimeoutMs: 5000, headersTimeoutMs: 600_000, idleTimeoutMs: 3_600_000 })
+  t.same(settings('hoss-ui'), { ...settings('hoss-ui'), connectTimeoutMs: 5000, headersTimeoutMs: 60_000, idleTimeoutMs: 60_000 })
+})
+
+t.test('a respond decision carries its narrowed action (no silent kind checks in the handler)', async t => {
+  const table = compileRouteTable(parseConfigText(yaml, 't.yaml'))
+  const d = decide(table, { host: 'a.apps.example.org', url: '/', listener: 'http', tls: true })
+  if (d.action !== 'respond') throw new Error(d.action)
+  t.same([d.respond.kind, d.respond.status, d.respond.body.toString()], ['respond', 200, 'hi'])
+})

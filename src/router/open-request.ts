@@ -1,0 +1,67 @@
+import type { IncomingMessage } from 'node:http'
+import { decide, type Decision } from './decide.js'
+import { h2StreamOf } from './h2-stream.js'
+import { requestTarget } from './request-target.js'
+import { misdirected } from './sni.js'
+import type { AccessEntry, ListenerInfo, RouterDeps, RouterView } from './view.js'
+
+/** A request as the HTTP and the upgrade path both see it: one derivation, so they cannot drift. */
+export interface OpenedRequest {
+  readonly rid: string
+  /** Host header (or :authority, or the absolute-form target's authority) as received. */
+  readonly host: string | undefined
+  /** Origin-form request target (path and query) as received. */
+  readonly url: string
+  /** Set when the target was absolute-form: the Host to send upstream even with preserve_host. */
+  readonly forcedHost: string | undefined
+  readonly decision: Decision
+  /** Writes the access entry. `bytesIn`: body bytes read; default the Content-Length (0 without one). */
+  log (status: number, bytes: number, upstream: string | undefined, error?: string, bytesIn?: number): void
+}
+
+/**
+ * Host (a missing or repeated Host line is a 400 from decide()), target, the strict-SNI check
+ * and the routing decision, against the snapshot the request keeps to its end.
+ */
+export function openRequest (
+  deps: RouterDeps, view: RouterView, listener: ListenerInfo, req: IncomingMessage, rid: string, upgrade: boolean
+): OpenedRequest {
+  const started = performance.now()
+  const hostHeader = h2StreamOf(req) === undefined ? singleHost(req.rawHeaders) : req.headers[':authority'] as string | undefined ?? req.headers.host
+  // Absolute-form targets bring their own host; other non-path targets are refused by decide().
+  const { host, url } = requestTarget(req.url ?? '/', hostHeader) ?? { host: hostHeader, url: req.url ?? '' }
+  // A TLS listener configured on port 0 (tests, demos): redirects name the port it is bound to.
+  const httpsPort = view.routes.httpsPort === 0 ? deps.boundHttpsPort?.() : undefined
+  const facts = { host, url, listener: listener.name, tls: listener.tls, httpsPort }
+  const decision = (listener.tls && view.strictSniHost ? misdirected(req, host) : undefined) ?? decide(view.routes, facts, view.names)
+  const action = upgrade ? `${decision.action}:upgrade` : decision.action
+  const declared = upgrade ? 0 : Number(req.headers['content-length'] ?? 0) || 0
+  return {
+    rid,
+    host,
+    url,
+    // An absolute-form target's authority also replaces the Host header sent upstream.
+    forcedHost: host !== hostHeader ? host : undefined,
+    decision,
+    log (status, bytes, upstream, error, bytesIn) {
+      const entry: AccessEntry = {
+        rid, method: req.method ?? '', host, path: url, status, bytes, bytesIn: bytesIn ?? declared,
+        ms: Math.round((performance.now() - started) * 1000) / 1000, route: decision.route?.name, upstream, action, listener: listener.name
+      }
+      if (error !== undefined) entry.error = error
+      deps.access(entry)
+    }
+  }
+}
+
+/** RFC 9112 §3.2: the Host header's value, or undefined when it is missing or repeated. */
+function singleHost (raw: readonly string[]): string | undefined {
+  let host: string | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    if (name.length !== 4 || name.toLowerCase() !== 'host') continue
+    if (host !== undefined) return undefined
+    host = raw[i + 1] as string
+  }
+  return host
+}

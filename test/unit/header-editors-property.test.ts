@@ -1,0 +1,117 @@
+import t from 'tap'
+import fc from 'fast-check'
+import { validateHeaderName, validateHeaderValue } from 'node:http'
+import { parseConfigText } from '../../src/config/index.js'
+import { compileRouteTable } from '../../src/router/index.js'
+import { clientResponseHeaders, forwardFacts, upstreamRequestHeaders, type ResponseHeaderMap } from '../../src/router/headers.js'
+import { scopeSetCookies } from '../../src/router/cookies.js'
+import { addCors, responseEditor } from '../../src/router/response-editor.js'
+import { scaled } from '../helpers/figures.js'
+
+/**
+ * Issue 25's class fix: every header editor takes every shape the upstream client produces —
+ * a header seen once is a string, a repeated one an array (undici) — and leaves something
+ * writeHead accepts. The single-Set-Cookie string is what broke before.
+ */
+const RUNS = scaled(2000)
+
+const token = fc.stringMatching(/^[a-z0-9-]{1,12}$/)
+const value = fc.stringMatching(/^[\x20-\x7e]{0,40}$/).map(v => v.trim())
+const cookie = fc.tuple(token, value, fc.constantFrom('', '; Path=/', '; Domain=uap.test', '; domain=.X.UAP.TEST', '; Domain=other.test; HttpOnly', '; Secure'))
+  .map(([n, v, attrs]) => `${n}=${v.replace(/;/g, '')}${attrs}`)
+const NAMED = ['set-cookie', 'vary', 'connection', 'keep-alive', 'transfer-encoding', 'access-control-allow-origin', 'server', 'link', 'content-type']
+
+/** A header map as undici hands it over: any name, a string or an array of one or more strings. */
+const headerMap = fc.dictionary(fc.oneof(fc.constantFrom(...NAMED), token), fc.oneof(value, fc.array(value, { minLength: 1, maxLength: 4 })))
+  .chain(base => fc.option(fc.oneof(cookie, fc.array(cookie, { minLength: 1, maxLength: 4 })), { nil: undefined })
+    .map(sc => (sc === undefined ? base : { ...base, 'set-cookie': sc }) as ResponseHeaderMap))
+
+const table = compileRouteTable(parseConfigText(`
+listeners: [{ name: h, address: "127.0.0.1:0" }]
+routes:
+  - name: uap
+    uap: { domain: uap.test, allow: [127.0.0.0/8] }
+    response_headers: { remove: [server], set: { x-frame-options: DENY } }
+    cors: { origins: ["https://app.example.org"], credentials: true }
+  - name: plain
+    host: [plain.test]
+    proxy: { upstreams: ["http://127.0.0.2:80"] }
+`, 't.yaml'))
+const uapRoute = table.routes[0]!
+const corsHeaders = uapRoute.cors!.responseHeaders('https://app.example.org')!
+const HOST = 'http-127-0-0-2-8888.x.uap.test'
+
+/** What Node's writeHead would refuse, if anything. */
+function writable (h: ResponseHeaderMap): boolean {
+  for (const [k, v] of Object.entries(h)) {
+    if (v === undefined) continue
+    validateHeaderName(k)
+    for (const one of Array.isArray(v) ? v : [v]) { if (typeof one !== 'string') return false; validateHeaderValue(k, one) }
+  }
+  return true
+}
+
+const cookiesOf = (h: ResponseHeaderMap): string[] => { const c = h['set-cookie']; return c === undefined ? [] : typeof c === 'string' ? [c] : c }
+
+t.test('scopeSetCookies keeps shape and count and leaves no foreign Domain', async t => {
+  fc.assert(fc.property(headerMap, h => {
+    const before = h['set-cookie']
+    scopeSetCookies(h, HOST)
+    const after = h['set-cookie']
+    if (typeof before !== typeof after || Array.isArray(before) !== Array.isArray(after)) return false
+    if (cookiesOf(h).length !== (before === undefined ? 0 : typeof before === 'string' ? 1 : before.length)) return false
+    return cookiesOf(h).every(c => !/;\s*domain=/i.test(c)) && writable(h)
+  }), { numRuns: RUNS })
+  t.pass(`${RUNS} maps`)
+})
+
+t.test('clientResponseHeaders drops hop-by-hop headers of any shape', async t => {
+  fc.assert(fc.property(headerMap, fc.boolean(), (h, withDrop) => {
+    const out = clientResponseHeaders(h, withDrop ? new Set(['access-control-allow-origin']) : undefined)
+    return out.connection === undefined && out['keep-alive'] === undefined && out['transfer-encoding'] === undefined &&
+      (!withDrop || out['access-control-allow-origin'] === undefined) && writable(out)
+  }), { numRuns: RUNS })
+  t.pass(`${RUNS} maps`)
+})
+
+t.test('addCors sets the CORS answer and varies on Origin once, whatever Vary looked like', async t => {
+  fc.assert(fc.property(headerMap, h => {
+    addCors(h, corsHeaders)
+    const vary = h.vary
+    return typeof vary === 'string' && (vary.match(/\borigin\b/gi) ?? []).length >= 1 &&
+      h['access-control-allow-origin'] === 'https://app.example.org' && writable(h)
+  }), { numRuns: RUNS })
+  t.pass(`${RUNS} maps`)
+})
+
+t.test('the composed editors of a UAP route with edits, cookie scoping and CORS', async t => {
+  const edit = responseEditor(uapRoute, HOST, corsHeaders)!
+  t.equal(responseEditor(table.routes[1]!, 'plain.test', undefined), undefined, 'no editor where nothing is edited')
+  fc.assert(fc.property(headerMap, h => {
+    const n = cookiesOf(h).length
+    const out = clientResponseHeaders(h)
+    edit(out)
+    return out.server === undefined && out['x-frame-options'] === 'DENY' && cookiesOf(out).length === n && writable(out)
+  }), { numRuns: RUNS })
+  t.pass(`${RUNS} maps`)
+})
+
+t.test('upstreamRequestHeaders: any raw header list gives one Host, one Cookie, no Expect, no hop-by-hop', async t => {
+  const REQ = ['host', 'cookie', 'expect', 'connection', 'upgrade', 'te', 'x-forwarded-for', 'forwarded', 'via', 'accept']
+  const raw = fc.array(fc.tuple(fc.oneof(fc.constantFrom(...REQ), token), value), { maxLength: 12 })
+  fc.assert(fc.property(raw, fc.boolean(), (pairs, trusted) => {
+    const facts = { ...forwardFacts('127.0.0.1', 'https', 'a.test', 'rid-1', undefined, true), trusted }
+    const before = JSON.stringify(facts)
+    const flat = pairs.flat()
+    const out = upstreamRequestHeaders(flat, facts, undefined)
+    if (JSON.stringify(facts) !== before) return false // the caller's facts are never changed
+    const names = out.filter((_, i) => i % 2 === 0).map(n => n.toLowerCase())
+    const count = (n: string): number => names.filter(x => x === n).length
+    const cookies = pairs.filter(([n]) => n === 'cookie').map(([, v]) => v)
+    const cookieOut = out[names.indexOf('cookie') * 2 + 1]
+    return out.length % 2 === 0 && count('host') === 1 && count('cookie') === (cookies.length === 0 ? 0 : 1) &&
+      (cookies.length === 0 || cookieOut === cookies.join('; ')) &&
+      count('expect') === 0 && count('te') === 0 && count('upgrade') === 0 && count('connection') === 0 && count('x-forwarded-for') === 1
+  }), { numRuns: RUNS })
+  t.pass(`${RUNS} lists`)
+})
