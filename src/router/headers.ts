@@ -6,7 +6,7 @@ import type { IpPolicy } from './ip-policy.js'
  * header the Connection header names are dropped in both directions; X-Forwarded-* and
  * Forwarded are set from the connection, or extended when the peer is a trusted proxy.
  */
-const HOP_BY_HOP = new Set([
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization',
   'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings'
 ])
@@ -70,7 +70,7 @@ export function upstreamRequestHeaders (rawHeaders: readonly string[], facts: Fo
   return out
 }
 
-function connectionTokens (rawHeaders: readonly string[]): Set<string> | undefined {
+export function connectionTokens (rawHeaders: readonly string[]): Set<string> | undefined {
   let set: Set<string> | undefined
   for (let i = 0; i < rawHeaders.length; i += 2) {
     if ((rawHeaders[i] as string).length !== 10 || (rawHeaders[i] as string).toLowerCase() !== 'connection') continue

@@ -122,12 +122,18 @@ export async function freePort (host = '127.0.0.1'): Promise<number> {
  * The usual test config: state in the temp dir, no admin listener, one plain-HTTP listener
  * named `http` on a free loopback port, then `extra` top-level YAML and the `routes` list items.
  */
+/**
+ * PORTICO_TEST_ENGINE=portico runs the tests that use `httpConfig` on the HTTP/1.1 engine
+ * (`listeners[].engine`), to prove the engine against the same suite.
+ */
+const TEST_ENGINE = process.env.PORTICO_TEST_ENGINE === undefined ? '' : `, engine: ${process.env.PORTICO_TEST_ENGINE}`
+
 export function httpConfig (routes: string, extra = ''): string {
   return `
 state_dir: \${STATE}
 admin: null
 log: { level: info, access: false }
-listeners: [{ name: http, address: "127.0.0.1:0" }]
+listeners: [{ name: http, address: "127.0.0.1:0"${TEST_ENGINE} }]
 ${extra}
 routes:
 ${routes}
