@@ -7,6 +7,7 @@ import { RequestFramer, Step } from './request-framer.js'
 import type { RequestHeadParser } from './request-head.js'
 import { Framing, type ResponseHeadParser } from './response-head.js'
 import { UpstreamExchange, type ExchangeClient } from './exchange.js'
+import { upgrade } from './upgrade.js'
 import type { OriginSpec, UpstreamPools } from './upstream-pool.js'
 
 export interface EngineLimits {
@@ -24,6 +25,8 @@ export interface EngineDeps {
   pools: UpstreamPools
   /** Hands the socket, with bytes already read pushed back, to the node:http server (the same handler as before). */
   fallback: (socket: Socket) => void
+  /** The socket left the engine (it became a tunnel). */
+  detach: (socket: Socket) => void
   /** In-flight requests (+1/-1), for the drain on shutdown and /readyz. */
   inflight: (delta: number) => void
 }
@@ -65,7 +68,10 @@ export class ClientConnection implements ExchangeClient {
     socket.on('data', this.#onData)
     socket.on('error', this.#onError)
     socket.on('close', this.#onClose)
-    socket.setTimeout(l.keepaliveTimeoutMs, this.#onTimeout)
+    // One listener for the connection's life; later calls only change the duration (each
+    // setTimeout with a callback would add another listener).
+    socket.on('timeout', this.#onTimeout)
+    socket.setTimeout(l.keepaliveTimeoutMs)
   }
 
   /** Between requests with nothing pending: safe to close (shutdown, reload drain). */
@@ -111,7 +117,7 @@ export class ClientConnection implements ExchangeClient {
             this.#headChunks.push(start === 0 ? buf : buf.subarray(start))
             const l = this.#deps.limits()
             if (performance.now() - this.#headStartedAt > l.headerTimeoutMs) { this.#refuse(408); return }
-            this.socket.setTimeout(l.headerTimeoutMs, this.#onTimeout)
+            this.socket.setTimeout(l.headerTimeoutMs)
           }
           break
         case Step.Error:
@@ -120,7 +126,8 @@ export class ClientConnection implements ExchangeClient {
         case Step.Head: {
           const chunks = this.#headChunks
           this.#headChunks = []
-          if (!this.#open(f.head)) {
+          if (f.head.upgrade && this.#openUpgrade(f.head, buf.subarray(pos))) return
+          if (f.head.upgrade || !this.#open(f.head)) {
             chunks.push(buf.subarray(start))
             this.#handOver(chunks.length === 1 ? chunks[0] as Buffer : Buffer.concat(chunks))
             return
@@ -150,55 +157,103 @@ export class ClientConnection implements ExchangeClient {
     if (this.#entry !== undefined && this.#framer.head.chunked) this.#entry.bytesIn += n
   }
 
-  /** Decides and starts forwarding; false when the request is not the engine's to serve. */
-  #open (h: RequestHeadParser): boolean {
-    if (h.minor !== 1 || h.upgrade) return false
+  /**
+   * The one request-opening step of normal and upgrade requests (target, ACME and SNI checks,
+   * decision, request id, forwarding headers), so the two cannot drift; undefined when the
+   * request is not the engine's to serve.
+   */
+  #opening (h: RequestHeadParser): Opening | undefined {
+    if (h.minor !== 1) return undefined
     const { router, listener } = this.#deps
     const view = router.view()
     const target = requestTarget(h.target, h.host)
-    if (target === undefined) return false
+    if (target === undefined) return undefined
     const { host, url } = target
-    if ((view.acmeHttp !== undefined && url.startsWith(ACME_PREFIX)) || (listener.tls && view.strictSniHost)) return false
+    if ((view.acmeHttp !== undefined && url.startsWith(ACME_PREFIX)) || (listener.tls && view.strictSniHost)) return undefined
     const d = decide(view.routes, { host, url, listener: listener.name, tls: listener.tls }, view.names)
-    if (!engineServes(d, h)) return false
-    const p = d as Extract<Decision, { action: 'proxy' }>
-    const up = p.upstream
+    if (!engineServes(d, h)) return undefined
+    const p = d as ProxyDecision
     const origins = p.alternatives ?? (p.pool === undefined ? [p.target] : p.pool.candidates())
     const rid = nextRequestId()
     const facts = forwardFacts(clientIp(this.socket), listener.tls ? 'https' : 'http', host, rid, view.trustedProxies, view.via)
     const forcedHost = host !== h.host ? host : undefined
-    const hostOverride = up.preserveHost ? forcedHost : new URL(origins[0] as string).host
+    const hostOverride = p.upstream.preserveHost ? forcedHost : new URL(origins[0] as string).host
     const headers = upstreamRequestHeaders(h.headers, facts, hostOverride)
     let head = `${h.method} ${url} HTTP/1.1\r\n`
     for (let i = 0; i < headers.length; i += 2) head += `${headers[i] as string}: ${headers[i + 1] as string}\r\n`
-    head += h.chunked ? 'transfer-encoding: chunked\r\n\r\n' : '\r\n'
+    const entry: AccessEntry = {
+      rid, method: h.method, host, path: url, status: 0, bytes: 0, bytesIn: h.chunked ? 0 : Math.max(0, h.contentLength), ms: 0,
+      route: p.route.name, upstream: undefined, action: h.upgrade ? `${p.action}:upgrade` : p.action, listener: listener.name
+    }
+    return { d: p, origins, head, entry }
+  }
+
+  /** Starts forwarding a request; false when it is not the engine's to serve. */
+  #open (h: RequestHeadParser): boolean {
+    const o = this.#opening(h)
+    if (o === undefined) return false
+    const { d, origins } = o
+    const up = d.upstream
     this.#started = performance.now()
     this.#keepAlive = h.keepAlive
     this.expectContinue = h.expectContinue
-    this.#hsts = listener.tls ? p.route.hsts : undefined
-    this.#entry = {
-      rid, method: h.method, host, path: url, status: 0, bytes: 0, bytesIn: h.chunked ? 0 : Math.max(0, h.contentLength), ms: 0,
-      route: p.route.name, upstream: undefined, action: p.action, listener: listener.name
-    }
+    this.#hsts = this.#deps.listener.tls ? d.route.hsts : undefined
+    this.#entry = o.entry
     this.#deps.inflight(1)
     const specs = new Map<string, OriginSpec>()
     const ex = this.#exchange = new UpstreamExchange(this, {
       origins,
       spec: origin => {
         let s = specs.get(origin)
-        if (s === undefined) specs.set(origin, s = { origin, serverName: up.serverName ?? originServerName(origin), tlsVerify: up.tlsVerify, connectTimeoutMs: up.connectTimeoutMs })
+        if (s === undefined) specs.set(origin, s = originSpec(origin, up))
         return s
       },
       headersTimeoutMs: up.headersTimeoutMs,
       idleTimeoutMs: up.idleTimeoutMs,
       method: h.method,
-      head,
+      head: o.head + (h.chunked ? 'transfer-encoding: chunked\r\n\r\n' : '\r\n'),
       bodiless: !h.chunked && h.contentLength <= 0,
-      onUpstreamDown: p.pool === undefined ? undefined : o => p.pool?.markDown(o)
+      onUpstreamDown: d.pool === undefined ? undefined : origin => d.pool?.markDown(origin)
     }, this.#deps.pools)
     ex.onDrain = this.#resume
     this.socket.setTimeout(0)
     ex.start()
+    return true
+  }
+
+  /**
+   * An upgrade (websocket): its own upstream connection, then a spliced pair of sockets. The
+   * connection leaves the engine here (listeners removed, forgotten by the listener), so an open
+   * tunnel keeps nothing of this object, the request or the snapshot.
+   */
+  #openUpgrade (h: RequestHeadParser, early: Buffer): boolean {
+    const o = this.#opening(h)
+    if (o === undefined) return false
+    const { d, entry } = o
+    let protocol = 'websocket'
+    for (let i = 0; i < h.headers.length; i += 2) if ((h.headers[i] as string).toLowerCase() === 'upgrade') protocol = h.headers[i + 1] as string
+    this.#detach()
+    this.#deps.detach(this.socket)
+    const origin = o.origins[0] as string
+    const started = performance.now()
+    const access = this.#deps.router.access
+    upgrade({
+      client: this.socket,
+      spec: originSpec(origin, d.upstream),
+      head: `${o.head}connection: upgrade\r\nupgrade: ${protocol}\r\n\r\n`,
+      early: early.length > 0 ? early : undefined,
+      headersTimeoutMs: d.upstream.headersTimeoutMs,
+      idleTimeoutMs: d.upstream.websocketIdleTimeoutMs,
+      rid: entry.rid,
+      tunnels: this.#deps.router.tunnels,
+      done: (status, error) => {
+        entry.status = status
+        entry.upstream = origin
+        entry.ms = Math.round(performance.now() - started)
+        if (error !== undefined) entry.error = error
+        access(entry)
+      }
+    })
     return true
   }
 
@@ -259,7 +314,7 @@ export class ClientConnection implements ExchangeClient {
   #next (close: boolean): void {
     this.#exchange = undefined
     if (close || !this.#keepAlive || this.#inBody) { this.socket.end(); return }
-    this.socket.setTimeout(this.#deps.limits().keepaliveTimeoutMs, this.#onTimeout)
+    this.socket.setTimeout(this.#deps.limits().keepaliveTimeoutMs)
     const rest = this.#rest
     this.#rest = undefined
     if (rest !== undefined) this.#feed(rest)
@@ -273,14 +328,21 @@ export class ClientConnection implements ExchangeClient {
     this.#closed = true
   }
 
-  #handOver (bytes: Buffer): void {
+  /** The engine lets go of the socket: no listener of this connection stays on it. */
+  #detach (): void {
     const s = this.socket
     s.removeListener('data', this.#onData)
     s.removeListener('error', this.#onError)
     s.removeListener('close', this.#onClose)
+    s.removeListener('timeout', this.#onTimeout)
     s.setTimeout(0)
     s.pause()
     this.#closed = true
+  }
+
+  #handOver (bytes: Buffer): void {
+    const s = this.socket
+    this.#detach()
     // node:http would read the socket's handle directly and never see the pushed-back bytes.
     const handle = (s as Socket & { _handle?: { _consumed?: boolean } })._handle
     if (handle !== undefined && handle !== null) handle._consumed = true
@@ -290,9 +352,22 @@ export class ClientConnection implements ExchangeClient {
   }
 }
 
-/** A plain proxy decision with nothing the engine leaves to the node:http path. */
+type ProxyDecision = Extract<Decision, { action: 'proxy' }>
+
+/** What opening a request yields: the decision, the origins to try, the upstream head so far (no framing, no final CRLF). */
+interface Opening { d: ProxyDecision, origins: readonly string[], head: string, entry: AccessEntry }
+
+function originSpec (origin: string, up: ProxyDecision['upstream']): OriginSpec {
+  return { origin, serverName: up.serverName ?? originServerName(origin), tlsVerify: up.tlsVerify, connectTimeoutMs: up.connectTimeoutMs }
+}
+
+/**
+ * A plain proxy decision with nothing the engine leaves to the node:http path. Upgrades: the
+ * node path applies no response edits to a 101 either, so only the CA file matters there.
+ */
 function engineServes (d: Decision, h: RequestHeadParser): boolean {
   if (d.action !== 'proxy') return false
+  if (h.upgrade) return d.upstream.caFile === undefined
   const r = d.route
   if (r.cors !== undefined || r.responseHeaders !== undefined) return false
   if (r.action.kind === 'uap' && r.action.cookieScoping) return false

@@ -10,13 +10,14 @@ export class EngineListener {
   readonly #connections = new Map<Socket, ClientConnection>()
   readonly #deps: EngineDeps
 
-  constructor (deps: EngineDeps) {
+  constructor (deps: Omit<EngineDeps, 'detach'>) {
     this.#deps = {
       ...deps,
       fallback: socket => {
         this.#connections.delete(socket)
         deps.fallback(socket)
-      }
+      },
+      detach: socket => { this.#connections.delete(socket) }
     }
   }
 

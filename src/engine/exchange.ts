@@ -128,6 +128,7 @@ export class UpstreamExchange {
     up.removeListener('close', this.#onClose)
     up.removeListener('drain', this.#onUpDrain)
     up.setTimeout(0)
+    up.removeListener('timeout', this.#onTimeout)
     this.#up = undefined
     return up
   }
@@ -185,7 +186,8 @@ export class UpstreamExchange {
     this.#framing = this.#head.framing(this.#t.method)
     if (this.#framing === Framing.Length) this.#left = this.#head.contentLength
     if (this.#framing === Framing.Chunked) { (this.#chunks ??= new ChunkedTracker(HEAD_LIMITS.maxHeaderSize, HEAD_LIMITS.maxHeaders)).reset() }
-    this.#up?.setTimeout(this.#t.idleTimeoutMs, this.#onTimeout)
+    // Same listener, new duration (a second setTimeout with a callback would add it twice).
+    this.#up?.setTimeout(this.#t.idleTimeoutMs)
   }
 
   #body (chunk: Buffer, pos: number): void {

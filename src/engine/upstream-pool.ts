@@ -53,6 +53,7 @@ export class UpstreamPools {
     const idle = pool.idle.pop()
     if (idle !== undefined) {
       idle.setTimeout(0)
+      idle.removeListener('timeout', onIdleTimeout)
       idle.removeListener('close', onIdleClose)
       idle.removeListener('error', ignore)
       idle.removeListener('data', onIdleData)
@@ -85,23 +86,7 @@ export class UpstreamPools {
 
   #connect (pool: OriginPool, spec: OriginSpec, cb: Waiter): void {
     pool.open++
-    const { host, port, secure } = parseOrigin(spec.origin)
-    const socket: Socket = secure
-      ? tls.connect({ host, port, servername: spec.serverName === '' ? undefined : spec.serverName, rejectUnauthorized: spec.tlsVerify, ALPNProtocols: ['http/1.1'] })
-      : net.connect({ host, port })
-    socket.setNoDelay(true)
-    let done = false
-    const finish = (err: Error | undefined): void => {
-      if (done) return
-      done = true
-      socket.setTimeout(0)
-      socket.removeListener('error', finish)
-      if (err !== undefined) { socket.destroy(); cb(err); return }
-      cb(undefined, { socket, reused: false })
-    }
-    socket.once(secure ? 'secureConnect' : 'connect', () => finish(undefined))
-    socket.once('error', finish)
-    socket.setTimeout(spec.connectTimeoutMs, () => finish(Object.assign(new Error('connect timeout'), { code: CONNECT_TIMEOUT })))
+    const socket = openUpstream(spec, cb)
     // Every socket of this pool, whatever becomes of it, frees its slot once, and wakes a waiter.
     socket.once('close', () => {
       pool.open--
@@ -111,6 +96,37 @@ export class UpstreamPools {
       if (next !== undefined) this.acquire(next.spec, next.cb)
     })
   }
+}
+
+/**
+ * Opens one upstream connection (TCP, or TLS with SNI and verification as the spec says);
+ * `cb` once connected, or with the error (CONNECT_TIMEOUT after the connect timeout). Used by
+ * the pools, and directly for upgrades (a tunnel never returns to a pool, so it must not hold
+ * one of its slots).
+ */
+export function openUpstream (spec: OriginSpec, cb: Waiter): Socket {
+  const { host, port, secure } = parseOrigin(spec.origin)
+  const socket: Socket = secure
+    ? tls.connect({ host, port, servername: spec.serverName === '' ? undefined : spec.serverName, rejectUnauthorized: spec.tlsVerify, ALPNProtocols: ['http/1.1'] })
+    : net.connect({ host, port })
+  socket.setNoDelay(true)
+  let done = false
+  const onTimeout = (): void => finish(Object.assign(new Error('connect timeout'), { code: CONNECT_TIMEOUT }))
+  // setTimeout(0) stops the timer but keeps the listener: removed by hand, or it would keep this
+  // closure (and whatever `cb` holds) for the socket's whole life.
+  const finish = (err: Error | undefined): void => {
+    if (done) return
+    done = true
+    socket.setTimeout(0)
+    socket.removeListener('timeout', onTimeout)
+    socket.removeListener('error', finish)
+    if (err !== undefined) { socket.destroy(); cb(err); return }
+    cb(undefined, { socket, reused: false })
+  }
+  socket.once(secure ? 'secureConnect' : 'connect', () => finish(undefined))
+  socket.once('error', finish)
+  socket.setTimeout(spec.connectTimeoutMs, onTimeout)
+  return socket
 }
 
 const POOL = Symbol('pool')

@@ -70,7 +70,7 @@ export function createUpgradeHandler (deps: RouterDeps, listener: ListenerInfo):
  */
 function destroyOnError (this: Duplex): void { this.destroy() }
 
-function tunnel (a: Duplex, b: Duplex, idleMs: number, count?: (delta: number) => void): void {
+export function tunnel (a: Duplex, b: Duplex, idleMs: number, count?: (delta: number) => void): void {
   count?.(1)
   let open = true
   const closeBoth = (): void => {

@@ -38,15 +38,27 @@ async function upstream (): Promise<Upstream> {
   return { port: (server.address() as net.AddressInfo).port, connections: () => connections, bodies, close: () => { server.closeAllConnections(); server.close() } }
 }
 
-/** A raw upstream that answers every request with a close-delimited body. */
-async function closeDelimited (): Promise<{ port: number, close: () => void }> {
+/**
+ * A raw upstream on 127.0.0.3: an upgrade request gets `101 Engine Tunnel` and an echo of every
+ * later byte (upper-cased); anything else a close-delimited body.
+ */
+async function closeDelimited (): Promise<{ port: number, heads: string[], close: () => void }> {
+  const heads: string[] = []
   const server = net.createServer(s => {
-    s.once('data', () => s.end('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nuntil close'))
+    s.once('data', (d: Buffer) => {
+      const text = d.toString('latin1')
+      heads.push(text)
+      if (!/\r\nupgrade: /i.test(text)) { s.end('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nuntil close'); return }
+      s.write('HTTP/1.1 101 Engine Tunnel\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n')
+      const rest = d.subarray(d.indexOf('\r\n\r\n') + 4)
+      if (rest.length > 0) s.write(rest.toString('latin1').toUpperCase())
+      s.on('data', (x: Buffer) => s.write(x.toString('latin1').toUpperCase()))
+    })
     s.on('error', () => {})
   })
   server.listen(0, '127.0.0.3')
   await once(server, 'listening')
-  return { port: (server.address() as net.AddressInfo).port, close: () => server.close() }
+  return { port: (server.address() as net.AddressInfo).port, heads, close: () => server.close() }
 }
 
 async function engineProxy (t: Test, up: number, raw: number): Promise<Portico> {
@@ -173,4 +185,24 @@ t.test('the engine refuses what RFC 9112 forbids, before any upstream sees it', 
     t.ok(r.closedAfterMs !== undefined, `${name}: connection closed`)
   }
   t.same(up.bodies, [], 'no refused request reached the upstream (the bad chunk size came after a head: its body never completed)')
+})
+
+t.test('upgrades: the engine splices client and upstream sockets; upgrades it does not serve go to the node path', async t => {
+  const up = await upstream()
+  const raw = await closeDelimited()
+  t.teardown(() => { up.close(); raw.close() })
+  const p = await engineProxy(t, up.port, raw.port)
+  const port = p.ports.http as number
+  const r = await rawExchange(port, async s => {
+    s.write('GET /chat HTTP/1.1\r\nHost: raw.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nearly ')
+    await new Promise(resolve => setTimeout(resolve, 300))
+    s.write('later')
+  }, 1500)
+  t.match(r.text, /^HTTP\/1\.1 101 Engine Tunnel\r\n/, 'the upstream\'s 101 passed on by the engine (node:http would write its own reason)')
+  t.match(r.text, /\r\n\r\nEARLY LATER$/, 'bytes after the head and later bytes go through the tunnel both ways')
+  t.match(raw.heads[0], /^GET \/chat HTTP\/1\.1\r\n/)
+  t.match(raw.heads[0], /\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n/i, 'upgrade fields sent upstream')
+  t.match(raw.heads[0], /\r\nx-forwarded-for: 127\.0\.0\.1\r\n/, 'forwarding headers as for any request')
+  const refused = await rawExchange(port, 'GET / HTTP/1.1\r\nHost: fixed.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n', 3000)
+  t.match(refused.text, /^HTTP\/1\.1 404 Refused\r\n/, 'an upgrade to a fixed-answer route is refused by the node path\'s upgrade handler')
 })
