@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net'
 import {
-  clientIp, connectionTokens, decide, errorPage, forwardFacts, HOP_BY_HOP, nextRequestId, originServerName, requestTarget, upstreamRequestHeaders,
+  clientIp, connectionTokens, decide, errorPage, normalizeHost, scopeSetCookies, forwardFacts, HOP_BY_HOP, nextRequestId, originServerName, requestTarget, upstreamRequestHeaders,
   type AccessEntry, type Decision, type ListenerInfo, type RouterDeps
 } from '../router/index.js'
 import { RequestFramer, Step } from './request-framer.js'
@@ -38,7 +38,7 @@ const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request 
  * One client connection served by the engine: reads requests with the strict framer, asks the
  * router's `decide()` what to do, forwards proxied requests itself and answers them in order.
  * A request the engine does not handle itself (anything but a plain proxy decision: CORS,
- * response edits, cookie scoping, redirects, ACME, upgrades, HTTP/1.0 ...) hands the whole
+ * response edits, redirects, fixed answers, ACME, HTTP/1.0 ...) hands the whole
  * connection, from that request on, to the node:http server with the unchanged handler.
  */
 export class ClientConnection implements ExchangeClient {
@@ -57,6 +57,8 @@ export class ClientConnection implements ExchangeClient {
   #inBody = false
   #headStartedAt = 0
   #hsts: string | undefined
+  /** UAP cookie scoping: the request's host, or undefined when the route does not scope. */
+  #cookieHost: string | undefined
   #closed = false
 
   constructor (socket: Socket, deps: EngineDeps) {
@@ -198,6 +200,7 @@ export class ClientConnection implements ExchangeClient {
     this.#keepAlive = h.keepAlive
     this.expectContinue = h.expectContinue
     this.#hsts = this.#deps.listener.tls ? d.route.hsts : undefined
+    this.#cookieHost = d.route.action.kind === 'uap' && d.route.action.cookieScoping ? normalizeHost(o.entry.host) : undefined
     this.#entry = o.entry
     this.#deps.inflight(1)
     const specs = new Map<string, OriginSpec>()
@@ -262,12 +265,14 @@ export class ClientConnection implements ExchangeClient {
   renderHead (p: ResponseHeadParser, framing: Framing): string {
     const raw = p.headers
     const named = connectionTokens(raw)
+    const cookies = this.#cookieHost === undefined ? undefined : scopedCookies(raw, this.#cookieHost)
+    let c = 0
     let out = `HTTP/1.1 ${p.statusCode} ${p.statusText}\r\n`
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i] as string
       const lower = name.toLowerCase()
       if (HOP_BY_HOP.has(lower) || (named !== undefined && named.has(lower))) continue
-      out += `${name}: ${raw[i + 1] as string}\r\n`
+      out += `${name}: ${cookies !== undefined && lower === 'set-cookie' ? cookies[c++] as string : raw[i + 1] as string}\r\n`
     }
     if (this.#hsts !== undefined) out += `strict-transport-security: ${this.#hsts}\r\n`
     if (framing === Framing.Chunked) out += 'transfer-encoding: chunked\r\n'
@@ -357,6 +362,16 @@ type ProxyDecision = Extract<Decision, { action: 'proxy' }>
 /** What opening a request yields: the decision, the origins to try, the upstream head so far (no framing, no final CRLF). */
 interface Opening { d: ProxyDecision, origins: readonly string[], head: string, entry: AccessEntry }
 
+/** The response's Set-Cookie values, in order, scoped by the router's UAP cookie rule; undefined when there are none. */
+function scopedCookies (raw: readonly string[], host: string): string[] | undefined {
+  const list: string[] = []
+  for (let i = 0; i < raw.length; i += 2) if ((raw[i] as string).toLowerCase() === 'set-cookie') list.push(raw[i + 1] as string)
+  if (list.length === 0) return undefined
+  const h: { 'set-cookie'?: string[] } = { 'set-cookie': list }
+  scopeSetCookies(h, host)
+  return h['set-cookie']
+}
+
 function originSpec (origin: string, up: ProxyDecision['upstream']): OriginSpec {
   return { origin, serverName: up.serverName ?? originServerName(origin), tlsVerify: up.tlsVerify, connectTimeoutMs: up.connectTimeoutMs }
 }
@@ -370,7 +385,6 @@ function engineServes (d: Decision, h: RequestHeadParser): boolean {
   if (h.upgrade) return d.upstream.caFile === undefined
   const r = d.route
   if (r.cors !== undefined || r.responseHeaders !== undefined) return false
-  if (r.action.kind === 'uap' && r.action.cookieScoping) return false
   const up = d.upstream
   if (up.caFile !== undefined) return false
   return up.maxBodySize === null || (!h.chunked && h.contentLength <= up.maxBodySize)

@@ -159,7 +159,8 @@ export class UpstreamExchange {
       pos = this.#readHead(chunk)
       if (pos < 0) return
     }
-    if (pos < chunk.length || this.#framing === Framing.None) this.#body(chunk, pos)
+    // The head waits for the first body bytes (one corked write), unless the body is empty.
+    if (pos < chunk.length || this.#framing === Framing.None || (this.#framing === Framing.Length && this.#left === 0)) this.#body(chunk, pos)
   }
 
   /** Parses response heads (skipping interim 1xx); returns where the body starts, or -1. */

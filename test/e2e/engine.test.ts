@@ -25,6 +25,7 @@ async function upstream (): Promise<Upstream> {
         case '/chunked': res.writeHead(200, 'Streamed'); res.write('a'); res.write('bc'); res.end('d'); return
         case '/204': res.writeHead(204, { 'x-kind': 'empty' }).end(); return
         case '/304': res.writeHead(304, { etag: '"x"' }).end(); return
+        case '/cookie': res.writeHead(200, 'Cookie Jar', [['Set-Cookie', 'a=1; Domain=uap.test; Path=/'], ['Set-Cookie', 'b=2'], ['Content-Length', '0']]).end(); return
         case '/hop': res.writeHead(200, 'Fine', { connection: 'x-hop', 'x-hop': 'no', 'keep-alive': 'timeout=5', 'content-length': 2 }).end('ok'); return
         default:
           res.writeHead(200, 'Fine Indeed', { 'content-type': 'application/json' })
@@ -72,6 +73,7 @@ routes:
   - { name: fixed, host: fixed.test, respond: { status: 200, body: "fixed answer" } }
   - { name: raw, host: raw.test, proxy: { upstreams: ["http://127.0.0.3:${raw}"] } }
   - { name: down, host: down.test, proxy: { upstreams: ["http://127.0.0.4:1"] } }
+  - { name: uap, uap: { domain: uap.test, allow: [127.0.0.0/8] } }
   - { name: app, proxy: { upstreams: ["http://127.0.0.2:${up}"] } }
 `
   })
@@ -158,6 +160,11 @@ t.test('the engine serves proxied HTTP/1.1: framing, pipelining, keep-alive upst
   const cd = responses((await rawExchange(port, 'GET / HTTP/1.1\r\nHost: raw.test\r\n\r\n', 5000)).text)
   t.match(cd[0]?.head ?? '', /\r\nconnection: close/i, 'a close-delimited response closes the client connection too')
   t.equal(cd[0]?.body, 'until close')
+
+  const uapRaw = await rawExchange(port, `GET /cookie HTTP/1.1\r\nHost: http-127-0-0-2-${up.port}.uap.test\r\nConnection: close\r\n\r\n`, 5000)
+  const uap = responses(uapRaw.text)
+  t.match(uap[0]?.head ?? '', /^HTTP\/1\.1 200 Cookie Jar\r\n/, 'a UAP route is served by the engine')
+  t.match(uap[0]?.head ?? '', /\r\nSet-Cookie: a=1; Path=\/\r\nSet-Cookie: b=2\r\n/, 'cookie scoping: the Domain reaching beyond the host is removed')
 
   const down = responses((await rawExchange(port, 'GET / HTTP/1.1\r\nHost: down.test\r\nConnection: close\r\n\r\n', 5000)).text)
   t.match(down[0]?.status, /^HTTP\/1\.1 502 /, 'upstream refused: 502')
