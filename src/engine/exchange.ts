@@ -112,7 +112,8 @@ export class UpstreamExchange {
     up.on('drain', this.#onUpDrain)
     up.setTimeout(this.#t.headersTimeoutMs, this.#onTimeout)
     up.cork()
-    up.write(this.#t.head)
+    // Heads are latin1 strings (field values may carry obs-text bytes): written back byte for byte.
+    up.write(this.#t.head, 'latin1')
     for (const b of this.#pendingBody) up.write(b)
     this.#pendingBody = []
     up.uncork()
@@ -225,10 +226,10 @@ export class UpstreamExchange {
     if (head === undefined && start === end) return true
     if (head !== undefined) this.#headSent = true
     this.#bytes += end - start
-    if (head !== undefined && start === end) return client.write(head)
+    if (head !== undefined && start === end) return client.write(head, 'latin1')
     if (head === undefined) return client.write(start === 0 && end === chunk.length ? chunk : chunk.subarray(start, end))
     client.cork()
-    client.write(head)
+    client.write(head, 'latin1')
     const ok = client.write(chunk.subarray(start, end))
     client.uncork()
     return ok

@@ -76,7 +76,7 @@ export function upgrade (r: UpgradeRequest): void {
       let head = `HTTP/1.1 101 ${parser.statusText === '' ? 'Switching Protocols' : parser.statusText}\r\n`
       const h = parser.headers
       for (let i = 0; i < h.length; i += 2) head += `${h[i] as string}: ${h[i + 1] as string}\r\n`
-      client.write(head + '\r\n')
+      client.write(head + '\r\n', 'latin1')
       if (rest.length > 0) client.write(rest)
       if (r.early !== undefined && r.early.length > 0) s.write(r.early)
       tunnel(client, s, r.idleTimeoutMs, r.tunnels)
@@ -86,6 +86,6 @@ export function upgrade (r: UpgradeRequest): void {
     s.on('error', onError)
     s.on('close', onClose)
     s.setTimeout(r.headersTimeoutMs, onTimeout)
-    s.write(r.head)
+    s.write(r.head, 'latin1')
   })
 }
