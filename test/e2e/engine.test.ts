@@ -1,5 +1,7 @@
 import t, { type Test } from 'tap'
 import http from 'node:http'
+import https from 'node:https'
+import http2 from 'node:http2'
 import net from 'node:net'
 import { once } from 'node:events'
 import { startPortico, type Portico } from '../helpers/portico.js'
@@ -215,4 +217,37 @@ t.test('upgrades: the engine splices client and upstream sockets; upgrades it do
   t.match(raw.heads[0], /\r\nx-forwarded-for: 127\.0\.0\.1\r\n/, 'forwarding headers as for any request')
   const refused = await rawExchange(port, 'GET / HTTP/1.1\r\nHost: fixed.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n', 3000)
   t.match(refused.text, /^HTTP\/1\.1 404 Refused\r\n/, 'an upgrade to a fixed-answer route is refused by the node path\'s upgrade handler')
+})
+
+t.test('TLS listener on the engine: HTTP/1.1 served by the engine, HTTP/2 by node:http2', async t => {
+  const up = await upstream()
+  t.teardown(() => up.close())
+  const p = await startPortico({
+    config: `
+state_dir: \${STATE}
+admin: null
+log: { level: info, access: false }
+listeners: [{ name: https, address: "127.0.0.1:0", tls: true, engine: portico }]
+tls: { self_signed: { names: [app.test] } }
+routes: [{ name: app, hsts: "max-age=60", proxy: { upstreams: ["http://127.0.0.2:${up.port}"] } }]
+`
+  })
+  t.teardown(() => p.stop('SIGKILL'))
+  const port = p.ports.https as number
+  const h1 = await new Promise<{ status: number, message: string, hsts: string | undefined, proto: string | undefined }>((resolve, reject) => {
+    https.get({ host: '127.0.0.1', port, path: '/tls', headers: { host: 'app.test' }, servername: 'app.test', agent: false, rejectUnauthorized: false }, res => {
+      let body = ''
+      res.on('data', (d: Buffer) => { body += d.toString() })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, message: res.statusMessage ?? '', hsts: res.headers['strict-transport-security'] as string | undefined, proto: (JSON.parse(body) as { headers: Record<string, string> }).headers['x-forwarded-proto'] }))
+    }).on('error', reject)
+  })
+  t.same(h1, { status: 200, message: 'Fine Indeed', hsts: 'max-age=60', proto: 'https' }, 'h1 over TLS through the engine (upstream reason phrase), HSTS added, proto https')
+  const session = http2.connect(`https://127.0.0.1:${port}`, { servername: 'app.test', rejectUnauthorized: false })
+  t.teardown(() => session.close())
+  const h2 = await new Promise<number>((resolve, reject) => {
+    const s = session.request({ ':path': '/h2', ':authority': 'app.test' })
+    s.on('response', h => { s.resume(); s.on('end', () => resolve(Number(h[':status']))) })
+    s.on('error', reject)
+  })
+  t.equal(h2, 200, 'h2 sessions still go to the http2 server')
 })
