@@ -59,6 +59,8 @@ export class ClientConnection implements ExchangeClient {
   #hsts: string | undefined
   /** UAP cookie scoping: the request's host, or undefined when the route does not scope. */
   #cookieHost: string | undefined
+  /** The request's Accept field: error pages answer JSON to API clients, as on the node path. */
+  #accept: string | undefined
   #closed = false
 
   constructor (socket: Socket, deps: EngineDeps) {
@@ -118,8 +120,9 @@ export class ClientConnection implements ExchangeClient {
           if (!this.#inBody) {
             this.#headChunks.push(start === 0 ? buf : buf.subarray(start))
             const l = this.#deps.limits()
-            if (performance.now() - this.#headStartedAt > l.headerTimeoutMs) { this.#refuse(408); return }
-            this.socket.setTimeout(l.headerTimeoutMs)
+            // An absolute deadline from the head's first byte: a trickle of bytes never resets it.
+            if (l.headerTimeoutMs > 0 && performance.now() - this.#headStartedAt > l.headerTimeoutMs) { this.#refuse(408); return }
+            this.socket.setTimeout(l.headerTimeoutMs > 0 ? l.headerTimeoutMs : l.keepaliveTimeoutMs)
           }
           break
         case Step.Error:
@@ -201,6 +204,7 @@ export class ClientConnection implements ExchangeClient {
     this.expectContinue = h.expectContinue
     this.#hsts = this.#deps.listener.tls ? d.route.hsts : undefined
     this.#cookieHost = d.route.action.kind === 'uap' && d.route.action.cookieScoping ? normalizeHost(o.entry.host) : undefined
+    this.#accept = fieldValue(h.headers, 'accept')
     this.#entry = o.entry
     this.#deps.inflight(1)
     const specs = new Map<string, OriginSpec>()
@@ -233,8 +237,7 @@ export class ClientConnection implements ExchangeClient {
     const o = this.#opening(h)
     if (o === undefined) return false
     const { d, entry } = o
-    let protocol = 'websocket'
-    for (let i = 0; i < h.headers.length; i += 2) if ((h.headers[i] as string).toLowerCase() === 'upgrade') protocol = h.headers[i + 1] as string
+    const protocol = fieldValue(h.headers, 'upgrade') ?? 'websocket'
     this.#detach()
     this.#deps.detach(this.socket)
     const origin = o.origins[0] as string
@@ -267,14 +270,17 @@ export class ClientConnection implements ExchangeClient {
     const named = connectionTokens(raw)
     const cookies = this.#cookieHost === undefined ? undefined : scopedCookies(raw, this.#cookieHost)
     let c = 0
+    let hsts = this.#hsts
     let out = `HTTP/1.1 ${p.statusCode} ${p.statusText}\r\n`
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i] as string
       const lower = name.toLowerCase()
       if (HOP_BY_HOP.has(lower) || (named !== undefined && named.has(lower))) continue
+      // The upstream's own HSTS wins, as with node's writeHead over setHeader.
+      if (lower === 'strict-transport-security') hsts = undefined
       out += `${name}: ${cookies !== undefined && lower === 'set-cookie' ? cookies[c++] as string : raw[i + 1] as string}\r\n`
     }
-    if (this.#hsts !== undefined) out += `strict-transport-security: ${this.#hsts}\r\n`
+    if (hsts !== undefined) out += `strict-transport-security: ${hsts}\r\n`
     if (framing === Framing.Chunked) out += 'transfer-encoding: chunked\r\n'
     if (!this.#keepAlive || framing === Framing.Close) out += 'connection: close\r\n'
     return out + '\r\n'
@@ -282,11 +288,12 @@ export class ClientConnection implements ExchangeClient {
 
   fail (status: 502 | 504, reason: string, origin: string): void {
     const e = this.#entry
-    const page = errorPage(status, reason, e?.rid ?? '', undefined)
+    const page = errorPage(status, reason, e?.rid ?? '', this.#accept)
     // The request body may not have been read to its end: the connection cannot go on then.
     if (this.#inBody) this.#keepAlive = false
     this.socket.write(`HTTP/1.1 ${status} ${page.title}\r\ncontent-type: ${page.type}\r\ncontent-length: ${Buffer.byteLength(page.body)}\r\n` +
-      `cache-control: no-store\r\nx-request-id: ${e?.rid ?? ''}\r\n${this.#keepAlive ? '' : 'connection: close\r\n'}\r\n${page.body}`)
+      `cache-control: no-store\r\nx-request-id: ${e?.rid ?? ''}\r\n${this.#hsts === undefined ? '' : `strict-transport-security: ${this.#hsts}\r\n`}` +
+      `${this.#keepAlive ? '' : 'connection: close\r\n'}\r\n${page.body}`)
     this.#log(status, 0, origin, reason)
     this.#next(false)
   }
@@ -361,6 +368,12 @@ type ProxyDecision = Extract<Decision, { action: 'proxy' }>
 
 /** What opening a request yields: the decision, the origins to try, the upstream head so far (no framing, no final CRLF). */
 interface Opening { d: ProxyDecision, origins: readonly string[], head: string, entry: AccessEntry }
+
+/** The first value of a field (raw name/value list, name in lower case). */
+function fieldValue (raw: readonly string[], lower: string): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) if ((raw[i] as string).length === lower.length && (raw[i] as string).toLowerCase() === lower) return raw[i + 1] as string
+  return undefined
+}
 
 /** The response's Set-Cookie values, in order, scoped by the router's UAP cookie rule; undefined when there are none. */
 function scopedCookies (raw: readonly string[], host: string): string[] | undefined {

@@ -174,6 +174,8 @@ t.test('the engine serves proxied HTTP/1.1: framing, pipelining, keep-alive upst
   const down = responses((await rawExchange(port, 'GET / HTTP/1.1\r\nHost: down.test\r\nConnection: close\r\n\r\n', 5000)).text)
   t.match(down[0]?.status, /^HTTP\/1\.1 502 /, 'upstream refused: 502')
   t.match(down[0]?.body, /upstream refused the connection\nrequest id: \S+/)
+  const json = responses((await rawExchange(port, 'GET / HTTP/1.1\r\nHost: down.test\r\nAccept: application/json\r\nConnection: close\r\n\r\n', 5000)).text)
+  t.match(JSON.parse(json[0]?.body ?? '{}'), { error: 'Bad Gateway', status: 502, reason: 'upstream refused the connection' }, 'JSON error page for API clients, as on the node path')
 })
 
 t.test('the engine refuses what RFC 9112 forbids, before any upstream sees it', async t => {
