@@ -1,11 +1,12 @@
 import type { Socket } from 'node:net'
 import {
-  clientIp, connectionTokens, decide, errorPage, normalizeHost, scopeSetCookies, forwardFacts, HOP_BY_HOP, nextRequestId, originServerName, requestTarget, upstreamRequestHeaders,
+  clientIp, decide, errorPage, normalizeHost, forwardFacts, nextRequestId, originServerName, requestTarget, upstreamRequestHeaders,
   type AccessEntry, type Decision, type ListenerInfo, type RouterDeps
 } from '../router/index.js'
 import { RequestFramer, Step } from './request-framer.js'
 import type { RequestHeadParser } from './request-head.js'
-import { Framing, type ResponseHeadParser } from './response-head.js'
+import type { Framing, ResponseHeadParser } from './response-head.js'
+import { clientHead, fieldValue } from './client-head.js'
 import { UpstreamExchange, type ExchangeClient } from './exchange.js'
 import { upgrade } from './upgrade.js'
 import type { OriginSpec, UpstreamPools } from './upstream-pool.js'
@@ -266,24 +267,7 @@ export class ClientConnection implements ExchangeClient {
   readonly #resume = (): void => { if (!this.#closed) this.socket.resume() }
 
   renderHead (p: ResponseHeadParser, framing: Framing): string {
-    const raw = p.headers
-    const named = connectionTokens(raw)
-    const cookies = this.#cookieHost === undefined ? undefined : scopedCookies(raw, this.#cookieHost)
-    let c = 0
-    let hsts = this.#hsts
-    let out = `HTTP/1.1 ${p.statusCode} ${p.statusText}\r\n`
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i] as string
-      const lower = name.toLowerCase()
-      if (HOP_BY_HOP.has(lower) || (named !== undefined && named.has(lower))) continue
-      // The upstream's own HSTS wins, as with node's writeHead over setHeader.
-      if (lower === 'strict-transport-security') hsts = undefined
-      out += `${name}: ${cookies !== undefined && lower === 'set-cookie' ? cookies[c++] as string : raw[i + 1] as string}\r\n`
-    }
-    if (hsts !== undefined) out += `strict-transport-security: ${hsts}\r\n`
-    if (framing === Framing.Chunked) out += 'transfer-encoding: chunked\r\n'
-    if (!this.#keepAlive || framing === Framing.Close) out += 'connection: close\r\n'
-    return out + '\r\n'
+    return clientHead(p, framing, { hsts: this.#hsts, cookieHost: this.#cookieHost, close: !this.#keepAlive })
   }
 
   fail (status: 502 | 504, reason: string, origin: string): void {
@@ -368,22 +352,6 @@ type ProxyDecision = Extract<Decision, { action: 'proxy' }>
 
 /** What opening a request yields: the decision, the origins to try, the upstream head so far (no framing, no final CRLF). */
 interface Opening { d: ProxyDecision, origins: readonly string[], head: string, entry: AccessEntry }
-
-/** The first value of a field (raw name/value list, name in lower case). */
-function fieldValue (raw: readonly string[], lower: string): string | undefined {
-  for (let i = 0; i < raw.length; i += 2) if ((raw[i] as string).length === lower.length && (raw[i] as string).toLowerCase() === lower) return raw[i + 1] as string
-  return undefined
-}
-
-/** The response's Set-Cookie values, in order, scoped by the router's UAP cookie rule; undefined when there are none. */
-function scopedCookies (raw: readonly string[], host: string): string[] | undefined {
-  const list: string[] = []
-  for (let i = 0; i < raw.length; i += 2) if ((raw[i] as string).toLowerCase() === 'set-cookie') list.push(raw[i + 1] as string)
-  if (list.length === 0) return undefined
-  const h: { 'set-cookie'?: string[] } = { 'set-cookie': list }
-  scopeSetCookies(h, host)
-  return h['set-cookie']
-}
 
 function originSpec (origin: string, up: ProxyDecision['upstream']): OriginSpec {
   return { origin, serverName: up.serverName ?? originServerName(origin), tlsVerify: up.tlsVerify, connectTimeoutMs: up.connectTimeoutMs }
