@@ -17,6 +17,7 @@ const FILES = [
   'test/e2e/acme-year.test.ts',
   'test/e2e/smuggling.test.ts',
   'test/e2e/fuzz-heads.test.ts',
+  'test/unit/engine-differential.test.ts',
   'test/e2e/limits.test.ts',
   'test/e2e/upstream-faults.test.ts',
   'test/e2e/reload-under-load.test.ts',

@@ -229,9 +229,9 @@ function httpProxyPeer (ctx) {
   return { cmd: process.execPath, args: [script, JSON.stringify({ http: ctx.http, https: ctx.https, cert: ctx.cert, key: ctx.key, upstream: ctx.upstream, ws: ctx.ws, dead: ctx.dead })] }
 }
 
-/** portico's YAML (`workers: 1` unless the run asks for more). */
-function porticoPeer (ctx) {
-  const d = join(ctx.dir, `portico-w${ctx.workers}`)
+/** portico's YAML (`workers: 1` unless the run asks for more); `engine`: `listeners[].engine` (issue 21). */
+function porticoPeer (ctx, engine = 'node') {
+  const d = join(ctx.dir, `portico-${engine}-w${ctx.workers}`)
   mkdirSync(d, { recursive: true })
   const up = `["http://127.0.0.1:${ctx.upstream}"]`
   const file = join(d, 'portico.yaml')
@@ -240,8 +240,8 @@ admin: null
 workers: ${ctx.workers}
 log: {level: warn, access: false}
 listeners:
-  - {name: http, address: "127.0.0.1:${ctx.http}"}
-  - {name: https, address: "127.0.0.1:${ctx.https}", tls: true}
+  - {name: http, address: "127.0.0.1:${ctx.http}", engine: ${engine}}
+  - {name: https, address: "127.0.0.1:${ctx.https}", tls: true, engine: ${engine}}
 tls:
   certificates:
     - {cert_file: ${ctx.cert}, key_file: ${ctx.key}}
@@ -274,7 +274,8 @@ export function porticoCommand (configFile) {
 }
 
 export const PEERS = {
-  portico: porticoPeer,
+  portico: ctx => porticoPeer(ctx),
+  'portico-engine': ctx => porticoPeer(ctx, 'portico'),
   nginx: nginxPeer,
   haproxy: haproxyPeer,
   caddy: caddyPeer,

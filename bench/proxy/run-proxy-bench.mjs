@@ -18,10 +18,10 @@ import { writeReports } from './report.mjs'
 
 const SERVER_CORE = PINNING ? '0' : undefined
 const LOAD_CORE = PINNING ? '1' : undefined
-const ALL_SERVERS = ['direct', 'nginx', 'haproxy', 'caddy', 'http-proxy', 'portico']
+const ALL_SERVERS = ['direct', 'nginx', 'haproxy', 'caddy', 'http-proxy', 'portico', 'portico-engine']
 // Peers that cannot do a scenario at all (rather than failing it): omitted from that row.
 const UNSUPPORTED = { 'http-proxy': { h2: 'http-proxy speaks HTTP/1.1 only' } }
-const TOOLS = { nginx: ['nginx'], haproxy: ['haproxy'], caddy: ['caddy'], direct: [], 'http-proxy': [], portico: [] }
+const TOOLS = { nginx: ['nginx'], haproxy: ['haproxy'], caddy: ['caddy'], direct: [], 'http-proxy': [], portico: [], 'portico-engine': [] }
 
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
 const median = xs => { const s = xs.filter(Number.isFinite).sort((a, b) => a - b); return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN }
@@ -38,7 +38,7 @@ export async function runProxyBench ({ quick = false, only, servers, workers, ru
   }
   const scenarios = SCENARIOS.filter(s => only === undefined || only.includes(s.name))
   const serverList = ALL_SERVERS.filter(s => servers === undefined || servers.includes(s))
-    .map(name => ({ name, label: name, workers: name === 'portico' ? 1 : undefined }))
+    .map(name => ({ name, label: name, workers: name.startsWith('portico') ? 1 : undefined }))
   if (workers !== undefined && workers !== 1 && (servers === undefined || servers.includes('portico') || servers.includes(`portico-w${workers}`))) {
     serverList.push({ name: 'portico', label: `portico-w${workers}`, workers })
   }

@@ -19,7 +19,8 @@ const rssKiB = pid => {
 /** Each tunnel is two descriptors in portico: stay under the open-files limit we run with. */
 const fdLimit = () => Number(/Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? 1024)
 
-export async function runWsIdle ({ wanted = 10_000, workers = 1 } = {}) {
+/** `engine`: the listener's `engine` (node, or portico for the HTTP/1.1 engine of issue 21). */
+export async function runWsIdle ({ wanted = 10_000, workers = 1, engine = 'node' } = {}) {
   const connections = Math.min(wanted, Math.floor((fdLimit() - 500) / 2))
   const dir = mkdtempSync(join(tmpdir(), 'portico-wsidle-'))
   const procs = []
@@ -34,7 +35,7 @@ admin: null
 workers: ${workers}
 log: {level: warn, access: false}
 limits: {max_connections: null}
-listeners: [{name: http, address: "127.0.0.1:${port}"}]
+listeners: [{name: http, address: "127.0.0.1:${port}", engine: ${engine}}]
 routes: [{name: ws, proxy: {upstreams: ["http://127.0.0.1:${wsPort}"]}}]
 `)
     const cmd = porticoCommand(join(dir, 'portico.yaml'))
@@ -61,7 +62,7 @@ routes: [{name: ws, proxy: {upstreams: ["http://127.0.0.1:${wsPort}"]}}]
     const after = rssKiB(portico.pid)
     for (const ws of sockets) ws.terminate()
     return {
-      wanted, connections, open: sockets.length, failed, open_seconds: openMs / 1000, workers,
+      wanted, connections, open: sockets.length, failed, open_seconds: openMs / 1000, workers, engine,
       rss_before_mib: Math.round(before / 102.4) / 10,
       rss_after_mib: Math.round(after / 102.4) / 10,
       kib_per_tunnel: Math.round((after - before) / Math.max(1, sockets.length) * 10) / 10,

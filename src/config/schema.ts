@@ -241,7 +241,8 @@ const listener = z.strictObject({
   name: z.string().min(1),
   address: listenAddress,
   tls: z.boolean().default(false),
-  http2: z.boolean().default(true)
+  http2: z.boolean().default(true),
+  engine: z.enum(['node', 'portico']).default('node')
 })
 
 const admin = z.strictObject({

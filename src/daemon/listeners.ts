@@ -1,7 +1,8 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import https from 'node:https'
 import http2 from 'node:http2'
-import type { Server as NetServer, Socket } from 'node:net'
+import net, { type Server as NetServer, type Socket } from 'node:net'
+import tls, { type TLSSocket } from 'node:tls'
 import type { ListenerConfig } from '../config/index.js'
 import { createRequestHandler, createUpgradeHandler, h2StreamOf, type RouterDeps } from '../router/index.js'
 import type { Snapshot, SnapshotStore } from '../snapshot/index.js'
@@ -9,17 +10,23 @@ import { parseListenAddress } from '../util/address.js'
 import { started } from '../util/started.js'
 import type { Logger } from '../log/logger.js'
 import { applyLimits, clientErrorResponse, httpServerOptions, PerIpConnections, tooManyHeaders } from './client-limits.js'
+import { EngineListener, UpstreamPools } from '../engine/index.js'
+import { MAX_CONNECTIONS_PER_ORIGIN } from '../router/dispatchers.js'
 
 /** One bound listener; its key changes whenever anything that needs a rebind changes. */
 interface Running {
   key: string
   config: ListenerConfig
+  /** The bound server (with `engine: portico`, a net/tls server in front of `http`). */
   server: NetServer
+  /** The node:http (or http2) server running the request handler; `server` itself without the engine. */
+  http: NetServer
+  engine: EngineListener | undefined
   sockets: Set<Socket>
   sessions: Set<http2.ServerHttp2Session>
 }
 
-const keyOf = (l: ListenerConfig, maxHeaderSize: number): string => JSON.stringify([l.name, l.address, l.tls, l.http2, maxHeaderSize])
+const keyOf = (l: ListenerConfig, maxHeaderSize: number): string => JSON.stringify([l.name, l.address, l.tls, l.http2, l.engine, maxHeaderSize])
 
 /**
  * The set of bound listeners. `apply` binds what is new first and only then closes what went
@@ -34,6 +41,8 @@ export class ListenerSet {
   readonly #router: RouterDeps
   readonly #log: Logger
   readonly #reusePort: boolean
+  /** Upstream keep-alive connections of the engine, shared by its listeners and kept across reloads. */
+  readonly #pools = new UpstreamPools({ maxPerOrigin: MAX_CONNECTIONS_PER_ORIGIN, idleTimeoutMs: 30_000 })
 
   /**
    * `reusePort`: with workers, each process binds its own SO_REUSEPORT socket (`exclusive`, so
@@ -102,13 +111,16 @@ export class ListenerSet {
   /** Stops accepting everywhere, lets in-flight requests finish up to `drainMs`, then cuts. */
   async closeAll (drainMs: number): Promise<void> {
     await Promise.all([...this.#running.values()].map(async r => await this.#close(r, drainMs)))
+    this.#pools.closeIdle()
   }
 
   /** After a snapshot swap: the default certificate (clients without SNI) and client limits. */
   refresh (): void {
     const { tls, config } = this.#store.current
     for (const r of this.#running.values()) {
-      applyLimits(r.server as http.Server, config.limits)
+      applyLimits(r.http as http.Server, config.limits)
+      // Connections are accepted by the server in front of the engine.
+      if (r.server !== r.http) r.server.maxConnections = (r.http as http.Server).maxConnections
       if (r.config.tls && tls !== undefined) (r.server as https.Server).setSecureContext({ ...tls.defaultCredentials, minVersion: config.tls.min_version })
     }
   }
@@ -132,17 +144,20 @@ export class ListenerSet {
       res.once('close', () => { this.#inflight-- })
       onRequest(req, res)
     }
-    const server = this.#createServer(l, next, tracked)
-    applyLimits(server as http.Server, next.config.limits)
-    server.on('upgrade', createUpgradeHandler(this.#router, info))
-    const running: Running = { key: keyOf(l, next.config.limits.max_header_size), config: l, server, sockets: new Set(), sessions: new Set() }
+    const httpServer = this.#createServer(l, next, tracked)
+    applyLimits(httpServer as http.Server, next.config.limits)
+    httpServer.on('upgrade', createUpgradeHandler(this.#router, info))
+    const engine = l.engine === 'portico' ? this.#engine(l, httpServer) : undefined
+    const server = engine === undefined ? httpServer : this.#front(l, next, httpServer, engine)
+    server.maxConnections = httpServer.maxConnections
+    const running: Running = { key: keyOf(l, next.config.limits.max_header_size), config: l, server, http: httpServer, engine, sockets: new Set(), sessions: new Set() }
     server.on('connection', (s: Socket) => {
       if (!this.#perIp.admit(s, this.#store.loaded ? this.#store.current.config.limits.max_connections_per_ip : null)) return
       running.sockets.add(s)
       s.once('close', () => running.sockets.delete(s))
     })
-    server.on('session', (s: http2.ServerHttp2Session) => { running.sessions.add(s); s.once('close', () => running.sessions.delete(s)) })
-    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    httpServer.on('session', (s: http2.ServerHttp2Session) => { running.sessions.add(s); s.once('close', () => running.sessions.delete(s)) })
+    httpServer.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       if (socket.writable) socket.end(clientErrorResponse(err))
       else socket.destroy()
     })
@@ -152,21 +167,57 @@ export class ListenerSet {
     return running
   }
 
-  #createServer (l: ListenerConfig, snap: Snapshot, onRequest: (req: IncomingMessage, res: ServerResponse) => void): NetServer {
-    const common = httpServerOptions(snap.config.limits)
-    if (!l.tls) return http.createServer(common, onRequest)
+  /**
+   * `engine: portico`: the engine serves HTTP/1.1 and hands what it leaves to node:http (and h2
+   * sessions) to the unchanged server, which then never listens itself. Its connection sweep
+   * (header and request timeouts of handed-over sockets) runs only after 'listening'.
+   */
+  #engine (l: ListenerConfig, httpServer: NetServer): EngineListener {
+    if (!l.tls || !l.http2) httpServer.emit('listening')
+    const store = this.#store
+    return new EngineListener({
+      router: this.#router,
+      listener: { name: l.name, tls: l.tls },
+      limits: () => {
+        const x = store.current.config.limits
+        return { maxHeaderSize: x.max_header_size, maxHeaders: x.max_headers, headerTimeoutMs: x.header_timeout, keepaliveTimeoutMs: x.keepalive_timeout }
+      },
+      pools: this.#pools,
+      fallback: socket => { httpServer.emit(l.tls ? 'secureConnection' : 'connection', socket) },
+      inflight: delta => { this.#inflight += delta }
+    })
+  }
+
+  /** The listening server in front of the engine: plain TCP, or TLS with ALPN (h2 sessions go to the http2 server). */
+  #front (l: ListenerConfig, snap: Snapshot, httpServer: NetServer, engine: EngineListener): NetServer {
+    if (!l.tls) return net.createServer(socket => engine.serve(socket))
+    const server = tls.createServer({ ...this.#tlsOptions(l, snap), ALPNProtocols: l.http2 ? ['h2', 'http/1.1'] : ['http/1.1'] })
+    server.on('secureConnection', (socket: TLSSocket) => {
+      if (socket.alpnProtocol === 'h2') httpServer.emit('secureConnection', socket)
+      else engine.serve(socket)
+    })
+    return server
+  }
+
+  #tlsOptions (l: ListenerConfig, snap: Snapshot): tls.TlsOptions {
     if (snap.tls === undefined) throw new Error(`listener ${l.name}: tls enabled but no certificate is configured`)
     const store = this.#store
-    const tlsOptions = {
+    return {
       ...snap.tls.defaultCredentials,
       minVersion: snap.config.tls.min_version,
       // Read the current snapshot per handshake, so certificate swaps need no rebind.
-      SNICallback: (name: string, cb: (err: Error | null, ctx?: import('node:tls').SecureContext) => void) => {
+      SNICallback: (name: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) => {
         const t = store.current.tls
         if (t === undefined) cb(new Error('no TLS configuration'))
         else cb(null, t.select(name))
       }
     }
+  }
+
+  #createServer (l: ListenerConfig, snap: Snapshot, onRequest: (req: IncomingMessage, res: ServerResponse) => void): NetServer {
+    const common = httpServerOptions(snap.config.limits)
+    if (!l.tls) return http.createServer(common, onRequest)
+    const tlsOptions = this.#tlsOptions(l, snap)
     if (!l.http2) return https.createServer({ ...common, ...tlsOptions }, onRequest)
     const limits = snap.config.limits
     return http2.createSecureServer({
@@ -180,13 +231,19 @@ export class ListenerSet {
   async #close (r: Running, drainMs: number): Promise<void> {
     this.#running.delete(r.key)
     const closed = new Promise<void>(resolve => r.server.close(() => resolve()))
-    const h1 = r.server as http.Server
-    if (typeof h1.closeIdleConnections === 'function') h1.closeIdleConnections()
+    // The node:http server behind the engine never listened: close() only stops its sweep.
+    if (r.http !== r.server) r.http.close(() => {})
+    const h1 = r.http as http.Server
+    const closeIdle = (): void => {
+      if (typeof h1.closeIdleConnections === 'function') h1.closeIdleConnections()
+      r.engine?.closeIdle()
+    }
+    closeIdle()
     for (const s of r.sessions) s.close()
     let timer: NodeJS.Timeout | undefined
     const deadline = new Promise<void>(resolve => { timer = setTimeout(resolve, drainMs) })
     // Idle keep-alive sockets that become idle during the drain are closed as they free up.
-    const sweep = setInterval(() => { if (typeof h1.closeIdleConnections === 'function') h1.closeIdleConnections() }, 100)
+    const sweep = setInterval(closeIdle, 100)
     await Promise.race([closed, deadline])
     clearTimeout(timer)
     clearInterval(sweep)

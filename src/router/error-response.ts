@@ -16,16 +16,22 @@ export function sendError (
   res: AnyResponse, status: number, reason: string, requestId: string, accept: string | undefined, extraHeaders?: ReadonlyArray<readonly [string, string]>
 ): void {
   if (res.headersSent) { res.destroy(); return }
+  const page = errorPage(status, reason, requestId, accept)
+  res.statusCode = status
+  res.setHeader('content-type', page.type)
+  res.setHeader('content-length', Buffer.byteLength(page.body))
+  res.setHeader('cache-control', 'no-store')
+  res.setHeader('x-request-id', requestId)
+  if (extraHeaders !== undefined) for (const [k, v] of extraHeaders) res.setHeader(k, v)
+  res.end(page.body)
+}
+
+/** The error answer's title, content type and body (shared with the engine, which writes its own heads). */
+export function errorPage (status: number, reason: string, requestId: string, accept: string | undefined): { title: string, type: string, body: string } {
   const json = accept !== undefined && accept.includes('json')
   const title = TITLES[status] ?? 'Error'
   const body = json
     ? JSON.stringify({ error: title, status, reason, request_id: requestId }) + '\n'
     : `${status} ${title}: ${reason}\nrequest id: ${requestId}\n`
-  res.statusCode = status
-  res.setHeader('content-type', json ? 'application/json' : 'text/plain; charset=utf-8')
-  res.setHeader('content-length', Buffer.byteLength(body))
-  res.setHeader('cache-control', 'no-store')
-  res.setHeader('x-request-id', requestId)
-  if (extraHeaders !== undefined) for (const [k, v] of extraHeaders) res.setHeader(k, v)
-  res.end(body)
+  return { title, type: json ? 'application/json' : 'text/plain; charset=utf-8', body }
 }

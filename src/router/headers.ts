@@ -12,7 +12,7 @@ export type ResponseHeaderMap = Record<string, string | string[] | undefined>
  * header the Connection header names are dropped in both directions; X-Forwarded-* and
  * Forwarded are set from the connection, or extended when the peer is a trusted proxy.
  */
-const HOP_BY_HOP = new Set([
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization',
   'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings'
 ])
@@ -86,7 +86,7 @@ export function upstreamRequestHeaders (rawHeaders: readonly string[], facts: Fo
   return out
 }
 
-function connectionTokens (rawHeaders: readonly string[]): Set<string> | undefined {
+export function connectionTokens (rawHeaders: readonly string[]): Set<string> | undefined {
   let set: Set<string> | undefined
   for (let i = 0; i < rawHeaders.length; i += 2) {
     if ((rawHeaders[i] as string).length !== 10 || (rawHeaders[i] as string).toLowerCase() !== 'connection') continue

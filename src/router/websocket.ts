@@ -96,7 +96,7 @@ function responseHead (status: number, text: string, headers: ResponseHeaderMap,
  */
 function destroyOnError (this: Duplex): void { this.destroy() }
 
-function tunnel (a: Duplex, b: Duplex, idleMs: number, count?: (delta: number) => void): void {
+export function tunnel (a: Duplex, b: Duplex, idleMs: number, count?: (delta: number) => void): void {
   count?.(1)
   let open = true
   const closeBoth = (): void => {

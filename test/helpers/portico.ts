@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import net from 'node:net'
+import { isMap, isSeq, parseDocument } from 'yaml'
 
 /** The real portico binary, as built by `npm run build` (pretest builds it). */
 export const CLI = resolve(import.meta.dirname, '../../dist/cli.js')
@@ -38,11 +39,26 @@ export async function makeTempDir (prefix = 'portico-test-'): Promise<{ dir: str
   return { dir, cleanup: async () => await rm(dir, { recursive: true, force: true }) }
 }
 
+/**
+ * PORTICO_TEST_ENGINE=portico runs every test that starts portico on the HTTP/1.1 engine: each
+ * listener of the config gets `engine: portico` (unless the test chose an engine itself).
+ * `httpConfig` adds it too, so configs written for reloads keep the same listener.
+ */
+function withTestEngine (config: string): string {
+  const engine = process.env.PORTICO_TEST_ENGINE
+  if (engine === undefined || engine === '') return config
+  const doc = parseDocument(config)
+  const listeners = doc.get('listeners')
+  if (!isSeq(listeners)) return config
+  for (const l of listeners.items) if (isMap(l) && !l.has('engine')) l.set('engine', engine)
+  return doc.toString()
+}
+
 /** Spawns `portico run` on a config written to a temp dir and waits until it logs "portico ready". */
 export async function startPortico (opts: StartOptions): Promise<Portico> {
   const dir = opts.dir ?? (await makeTempDir()).dir
   const configFile = join(dir, 'portico.yaml')
-  await writeFile(configFile, opts.config.replaceAll('${STATE}', join(dir, 'state')))
+  await writeFile(configFile, withTestEngine(opts.config).replaceAll('${STATE}', join(dir, 'state')))
   const child = spawn(process.execPath, [CLI, 'run', '--config', configFile, ...(opts.args ?? [])], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...opts.env }
@@ -127,7 +143,7 @@ export function httpConfig (routes: string, extra = ''): string {
 state_dir: \${STATE}
 admin: null
 log: { level: info, access: false }
-listeners: [{ name: http, address: "127.0.0.1:0" }]
+listeners: [{ name: http, address: "127.0.0.1:0"${(process.env.PORTICO_TEST_ENGINE ?? '') === '' ? '' : `, engine: ${process.env.PORTICO_TEST_ENGINE}`} }]
 ${extra}
 routes:
 ${routes}

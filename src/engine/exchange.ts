@@ -1,0 +1,298 @@
+import type { Socket } from 'node:net'
+import { ChunkedTracker, CHUNKED_REFUSED } from './chunked.js'
+import { NEED_MORE, REFUSED } from './head-reader.js'
+import { Framing, ResponseHeadParser } from './response-head.js'
+import { CONNECT_TIMEOUT, type OriginSpec, type UpstreamPools } from './upstream-pool.js'
+
+/** The client side of one exchange, as the connection offers it. */
+export interface ExchangeClient {
+  readonly socket: Socket
+  /** The client asked for `100 Continue` (it is forwarded when the upstream sends one). */
+  readonly expectContinue: boolean
+  /** The response head to send the client, from the upstream's (hop-by-hop removed, framing set). */
+  renderHead (p: ResponseHeadParser, framing: Framing): string
+  /** Before any response byte: portico answers itself. */
+  fail (status: 502 | 504, reason: string, origin: string): void
+  /** The response is complete (`bytes`: body bytes sent); `closeClient` when the client connection cannot continue. */
+  done (status: number, bytes: number, origin: string, closeClient: boolean): void
+  /** The upstream broke after the response head was sent: only an aborted response is honest now. */
+  aborted (status: number, bytes: number, origin: string, reason: string): void
+}
+
+export interface ExchangeTarget {
+  origins: readonly string[]
+  spec: (origin: string) => OriginSpec
+  headersTimeoutMs: number
+  idleTimeoutMs: number
+  method: string
+  /** The request head as it goes upstream, whole (one write). */
+  head: string
+  /** The request has no body: failed attempts may be repeated (with an idempotent method). */
+  bodiless: boolean
+  onUpstreamDown: ((origin: string) => void) | undefined
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
+const NOT_CONNECTED = new Set(['ECONNREFUSED', CONNECT_TIMEOUT, 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL'])
+const HEAD_LIMITS = { maxHeaderSize: 65536, maxHeaders: 256 }
+
+/**
+ * One request forwarded to an upstream over a pooled socket: the head in one write, the body
+ * passed through as the client sends it (backpressure: a full upstream socket pauses the client),
+ * the response head parsed and rewritten, written corked with the first body bytes, the body
+ * passed through with its framing tracked (a full client socket pauses the upstream). Retries
+ * follow the proxy's rules: a connection that never opened moves on to the next origin; a
+ * reused connection that broke before any response byte is retried only for idempotent,
+ * bodiless requests.
+ */
+export class UpstreamExchange {
+  readonly #c: ExchangeClient
+  readonly #t: ExchangeTarget
+  readonly #pools: UpstreamPools
+  #attempt = 0
+  #origin = ''
+  #spec: OriginSpec | undefined
+  #up: Socket | undefined
+  #pendingBody: Buffer[] = []
+  #requestDone = false
+  #finished = false
+  #started = false
+  #framing: Framing = Framing.None
+  #left = 0
+  #bytes = 0
+  #reused = false
+  readonly #head = new ResponseHeadParser(HEAD_LIMITS)
+  #chunks: ChunkedTracker | undefined
+
+  constructor (client: ExchangeClient, target: ExchangeTarget, pools: UpstreamPools) {
+    this.#c = client
+    this.#t = target
+    this.#pools = pools
+  }
+
+  start (): void { this.#connect() }
+
+  /** Request body bytes (wire form); false when the upstream socket is full (pause the client until `onDrain`). */
+  body (buf: Buffer, start: number, end: number): boolean {
+    const chunk = buf.subarray(start, end)
+    if (this.#up === undefined) { this.#pendingBody.push(chunk); return false }
+    return this.#up.write(chunk)
+  }
+
+  /** The request body is complete. */
+  bodyEnd (): void { this.#requestDone = true }
+
+  /** Called once when a paused client may send body bytes again. */
+  onDrain: (() => void) | undefined
+
+  /** The client went away: nothing more will be read or written. */
+  abort (): void {
+    if (this.#finished) return
+    this.#finished = true
+    this.#up?.destroy()
+  }
+
+  #connect (): void {
+    this.#origin = this.#t.origins[this.#attempt] as string
+    const spec = this.#spec = this.#t.spec(this.#origin)
+    this.#pools.acquire(spec, (err, lease) => {
+      if (this.#finished) { if (lease !== undefined) this.#pools.release(spec, lease.socket, true); return }
+      if (err !== undefined || lease === undefined) { this.#failed(err ?? new Error('no connection'), false); return }
+      this.#reused = lease.reused
+      this.#attach(lease.socket)
+    })
+  }
+
+  #attach (up: Socket): void {
+    this.#up = up
+    up.on('data', this.#onData)
+    up.on('end', this.#onEnd)
+    up.on('error', this.#onError)
+    up.on('close', this.#onClose)
+    up.on('drain', this.#onUpDrain)
+    up.setTimeout(this.#t.headersTimeoutMs, this.#onTimeout)
+    up.cork()
+    // Heads are latin1 strings (field values may carry obs-text bytes): written back byte for byte.
+    up.write(this.#t.head, 'latin1')
+    for (const b of this.#pendingBody) up.write(b)
+    this.#pendingBody = []
+    up.uncork()
+    this.onDrain?.()
+  }
+
+  #detach (): Socket | undefined {
+    const up = this.#up
+    if (up === undefined) return undefined
+    up.removeListener('data', this.#onData)
+    up.removeListener('end', this.#onEnd)
+    up.removeListener('error', this.#onError)
+    up.removeListener('close', this.#onClose)
+    up.removeListener('drain', this.#onUpDrain)
+    up.setTimeout(0)
+    up.removeListener('timeout', this.#onTimeout)
+    this.#up = undefined
+    return up
+  }
+
+  readonly #onUpDrain = (): void => { this.onDrain?.() }
+
+  readonly #onTimeout = (): void => {
+    if (!this.#started) {
+      this.#detach()?.destroy()
+      this.#finish()
+      this.#c.fail(504, 'upstream did not send response headers in time', this.#origin)
+      return
+    }
+    this.#broken('upstream idle timeout')
+  }
+
+  readonly #onError = (err: Error): void => { this.#failed(err, true) }
+  readonly #onClose = (): void => { this.#failed(Object.assign(new Error('upstream closed the connection'), { code: 'ECONNRESET' }), true) }
+
+  readonly #onEnd = (): void => {
+    if (this.#started && this.#framing === Framing.Close) { this.#complete(false); return }
+    this.#failed(Object.assign(new Error('upstream closed the connection'), { code: 'ECONNRESET' }), true)
+  }
+
+  readonly #onData = (chunk: Buffer): void => {
+    let pos = 0
+    if (!this.#started) {
+      pos = this.#readHead(chunk)
+      if (pos < 0) return
+    }
+    // The head waits for the first body bytes (one corked write), unless the body is empty.
+    if (pos < chunk.length || this.#framing === Framing.None || (this.#framing === Framing.Length && this.#left === 0)) this.#body(chunk, pos)
+  }
+
+  /** Parses response heads (skipping interim 1xx); returns where the body starts, or -1. */
+  #readHead (chunk: Buffer): number {
+    let pos = 0
+    for (;;) {
+      const r = this.#head.read(chunk, pos, chunk.length)
+      if (r === NEED_MORE) return -1
+      if (r === REFUSED) { this.#failedHead(this.#head.reason); return -1 }
+      const code = this.#head.statusCode
+      if (code >= 200) {
+        this.#startResponse()
+        return r
+      }
+      if (code === 101) { this.#failedHead('upstream switched protocols unasked'); return -1 }
+      if (code === 100 && this.#c.expectContinue) this.#c.socket.write('HTTP/1.1 100 Continue\r\n\r\n')
+      pos = r
+      if (pos === chunk.length) return -1
+    }
+  }
+
+  #startResponse (): void {
+    this.#started = true
+    this.#framing = this.#head.framing(this.#t.method)
+    if (this.#framing === Framing.Length) this.#left = this.#head.contentLength
+    if (this.#framing === Framing.Chunked) { (this.#chunks ??= new ChunkedTracker(HEAD_LIMITS.maxHeaderSize, HEAD_LIMITS.maxHeaders)).reset() }
+    // Same listener, new duration (a second setTimeout with a callback would add it twice).
+    this.#up?.setTimeout(this.#t.idleTimeoutMs)
+  }
+
+  #body (chunk: Buffer, pos: number): void {
+    const client = this.#c.socket
+    let end = chunk.length
+    let complete = false
+    switch (this.#framing) {
+      case Framing.None: end = pos; complete = true; break
+      case Framing.Length:
+        end = pos + Math.min(this.#left, chunk.length - pos)
+        this.#left -= end - pos
+        complete = this.#left === 0
+        break
+      case Framing.Chunked: {
+        const r = (this.#chunks as ChunkedTracker).feed(chunk, pos, chunk.length)
+        if (r === CHUNKED_REFUSED) { this.#broken(`invalid chunked body from upstream: ${(this.#chunks as ChunkedTracker).reason}`); return }
+        if (r >= 0) { end = r; complete = true }
+        break
+      }
+    }
+    const head = this.#bytes === 0 && !this.#headSent ? this.#c.renderHead(this.#head, this.#framing) : undefined
+    const ok = this.#write(client, head, chunk, pos, end)
+    if (complete) { this.#complete(end === chunk.length); return }
+    if (!ok) {
+      this.#up?.pause()
+      client.once('drain', this.#resumeUp)
+    }
+  }
+
+  #headSent = false
+
+  /** Head (once) and body bytes in one corked write. */
+  #write (client: Socket, head: string | undefined, chunk: Buffer, start: number, end: number): boolean {
+    if (head === undefined && start === end) return true
+    if (head !== undefined) this.#headSent = true
+    this.#bytes += end - start
+    if (head !== undefined && start === end) return client.write(head, 'latin1')
+    if (head === undefined) return client.write(start === 0 && end === chunk.length ? chunk : chunk.subarray(start, end))
+    client.cork()
+    client.write(head, 'latin1')
+    const ok = client.write(chunk.subarray(start, end))
+    client.uncork()
+    return ok
+  }
+
+  readonly #resumeUp = (): void => { this.#up?.resume() }
+
+  /** The response ended; `clean`: no bytes followed it on the upstream socket. */
+  #complete (clean: boolean): void {
+    if (this.#finished) return
+    this.#finish()
+    const spec = this.#spec as OriginSpec
+    const reusable = clean && this.#requestDone && this.#head.reusable(this.#t.method)
+    const up = this.#detach()
+    if (up !== undefined) this.#pools.release(spec, up, reusable)
+    // A response that ended before the request body did leaves the client stream mid-message.
+    this.#c.done(this.#head.statusCode, this.#bytes, this.#origin, !this.#requestDone || this.#framing === Framing.Close)
+  }
+
+  #finish (): void {
+    this.#finished = true
+    this.#c.socket.removeListener('drain', this.#resumeUp)
+  }
+
+  #broken (reason: string): void {
+    if (this.#finished) return
+    this.#detach()?.destroy()
+    this.#finish()
+    this.#c.aborted(this.#head.statusCode, this.#bytes, this.#origin, reason)
+  }
+
+  #failedHead (reason: string): void {
+    this.#detach()?.destroy()
+    this.#finish()
+    this.#c.fail(502, reason, this.#origin)
+  }
+
+  #failed (err: Error, connected: boolean): void {
+    if (this.#finished) return
+    if (this.#started) { this.#broken(err.message); return }
+    this.#detach()?.destroy()
+    const code = (err as NodeJS.ErrnoException).code ?? ''
+    const neverConnected = !connected && NOT_CONNECTED.has(code)
+    if (neverConnected) this.#t.onUpstreamDown?.(this.#origin)
+    const repeatable = this.#t.bodiless && IDEMPOTENT.has(this.#t.method)
+    // A reused keep-alive socket the upstream had closed: the request never reached it.
+    if (connected && this.#reused && repeatable && !this.#head.midHead) { this.#reused = false; this.#connect(); return }
+    if ((neverConnected || (connected && repeatable)) && this.#t.bodiless && this.#attempt + 1 < this.#t.origins.length) {
+      this.#attempt++
+      this.#connect()
+      return
+    }
+    this.#finish()
+    if (code === CONNECT_TIMEOUT) this.#c.fail(504, 'timed out connecting to the upstream', this.#origin)
+    else this.#c.fail(502, describe(code, err), this.#origin)
+  }
+}
+
+function describe (code: string, err: Error): string {
+  switch (code) {
+    case 'ECONNREFUSED': return 'upstream refused the connection'
+    case 'ECONNRESET': case 'EPIPE': return 'upstream closed the connection'
+    case 'EHOSTUNREACH': case 'ENETUNREACH': return 'upstream is unreachable'
+    default: return code === '' ? `upstream error: ${err.message}` : `upstream error (${code})`
+  }
+}

@@ -1,0 +1,8 @@
+export { RequestHeadParser } from './request-head.js'
+export { ResponseHeadParser, Framing } from './response-head.js'
+export { ChunkedTracker, CHUNKED_NEED_MORE, CHUNKED_REFUSED } from './chunked.js'
+export { NEED_MORE, REFUSED, type HeadLimits } from './head-reader.js'
+export { RequestFramer, Step } from './request-framer.js'
+export { UpstreamPools, type PoolLimits, type Lease, type OriginSpec } from './upstream-pool.js'
+export { EngineListener } from './engine-listener.js'
+export type { EngineDeps, EngineLimits } from './connection.js'

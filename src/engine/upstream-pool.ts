@@ -1,0 +1,157 @@
+import net, { type Socket } from 'node:net'
+import tls from 'node:tls'
+
+/** How to reach one origin; origins with the same key share idle connections. */
+export interface OriginSpec {
+  /** `http://host:port` or `https://host:port` (host may be `[v6]`). */
+  origin: string
+  /** TLS: SNI and verification name ('' for none: IP literals). */
+  serverName: string
+  tlsVerify: boolean
+  connectTimeoutMs: number
+}
+
+export interface PoolLimits {
+  /** Open connections per origin (idle + busy); acquisitions beyond it wait. */
+  maxPerOrigin: number
+  /** An idle connection is closed after this long. */
+  idleTimeoutMs: number
+}
+
+/** A connection handed out by `acquire`: `reused` when it served a request before (it may have been closed meanwhile). */
+export interface Lease { socket: Socket, reused: boolean }
+
+type Waiter = (err: Error | undefined, lease?: Lease) => void
+
+/** Error code for a connect that did not finish in time (mapped to 504 like undici's). */
+export const CONNECT_TIMEOUT = 'PORTICO_CONNECT_TIMEOUT'
+
+class OriginPool {
+  readonly idle: Socket[] = []
+  readonly waiting: Array<{ spec: OriginSpec, cb: Waiter }> = []
+  open = 0
+}
+
+/**
+ * Keep-alive upstream connections per origin for the engine: idle sockets are reused last in,
+ * first out (the warmest), capped per origin, closed after an idle timeout; a socket the
+ * upstream closes while idle leaves the pool at once. No request is written here: the caller
+ * owns the socket between `acquire` and `release`.
+ */
+export class UpstreamPools {
+  readonly #pools = new Map<string, OriginPool>()
+  readonly #limits: PoolLimits
+
+  constructor (limits: PoolLimits) {
+    this.#limits = limits
+  }
+
+  acquire (spec: OriginSpec, cb: Waiter): void {
+    const key = keyOf(spec)
+    let pool = this.#pools.get(key)
+    if (pool === undefined) { pool = new OriginPool(); this.#pools.set(key, pool) }
+    const idle = pool.idle.pop()
+    if (idle !== undefined) {
+      idle.setTimeout(0)
+      idle.removeListener('timeout', onIdleTimeout)
+      idle.removeListener('close', onIdleClose)
+      idle.removeListener('error', ignore)
+      idle.removeListener('data', onIdleData)
+      cb(undefined, { socket: idle, reused: true })
+      return
+    }
+    if (pool.open >= this.#limits.maxPerOrigin) { pool.waiting.push({ spec, cb }); return }
+    this.#connect(pool, spec, cb)
+  }
+
+  /** Returns a socket after a complete exchange; `reusable` false closes it. */
+  release (spec: OriginSpec, socket: Socket, reusable: boolean): void {
+    const pool = this.#pools.get(keyOf(spec))
+    if (pool === undefined || !reusable || socket.destroyed || !socket.writable) { socket.destroy(); return }
+    const next = pool.waiting.shift()
+    if (next !== undefined) { next.cb(undefined, { socket, reused: true }); return }
+    ;(socket as PooledSocket)[POOL] = pool
+    socket.on('close', onIdleClose)
+    socket.on('error', ignore)
+    // Bytes from an idle upstream are a protocol error: nothing may answer an unasked request.
+    socket.on('data', onIdleData)
+    socket.setTimeout(this.#limits.idleTimeoutMs, onIdleTimeout)
+    pool.idle.push(socket)
+  }
+
+  /** Closes every idle connection (shutdown, tests). */
+  closeIdle (): void {
+    for (const pool of this.#pools.values()) for (const s of pool.idle.splice(0)) s.destroy()
+  }
+
+  #connect (pool: OriginPool, spec: OriginSpec, cb: Waiter): void {
+    pool.open++
+    const socket = openUpstream(spec, cb)
+    // Every socket of this pool, whatever becomes of it, frees its slot once, and wakes a waiter.
+    socket.once('close', () => {
+      pool.open--
+      const i = pool.idle.indexOf(socket)
+      if (i >= 0) pool.idle.splice(i, 1)
+      const next = pool.waiting.shift()
+      if (next !== undefined) this.acquire(next.spec, next.cb)
+    })
+  }
+}
+
+/**
+ * Opens one upstream connection (TCP, or TLS with SNI and verification as the spec says);
+ * `cb` once connected, or with the error (CONNECT_TIMEOUT after the connect timeout). Used by
+ * the pools, and directly for upgrades (a tunnel never returns to a pool, so it must not hold
+ * one of its slots).
+ */
+export function openUpstream (spec: OriginSpec, cb: Waiter): Socket {
+  const { host, port, secure } = parseOrigin(spec.origin)
+  const socket: Socket = secure
+    ? tls.connect({ host, port, servername: spec.serverName === '' ? undefined : spec.serverName, rejectUnauthorized: spec.tlsVerify, ALPNProtocols: ['http/1.1'] })
+    : net.connect({ host, port })
+  socket.setNoDelay(true)
+  let done = false
+  const onTimeout = (): void => finish(Object.assign(new Error('connect timeout'), { code: CONNECT_TIMEOUT }))
+  // setTimeout(0) stops the timer but keeps the listener: removed by hand, or it would keep this
+  // closure (and whatever `cb` holds) for the socket's whole life.
+  const finish = (err: Error | undefined): void => {
+    if (done) return
+    done = true
+    socket.setTimeout(0)
+    socket.removeListener('timeout', onTimeout)
+    socket.removeListener('error', finish)
+    if (err !== undefined) { socket.destroy(); cb(err); return }
+    cb(undefined, { socket, reused: false })
+  }
+  socket.once(secure ? 'secureConnect' : 'connect', () => finish(undefined))
+  socket.once('error', finish)
+  socket.setTimeout(spec.connectTimeoutMs, onTimeout)
+  return socket
+}
+
+const POOL = Symbol('pool')
+type PooledSocket = Socket & { [POOL]?: OriginPool }
+
+function onIdleClose (this: Socket): void {
+  const pool = (this as PooledSocket)[POOL]
+  const i = pool === undefined ? -1 : pool.idle.indexOf(this)
+  if (i >= 0) pool?.idle.splice(i, 1)
+}
+function onIdleData (this: Socket): void { this.destroy() }
+function onIdleTimeout (this: Socket): void { this.destroy() }
+function ignore (): void {}
+
+function keyOf (s: OriginSpec): string {
+  return s.origin.startsWith('https:') ? `${s.origin}|${s.serverName}|${s.tlsVerify ? 1 : 0}` : s.origin
+}
+
+/** `scheme://host[:port]` → parts; IPv6 brackets removed. */
+export function parseOrigin (origin: string): { host: string, port: number, secure: boolean } {
+  const secure = origin.startsWith('https:')
+  const rest = origin.slice(secure ? 8 : 7)
+  const bracket = rest.startsWith('[')
+  const hostEnd = bracket ? rest.indexOf(']') + 1 : rest.lastIndexOf(':') >= 0 ? rest.lastIndexOf(':') : rest.length
+  const host = bracket ? rest.slice(1, hostEnd - 1) : rest.slice(0, hostEnd)
+  const portText = rest.slice(hostEnd + 1).replace(/\/.*$/, '')
+  return { host, port: portText === '' ? (secure ? 443 : 80) : Number(portText), secure }
+}
