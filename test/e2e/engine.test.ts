@@ -218,7 +218,7 @@ t.test('upgrades: the engine splices client and upstream sockets; upgrades it do
   t.match(raw.heads[0], /\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n/i, 'upgrade fields sent upstream')
   t.match(raw.heads[0], /\r\nx-forwarded-for: 127\.0\.0\.1\r\n/, 'forwarding headers as for any request')
   const refused = await rawExchange(port, 'GET / HTTP/1.1\r\nHost: fixed.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n', 3000)
-  t.match(refused.text, /^HTTP\/1\.1 404 Refused\r\n/, 'an upgrade to a fixed-answer route is refused by the node path\'s upgrade handler')
+  t.match(refused.text, /^HTTP\/1\.1 404 Not Found\r\n/, 'an upgrade to a fixed-answer route is refused by the node path\'s upgrade handler')
 })
 
 t.test('TLS listener on the engine: HTTP/1.1 served by the engine, HTTP/2 by node:http2', async t => {
