@@ -2,8 +2,8 @@
 import { parseArgs } from 'node:util'
 import { USAGE } from './cli/help.js'
 import { VERSION } from './version.js'
-import { ConfigError, loadConfigFile } from './config/index.js'
-import { compileRouteTable, explain } from './router/index.js'
+import { ConfigError, didYouMean, loadConfigFile } from './config/index.js'
+import { explainTargets } from './cli/explain.js'
 import { createLogger } from './log/logger.js'
 import { Daemon } from './daemon/daemon.js'
 import { certificateTable } from './cli/certs.js'
@@ -15,7 +15,14 @@ const COMMANDS = new Set(['run', 'check', 'explain', 'certs', 'renew', 'version'
 
 async function main (argv: string[]): Promise<number> {
   const first = argv[0]
-  const command = first !== undefined && COMMANDS.has(first) ? first : (first === '--version' ? 'version' : 'run')
+  if (first === '--version' || first === '-V') return await main(['version', ...argv.slice(1)])
+  // `portico` alone or with options runs the daemon; a word that is no command is a typo, not `run`.
+  if (first !== undefined && !first.startsWith('-') && !COMMANDS.has(first)) {
+    const hint = didYouMean(first, COMMANDS)
+    process.stderr.write(`portico: unknown command ${JSON.stringify(first)}${hint === undefined ? '' : ` (did you mean ${hint}?)`}\n\n${USAGE.main!}`)
+    return 2
+  }
+  const command = first !== undefined && COMMANDS.has(first) ? first : 'run'
   const rest = first !== undefined && COMMANDS.has(first) ? argv.slice(1) : argv
   if (command === 'help') { process.stdout.write(USAGE.main!); return 0 }
   let parsed
@@ -26,6 +33,7 @@ async function main (argv: string[]): Promise<number> {
       options: {
         config: { type: 'string', short: 'c' },
         strict: { type: 'boolean' },
+        'last-good': { type: 'boolean' },
         'state-dir': { type: 'string' },
         'plain-http': { type: 'boolean' },
         listener: { type: 'string' },
@@ -53,7 +61,11 @@ async function main (argv: string[]): Promise<number> {
     case 'explain':
       return await explainCommand(configFile, positionals, values['plain-http'] === true, values.listener)
     default:
-      return await run(configFile, values.strict === true, values['state-dir'])
+      if (values.strict === true && values['last-good'] === true) {
+        process.stderr.write(`portico run: --strict and --last-good contradict each other\n\n${USAGE.run!}`)
+        return 2
+      }
+      return await run(configFile, values['last-good'] === true, values['state-dir'])
   }
 }
 
@@ -70,15 +82,15 @@ async function check (file: string): Promise<number> {
 
 async function explainCommand (file: string, targets: string[], plainHttp: boolean, listener: string | undefined): Promise<number> {
   if (targets.length === 0) { process.stderr.write(USAGE.explain!); return 2 }
-  let table
+  let result
   try {
-    table = compileRouteTable((await loadConfigFile(file)).config)
+    result = explainTargets((await loadConfigFile(file)).config, targets, { plainHttp, listener })
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`)
     return 1
   }
-  const out = targets.map(t => JSON.stringify(explain(table, t, { tls: !plainHttp, ...(listener === undefined ? {} : { listener }) }))).join('\n')
-  process.stdout.write(out + '\n')
+  if (!result.ok) { process.stderr.write(`portico explain: ${result.error}\n`); return 2 }
+  process.stdout.write(result.out)
   return 0
 }
 
@@ -101,7 +113,7 @@ async function renewCommand (file: string, names: string[], force: boolean): Pro
     const token = config.admin.token_file === undefined ? undefined : (await readFile(config.admin.token_file, 'utf8')).trim()
     const res = await fetch(`http://${config.admin.address}/renew?name=${encodeURIComponent(names[0]!)}${force ? '&force=1' : ''}`, {
       method: 'POST',
-      headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+      headers: { 'x-portico-admin': '1', ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
       signal: AbortSignal.timeout(600_000)
     })
     const body = await res.json() as { ok: boolean, error?: string, serial?: string }
@@ -114,21 +126,22 @@ async function renewCommand (file: string, names: string[], force: boolean): Pro
   }
 }
 
-async function run (configFile: string, strict: boolean, stateDir: string | undefined): Promise<number> {
+async function run (configFile: string, lastGood: boolean, stateDir: string | undefined): Promise<number> {
   const log = createLogger()
   process.on('uncaughtException', err => log.fatal({ err }, 'uncaught exception (bug): continuing'))
   process.on('unhandledRejection', err => log.fatal({ err }, 'unhandled rejection (bug): continuing'))
   if (cluster.isWorker) return await runWorker(log.child({ worker: Number(process.env.PORTICO_WORKER_INDEX ?? 0) }))
-  const daemon = new Daemon({ configFile, strict, log, ...(stateDir === undefined ? {} : { stateDir }) })
+  const daemon = new Daemon({ configFile, lastGood, log, ...(stateDir === undefined ? {} : { stateDir }) })
   try {
     await daemon.start()
   } catch (err) {
     if (err instanceof ConfigError) log.fatal({ errors: err.problems }, `invalid config:\n${err.message}`)
     else log.fatal({ err }, 'startup failed')
     log.flush()
-    process.stderr.write(`portico: ${(err as Error).message}\n`)
+    process.stderr.write(`portico: ${err instanceof ConfigError ? 'invalid config, not starting:\n' : ''}${(err as Error).message}\n`)
     return 1
   }
+  if (daemon.stale !== undefined) process.stderr.write(`portico: ERROR: ${daemon.stale}\n`)
   process.on('SIGHUP', () => { void daemon.reload('SIGHUP') })
   process.on('SIGUSR1', () => daemon.reopenLogs())
   return await new Promise<number>(resolve => {

@@ -13,15 +13,18 @@ Commands:
 
 Run 'portico <command> --help' for a command's options.
 `,
-  run: `Usage: portico run [--config FILE] [--strict] [--state-dir DIR]
+  run: `Usage: portico run [--config FILE] [--last-good] [--state-dir DIR]
 
-Starts the daemon. Reloads the config on file change and on SIGHUP; SIGTERM/SIGINT drain
-in-flight requests (shutdown_timeout) and exit 0.
+Starts the daemon. An invalid or missing config file refuses the start (errors on stderr, exit 1).
+Reloads the config on file change and on SIGHUP (a failed reload keeps the running config);
+SIGTERM/SIGINT drain in-flight requests (shutdown_timeout) and exit 0.
 
   --config FILE     config file (default: $PORTICO_CONFIG or /etc/portico/portico.yaml)
-  --strict          refuse to start when the file is invalid, instead of falling back to the
-                    last-known-good config kept in the state dir
+  --last-good       when the file is invalid, serve the last-known-good copy kept in the state
+                    dir instead of refusing (reported on stderr, /readyz "degraded", the
+                    portico_config_stale gauge and the status page)
   --state-dir DIR   where to look for the last-known-good config when the file is invalid
+  --strict          the default (kept for old unit files)
 `,
   check: `Usage: portico check [--config FILE]
 

@@ -230,7 +230,9 @@ const listener = z.strictObject({
 
 const admin = z.strictObject({
   address: listenAddress.default('127.0.0.1:9180'),
-  token_file: filePath.optional()
+  token_file: filePath.optional(),
+  allowed_origins: z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'expected an origin such as https://ops.example.org')).default([]),
+  allowed_hosts: z.array(z.string().min(1).transform(h => h.toLowerCase())).default([])
 })
 
 const log = z.strictObject({

@@ -3,16 +3,27 @@ import { DockerWatcher, NameRegistry, startDnsServer, EMPTY_NAME_TABLE, type Nam
 import { parseListenAddress } from '../util/address.js'
 import type { Logger } from '../log/logger.js'
 
+type DnsServer = Awaited<ReturnType<typeof startDnsServer>>
+
+/** A Docker/DNS configuration built but not yet in effect: `commit` switches to it, `abort` drops it. */
+export interface PreparedDocker {
+  /** The name table the new snapshot starts with (the running one when `docker` did not change). */
+  table: NameTable
+  commit (): Promise<void>
+  abort (): Promise<void>
+}
+
 /**
  * The Docker producer: registry + watcher + DNS server, (re)started when their config changes.
  * Registry changes call `onNames`, which swaps a snapshot carrying the new name table.
+ * Two-phase like the listeners: a reload that fails later leaves the producer on its old config.
  */
 export class DockerProducer {
   #registry: NameRegistry | undefined
   #watcher: DockerWatcher | undefined
-  #dns: { close: () => Promise<void>, udpPort: number } | undefined
-  #dockerKey = ''
-  #dnsKey = ''
+  #dns: DnsServer | undefined
+  #dockerKey = 'null'
+  #dnsKey = JSON.stringify([null, null])
   readonly #log: Logger
   readonly #onNames: () => void
   readonly #txt: (name: string) => readonly string[] | undefined
@@ -26,43 +37,65 @@ export class DockerProducer {
   }
 
   get table (): NameTable { return this.#registry?.table ?? EMPTY_NAME_TABLE }
-  get state (): (WatcherState & { dns_port: number | null }) | null {
-    return this.#watcher === undefined && this.#dns === undefined ? null : { ...(this.#watcher?.state ?? { connected: false, lastEventAt: null, lastError: 'docker not configured', reconnects: 0, containers: 0 }), dns_port: this.#dns?.udpPort ?? null }
+
+  /** Watcher state; null when neither `docker` nor `dns` is configured. */
+  get state (): (Omit<WatcherState, 'lastError'> & { configured: boolean, lastError: string | null, dns_port: number | null }) | null {
+    if (this.#watcher === undefined && this.#dns === undefined) return null
+    const watcher = this.#watcher?.state ?? { connected: false, lastEventAt: null, lastError: null, reconnects: 0, containers: 0 }
+    return { ...watcher, configured: this.#watcher !== undefined, dns_port: this.#dns?.udpPort ?? null }
   }
 
-  async apply (config: Config): Promise<void> {
+  /**
+   * Binds a new DNS server if its address changed (fallible, so before the swap); the Docker
+   * watcher of a changed `docker` section is created here and started only on commit.
+   */
+  async prepare (config: Config): Promise<PreparedDocker> {
     const d = config.docker
     const dockerKey = JSON.stringify(d ?? null)
-    if (dockerKey !== this.#dockerKey) {
-      this.#watcher?.stop()
-      this.#watcher = undefined
-      this.#registry = undefined
-      if (d !== undefined) {
-        this.#registry = new NameRegistry({ zone: d.zone.toLowerCase(), namePattern: new RegExp(d.name_pattern), preferredNetwork: d.network, requireHealthy: d.require_healthy })
-        this.#watcher = new DockerWatcher(this.#registry, {
-          endpoint: d.endpoint ?? process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock',
-          reconcileMs: d.reconcile_interval,
-          log: this.#log,
-          onChange: () => {
-            this.#log.info({ names: this.#registry?.table.entries().map(([n, c]) => `${n}=${c[0]?.ipv4 ?? c[0]?.ipv6 ?? ''}`) }, 'docker names changed')
-            this.#onNames()
-          }
-        })
-        this.#watcher.start()
-      }
-      this.#dockerKey = dockerKey
-    }
     const dnsKey = JSON.stringify([config.dns ?? null, d?.zone ?? null])
-    if (dnsKey !== this.#dnsKey) {
-      await this.#dns?.close()
-      this.#dns = undefined
-      if (config.dns !== undefined) {
-        const hp = parseListenAddress(config.dns.address)!
-        this.#dns = await startDnsServer({ address: hp.host, port: hp.port, zone: d?.zone, ttlSeconds: Math.max(0, Math.round(config.dns.ttl / 1000)), table: () => this.table, txt: this.#txt, onQuery: this.#onQuery })
-        this.#log.info({ address: hp.host, port: this.#dns.udpPort, zone: d?.zone ?? null }, 'dns listening')
-      }
-      this.#dnsKey = dnsKey
+    const dockerChanged = dockerKey !== this.#dockerKey
+    const registry = !dockerChanged || d === undefined
+      ? (dockerChanged ? undefined : this.#registry)
+      : new NameRegistry({ zone: d.zone.toLowerCase(), namePattern: new RegExp(d.name_pattern), preferredNetwork: d.network, requireHealthy: d.require_healthy })
+    const dnsChanged = dnsKey !== this.#dnsKey
+    // A DNS server on a new address binds now; one that keeps a fixed address is restarted on commit.
+    const hp = config.dns === undefined ? undefined : parseListenAddress(config.dns.address)!
+    const sameAddress = hp !== undefined && hp.port !== 0 && JSON.stringify(JSON.parse(this.#dnsKey)[0]?.address ?? null) === JSON.stringify(config.dns?.address)
+    const startDns = async (): Promise<DnsServer | undefined> => hp === undefined || config.dns === undefined
+      ? undefined
+      : await startDnsServer({ address: hp.host, port: hp.port, zone: d?.zone, ttlSeconds: Math.max(0, Math.round(config.dns.ttl / 1000)), table: () => this.table, txt: this.#txt, onQuery: this.#onQuery })
+    const early = dnsChanged && !sameAddress ? await startDns() : undefined
+    return {
+      table: registry?.table ?? EMPTY_NAME_TABLE,
+      commit: async () => {
+        if (dockerChanged) this.#switchWatcher(d, registry)
+        if (dnsChanged) {
+          await this.#dns?.close()
+          this.#dns = sameAddress ? await startDns() : early
+          this.#dnsKey = dnsKey
+          if (this.#dns !== undefined) this.#log.info({ address: hp?.host, port: this.#dns.udpPort, zone: d?.zone ?? null }, 'dns listening')
+        }
+      },
+      abort: async () => { await early?.close() }
     }
+  }
+
+  #switchWatcher (d: Config['docker'], registry: NameRegistry | undefined): void {
+    this.#watcher?.stop()
+    this.#watcher = undefined
+    this.#registry = registry
+    this.#dockerKey = JSON.stringify(d ?? null)
+    if (d === undefined || registry === undefined) return
+    this.#watcher = new DockerWatcher(registry, {
+      endpoint: d.endpoint ?? process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock',
+      reconcileMs: d.reconcile_interval,
+      log: this.#log,
+      onChange: () => {
+        this.#log.info({ names: registry.table.entries().map(([n, c]) => `${n}=${c[0]?.ipv4 ?? c[0]?.ipv6 ?? ''}`) }, 'docker names changed')
+        this.#onNames()
+      }
+    })
+    this.#watcher.start()
   }
 
   async stop (): Promise<void> {

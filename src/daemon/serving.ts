@@ -1,6 +1,6 @@
 import { DispatcherRegistry, type AccessEntry } from '../router/index.js'
 import { SnapshotStore } from '../snapshot/index.js'
-import type { Metrics } from '../admin/index.js'
+import type { Metrics, ServingStats } from '../admin/index.js'
 import type { NameTable } from '../dns/index.js'
 import { createAccessFile } from '../log/access-file.js'
 import type { Logger } from '../log/logger.js'
@@ -12,17 +12,6 @@ export interface Prepared {
   /** Resolves once every serving process serves the new snapshot. */
   commit (): Promise<void>
   abort (): Promise<void>
-}
-
-/** What one serving process reports to the admin API. */
-export interface ServingStats {
-  pid: number
-  generation: number | null
-  listeners: Array<{ name: string, address: string, port: number }>
-  connections: number
-  inflight: number
-  hits: Record<string, number>
-  recentErrors: AccessEntry[]
 }
 
 /**
@@ -112,18 +101,5 @@ export class Serving {
     await this.#listeners.closeAll(drainMs)
     this.#accessFile?.close()
     await this.dispatchers.closeAll()
-  }
-}
-
-/** One view over several serving processes: counts summed, listeners as the first reports them. */
-export function mergeStats (all: readonly ServingStats[]): Omit<ServingStats, 'pid' | 'generation'> {
-  const hits: Record<string, number> = {}
-  for (const s of all) for (const [route, n] of Object.entries(s.hits)) hits[route] = (hits[route] ?? 0) + n
-  return {
-    listeners: all[0]?.listeners ?? [],
-    connections: all.reduce((n, s) => n + s.connections, 0),
-    inflight: all.reduce((n, s) => n + s.inflight, 0),
-    hits,
-    recentErrors: all.flatMap(s => s.recentErrors).slice(0, 20)
   }
 }
