@@ -14,12 +14,15 @@ const SAFE = new Set(['GET', 'HEAD'])
  * local APIs: a page a browser on this host loads can send requests to loopback, but it cannot
  * choose the Host header (a rebound name shows up there), cannot set custom headers without a
  * CORS preflight this API never grants, and always sends its Origin on POST.
- * - Host must be an IP literal or `localhost` with the listener's port, or an `allowed_hosts` entry.
+ * - Host must be an IP literal or `localhost` with the listener's port, or an `allowed_hosts` entry
+ *   (`GET /healthz` excepted).
  * - State-changing requests: an Origin header must be in `allowed_origins`, and the request must
  *   carry `X-Portico-Admin` or the bearer token (non-simple headers: a form or no-cors fetch cannot).
  */
 export function refusal (req: IncomingMessage, s: { allowedOrigins: readonly string[], allowedHosts: readonly string[], token: string | undefined }, g: Guard): { status: number, error: string } | undefined {
   const host = req.headers.host?.toLowerCase()
+  // Liveness says nothing and changes nothing; probes may reach it under any name (the demo's UAP route).
+  if (req.method === 'GET' && req.url === '/healthz') return undefined
   if (host === undefined || !(s.allowedHosts.includes(host) || namesListener(host, g.port))) {
     return { status: 421, error: `Host ${JSON.stringify(host ?? '')} does not name this admin listener (use its address, or add the name to admin.allowed_hosts)` }
   }

@@ -28,12 +28,15 @@ SIGTERM/SIGINT drain in-flight requests (shutdown_timeout) and exit 0.
 `,
   check: `Usage: portico check [--config FILE]
 
-Validates the config file. Prints "ok" and exits 0, or prints one FILE:LINE:COL error per
-problem and exits 1.
+Runs every validation 'portico run' does, short of binding sockets: the schema, cross-key
+checks (unique route names, placeholders, admin token, bind addresses) and the files the config
+names (certificates parse and match their keys, CA bundles, secrets). Prints "ok" and exits 0,
+or prints one FILE:LINE:COL error per problem and exits 1.
 `,
   explain: `Usage: portico explain [--config FILE] [--plain-http] [--listener NAME] TARGET...
 
-Prints the routing decision for each TARGET (host[/path]) as one JSON line with the fields
+Prints the routing decision for each TARGET (host[/path], or a URL whose scheme picks HTTP or
+HTTPS) as one JSON line with the fields
 host, path, route, action (proxy, deny, redirect, respond, cors-proxy, none), target (upstream
 URL when proxying, else null), location, status and reason. Starts no listener and reads no
 certificate.

@@ -5,6 +5,7 @@ import type { z } from 'zod'
 import { configSchema, type Config } from './schema.js'
 import { didYouMean } from './did-you-mean.js'
 import { keysAt } from './schema-keys.js'
+import { checkFiles } from './file-checks.js'
 
 /** One problem in a config file, located to the line and column an editor jumps to. */
 export interface ConfigProblem {
@@ -35,30 +36,54 @@ export interface LoadedConfig {
   file: string
 }
 
-export async function loadConfigFile (file: string): Promise<LoadedConfig> {
+/**
+ * Reads, parses and validates a config file. With `files` (what `check`, `run` and reloads use),
+ * also the files it names (certificates, CA bundles, secrets): everything short of binding.
+ */
+export async function loadConfigFile (file: string, opts: { files?: boolean } = {}): Promise<LoadedConfig> {
   let text: string
   try {
     text = await readFile(file, 'utf8')
   } catch (err) {
     throw new ConfigError([{ file, line: 1, col: 1, key: '', message: `cannot read config: ${(err as Error).message}` }])
   }
-  return { config: parseConfigText(text, file), source: text, file }
+  const parsed = parse(text, file)
+  if (opts.files === true) {
+    const problems = await checkFiles(parsed.config)
+    if (problems.length > 0) throw new ConfigError(sorted(problems.map(p => located(parsed, p.path, p.message))))
+  }
+  return { config: parsed.config, source: text, file }
 }
 
 /** Parses and validates YAML text; relative paths in the result are resolved against the file's folder. */
 export function parseConfigText (text: string, file: string): Config {
+  return parse(text, file).config
+}
+
+interface Parsed { config: Config, doc: Document, file: string, at: (offset: number) => { line: number, col: number } }
+
+function parse (text: string, file: string): Parsed {
   const lineCounter = new LineCounter()
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true })
   const at = (offset: number): { line: number, col: number } => lineCounter.linePos(offset)
   if (doc.errors.length > 0) {
-    throw new ConfigError(doc.errors.map(e => ({ file, ...at(e.pos[0]), key: '', message: e.message.split('\n')[0] ?? e.message })))
+    // The first syntax error only: the parser's follow-up errors (a tab gives seven) are noise.
+    const e = doc.errors[0]!
+    throw new ConfigError([{ file, ...at(e.pos[0]), key: '', message: e.message.split('\n')[0] ?? e.message }])
   }
   const result = configSchema.safeParse(doc.toJS() ?? {})
   if (!result.success) {
-    const problems = result.error.issues.map(issue => locateIssue(issue, doc, file, at))
-    throw new ConfigError(problems.sort((a, b) => a.line - b.line || a.col - b.col))
+    throw new ConfigError(sorted(result.error.issues.map(issue => locateIssue(issue, doc, file, at))))
   }
-  return resolvePaths(result.data, dirname(resolve(file)))
+  return { config: resolvePaths(result.data, dirname(resolve(file))), doc, file, at }
+}
+
+function sorted (problems: ConfigProblem[]): ConfigProblem[] {
+  return problems.sort((a, b) => a.line - b.line || a.col - b.col)
+}
+
+function located (p: Parsed, path: PropertyKey[], message: string): ConfigProblem {
+  return { file: p.file, ...p.at(nearestNode(p.doc, path)?.range?.[0] ?? 0), key: formatPath(path), message }
 }
 
 function locateIssue (issue: z.core.$ZodIssue, doc: Document, file: string, at: (o: number) => { line: number, col: number }): ConfigProblem {

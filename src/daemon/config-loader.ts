@@ -11,7 +11,7 @@ import type { Logger } from '../log/logger.js'
  */
 export async function loadStartupConfig (file: string, lastGood: boolean, stateDirFlag: string | undefined, log: Logger): Promise<LoadedConfig & { invalid?: string }> {
   try {
-    return await loadConfigFile(file)
+    return await loadConfigFile(file, { files: true })
   } catch (err) {
     if (!(err instanceof ConfigError) || !lastGood) throw err
     const text = await readFile(file, 'utf8').catch(() => '')

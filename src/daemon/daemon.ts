@@ -95,7 +95,7 @@ export class Daemon {
   async #reloadNow (reason: string): Promise<ReloadResult> {
     if (this.#stopping) return { ok: false, errors: ['shutting down'] }
     try {
-      const loaded = await loadConfigFile(this.#opts.configFile)
+      const loaded = await loadConfigFile(this.#opts.configFile, { files: true })
       if (workerCount(loaded.config.workers) !== workerCount(this.store.current.config.workers)) {
         this.#log.warn({ running: workerCount(this.store.current.config.workers), configured: loaded.config.workers }, 'workers changed: takes effect at the next restart')
       }
