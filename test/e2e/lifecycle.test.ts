@@ -159,3 +159,13 @@ t.test('a reload that fails late leaves every part on the old config (Docker pro
   t.same(await get(p.ports.http!), { status: 200, body: 'one' })
   t.notOk(p.logs.some(l => l.msg === 'dns listening'), 'no DNS server was left running')
 })
+
+t.test('status page with only dns (no docker): the DNS server, not "disconnected"', async t => {
+  const p = await startPortico({ config: config('one', 'dns: { address: "127.0.0.1:0" }') })
+  t.teardown(() => p.stop('SIGKILL'))
+  const html = await (await fetch(`${p.adminUrl}/`)).text()
+  const docker = /<p id="docker">(.*?)<\/p>/.exec(html)?.[1] ?? ''
+  t.match(docker, /Docker not configured<\/span> · DNS server on port \d+/)
+  t.notMatch(docker, /disconnected/)
+  t.notMatch(await (await fetch(`${p.adminUrl}/metrics`)).text(), /portico_docker_connected/)
+})
