@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { isAbsolute, dirname, resolve } from 'node:path'
+import { load as fastLoad, CORE_SCHEMA } from 'js-yaml'
 import { LineCounter, parseDocument, isMap, isPair, isScalar, type Document, type Node as YamlNode } from 'yaml'
 import type { z } from 'zod'
 import { configSchema, type Config } from './schema.js'
@@ -60,9 +61,42 @@ export function parseConfigText (text: string, file: string): Config {
   return parse(text, file).config
 }
 
-interface Parsed { config: Config, doc: Document, file: string, at: (offset: number) => { line: number, col: number } }
+interface Located { doc: Document, at: (offset: number) => { line: number, col: number } }
+interface Parsed { config: Config, file: string, located: () => Located }
 
+/**
+ * Two paths. A valid file goes through js-yaml (YAML 1.2 core schema, like \`yaml\`'s default)
+ * and the schema only: \`yaml\`'s Document keeps a CST and a node with source ranges per value,
+ * which made 100k routes take 16 s and 1 GB. Only a file with a problem is parsed again into a
+ * Document, to locate each problem at its FILE:LINE:COL.
+ */
 function parse (text: string, file: string): Parsed {
+  const fast = parseFast(text)
+  if (fast !== undefined) {
+    const result = configSchema.safeParse(fast)
+    if (result.success) {
+      let doc: Located | undefined
+      return { config: resolvePaths(result.data, dirname(resolve(file))), file, located: () => (doc ??= document(text)) }
+    }
+  }
+  return parseLocated(text, file)
+}
+
+function parseFast (text: string): unknown {
+  try {
+    return fastLoad(text, { schema: CORE_SCHEMA, json: false }) ?? {}
+  } catch {
+    return undefined
+  }
+}
+
+function document (text: string): Located {
+  const lineCounter = new LineCounter()
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true })
+  return { doc, at: (offset: number) => lineCounter.linePos(offset) }
+}
+
+function parseLocated (text: string, file: string): Parsed {
   const lineCounter = new LineCounter()
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true })
   const at = (offset: number): { line: number, col: number } => lineCounter.linePos(offset)
@@ -75,7 +109,7 @@ function parse (text: string, file: string): Parsed {
   if (!result.success) {
     throw new ConfigError(sorted(result.error.issues.map(issue => locateIssue(issue, doc, file, at))))
   }
-  return { config: resolvePaths(result.data, dirname(resolve(file))), doc, file, at }
+  return { config: resolvePaths(result.data, dirname(resolve(file))), file, located: () => ({ doc, at }) }
 }
 
 function sorted (problems: ConfigProblem[]): ConfigProblem[] {
@@ -83,7 +117,8 @@ function sorted (problems: ConfigProblem[]): ConfigProblem[] {
 }
 
 function located (p: Parsed, path: PropertyKey[], message: string): ConfigProblem {
-  return { file: p.file, ...p.at(nearestNode(p.doc, path)?.range?.[0] ?? 0), key: formatPath(path), message }
+  const { doc, at } = p.located()
+  return { file: p.file, ...at(nearestNode(doc, path)?.range?.[0] ?? 0), key: formatPath(path), message }
 }
 
 function locateIssue (issue: z.core.$ZodIssue, doc: Document, file: string, at: (o: number) => { line: number, col: number }): ConfigProblem {

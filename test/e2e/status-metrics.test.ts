@@ -90,7 +90,7 @@ listeners: [{ name: http, address: "127.0.0.1:0" }]
 `
   })
   t.equal((await p.exited).code, 1)
-  t.match(p.stderr.join('\n'), /refusing to listen on non-loopback 0\.0\.0\.0:0 without admin\.token_file/)
+  t.match(p.stderr.join("\n"), /admin\.address: an admin listener beyond loopback needs admin\.token_file/)
 })
 
 t.test('access log to a file, reopened on SIGUSR1 (logrotate)', async t => {
