@@ -32,6 +32,7 @@ async function main (argv: string[]): Promise<number> {
         config: { type: 'string', short: 'c' },
         strict: { type: 'boolean' },
         'last-good': { type: 'boolean' },
+        'log-format': { type: 'string' },
         'state-dir': { type: 'string' },
         'plain-http': { type: 'boolean' },
         listener: { type: 'string' },
@@ -63,7 +64,12 @@ async function main (argv: string[]): Promise<number> {
         process.stderr.write(`portico run: --strict and --last-good contradict each other\n\n${USAGE.run!}`)
         return 2
       }
-      return await run(configFile, values['last-good'] === true, values['state-dir'])
+      const logFormat = values['log-format'] ?? 'auto'
+      if (logFormat !== 'auto' && logFormat !== 'json' && logFormat !== 'console') {
+        process.stderr.write(`portico run: --log-format is auto, json or console, not ${JSON.stringify(logFormat)}\n`)
+        return 2
+      }
+      return await run(configFile, values['last-good'] === true, values['state-dir'], logFormat)
   }
 }
 
@@ -126,10 +132,10 @@ async function renewCommand (file: string, names: string[], force: boolean): Pro
   }
 }
 
-async function run (configFile: string, lastGood: boolean, stateDir: string | undefined): Promise<number> {
+async function run (configFile: string, lastGood: boolean, stateDir: string | undefined, logFormat: 'auto' | 'json' | 'console'): Promise<number> {
   // The daemon's modules load only here, so check/explain start fast.
   const [{ createLogger }, { Daemon }, { runWorker }] = await Promise.all([import('./log/logger.js'), import('./daemon/daemon.js'), import('./daemon/worker-main.js')])
-  const log = createLogger()
+  const log = createLogger('info', logFormat)
   process.on('uncaughtException', err => log.fatal({ err }, 'uncaught exception (bug): continuing'))
   process.on('unhandledRejection', err => log.fatal({ err }, 'unhandled rejection (bug): continuing'))
   if (cluster.isWorker) return await runWorker(log.child({ worker: Number(process.env.PORTICO_WORKER_INDEX ?? 0) }))

@@ -13,7 +13,7 @@ Commands:
 
 Run 'portico <command> --help' for a command's options.
 `,
-  run: `Usage: portico run [--config FILE] [--last-good] [--state-dir DIR]
+  run: `Usage: portico run [--config FILE] [--last-good] [--state-dir DIR] [--log-format F]
 
 Starts the daemon. An invalid or missing config file refuses the start (errors on stderr, exit 1).
 Reloads the config on file change and on SIGHUP (a failed reload keeps the running config);
@@ -24,6 +24,7 @@ SIGTERM/SIGINT drain in-flight requests (shutdown_timeout) and exit 0.
                     dir instead of refusing (reported on stderr, /readyz "degraded", the
                     portico_config_stale gauge and the status page)
   --state-dir DIR   where to look for the last-known-good config when the file is invalid
+  --log-format F    auto (default: readable lines on a terminal, JSON otherwise), json or console
   --strict          the default (kept for old unit files)
 `,
   check: `Usage: portico check [--config FILE]

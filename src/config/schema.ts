@@ -243,6 +243,7 @@ const admin = z.strictObject({
 const log = z.strictObject({
   level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   access: z.boolean().default(true),
+  access_format: z.enum(['json', 'combined', 'common']).default('json'),
   access_file: filePath.optional()
 })
 

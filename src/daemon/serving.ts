@@ -3,7 +3,9 @@ import { SnapshotStore } from '../snapshot/index.js'
 import type { Metrics, ServingStats } from '../admin/index.js'
 import type { NameTable } from '../dns/index.js'
 import { createAccessFile } from '../log/access-file.js'
-import type { Logger } from '../log/logger.js'
+import { sinkOf, type Logger } from '../log/logger.js'
+import { accessLine } from '../log/access-line.js'
+import type { LineSink } from '../log/console.js'
 import { ListenerSet } from './listeners.js'
 import type { BuiltSnapshot } from './build-snapshot.js'
 
@@ -26,17 +28,21 @@ export class Serving {
   readonly #metrics: Metrics
   readonly #log: Logger
   #names: NameTable | undefined
+  readonly #stdout: LineSink
   #accessFile: (ReturnType<typeof createAccessFile> & { path: string }) | undefined
 
   constructor (log: Logger, metrics: Metrics, opts: { reusePort: boolean }) {
     this.#log = log
+    this.#stdout = sinkOf(log)
     this.#metrics = metrics
     this.#listeners = new ListenerSet(this.store, {
       view: () => this.store.current,
       access: (e: AccessEntry) => {
         metrics.observe(e)
         if (!this.store.current.accessLog) return
-        if (this.#accessFile !== undefined) this.#accessFile.log.info({ access: e }, 'request')
+        const format = this.store.current.config.log.access_format
+        if (format !== 'json') (this.#accessFile ?? this.#stdout).write(accessLine(e, format) + '\n')
+        else if (this.#accessFile !== undefined) this.#accessFile.log.info({ access: e }, 'request')
         else this.#log.info({ access: e }, 'request')
       },
       tunnels: delta => metrics.websockets.inc(delta)

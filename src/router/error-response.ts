@@ -12,8 +12,9 @@ const TITLES: Record<number, string> = {
  * clients, plain text otherwise, always carrying the request id so a user's report can be
  * matched to the access log line.
  */
-export function sendError (res: AnyResponse, status: number, reason: string, requestId: string, accept: string | undefined, extraHeaders?: ReadonlyArray<readonly [string, string]>): void {
-  if (res.headersSent) { res.destroy(); return }
+/** Returns the body bytes written (0 when the response had already started), for the access log. */
+export function sendError (res: AnyResponse, status: number, reason: string, requestId: string, accept: string | undefined, extraHeaders?: ReadonlyArray<readonly [string, string]>): number {
+  if (res.headersSent) { res.destroy(); return 0 }
   const json = accept !== undefined && accept.includes('json')
   const title = TITLES[status] ?? 'Error'
   const body = json
@@ -26,4 +27,5 @@ export function sendError (res: AnyResponse, status: number, reason: string, req
   res.setHeader('x-request-id', requestId)
   if (extraHeaders !== undefined) for (const [k, v] of extraHeaders) res.setHeader(k, v)
   res.end(body)
+  return Buffer.byteLength(body)
 }

@@ -16,6 +16,9 @@ export interface ForwardOutcome {
   /** Set when portico must answer itself (no response headers were sent yet). */
   error?: { status: 413 | 502 | 504, reason: string }
   bytesOut: number
+  /** The upstream's status and milliseconds until its response headers (when it answered). */
+  upstreamStatus?: number
+  upstreamMs?: number
 }
 
 export interface ForwardRequest {
@@ -58,6 +61,8 @@ export function forward (f: ForwardRequest): void {
     let controllerRef: Dispatcher.DispatchController | undefined
     let started = false
     let bytesOut = 0
+    const sentAt = performance.now()
+    let upstream: { upstreamStatus: number, upstreamMs: number } | undefined
     let finished = false
     const onClientGone = (): void => {
       if (!finished) controllerRef?.abort(clientLeft())
@@ -93,6 +98,7 @@ export function forward (f: ForwardRequest): void {
       },
       onResponseStart (controller, statusCode, headers) {
         started = true
+        upstream = { upstreamStatus: statusCode, upstreamMs: Math.round((performance.now() - sentAt) * 1000) / 1000 }
         if (clientGone(f.res)) { controller.abort(clientLeft()); return }
         const out = clientResponseHeaders(headers, f.dropResponseHeaders)
         f.editResponseHeaders?.(out)
@@ -113,7 +119,7 @@ export function forward (f: ForwardRequest): void {
       },
       onResponseEnd () {
         f.res.end()
-        finish({ status: f.res.statusCode, upstream: origin, bytesOut })
+        finish({ status: f.res.statusCode, upstream: origin, bytesOut, ...upstream })
       },
       onResponseError (_controller, err) {
         const code = (err as NodeJS.ErrnoException).code ?? ''
@@ -128,7 +134,7 @@ export function forward (f: ForwardRequest): void {
         if (started) {
           // Headers are gone; the only honest signal left is an aborted response.
           f.res.destroy(err)
-          finish({ status: f.res.statusCode, upstream: origin, bytesOut })
+          finish({ status: f.res.statusCode, upstream: origin, bytesOut, ...upstream })
           return
         }
         const status = code === BODY_TOO_LARGE ? 413 : TIMEOUT_CODES.has(code) ? 504 : 502

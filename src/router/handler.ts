@@ -12,6 +12,7 @@ import { normalizeHost } from './host.js'
 import { requestTarget } from './request-target.js'
 import { misdirected } from './sni.js'
 import { h2StreamOf } from './h2-stream.js'
+import { requestAccessFields } from './access-fields.js'
 import type { RouterDeps, RouterView } from './view.js'
 
 export interface ListenerInfo {
@@ -40,7 +41,7 @@ interface Exchange {
   cors: HeaderList | undefined
   corsRoute: boolean
   fail: (status: number, reason: string) => void
-  log: (status: number, bytes: number, upstream: string | undefined, error?: string) => void
+  log: (status: number, bytes: number, upstream: string | undefined, error?: string, up?: ForwardOutcome) => void
 }
 
 /**
@@ -72,9 +73,12 @@ export function createRequestHandler (deps: RouterDeps, listener: ListenerInfo):
       }
     }
     const d = (listener.tls && view.strictSniHost ? misdirected(req, host) : undefined) ?? decide(view.routes, { host, url, listener: listener.name, tls: listener.tls }, view.names)
-    const log = (status: number, bytes: number, upstream: string | undefined, error?: string): void => {
+    // Body bytes of portico's own error answer (fail()), added to what the log call reports.
+    let errorBytes = 0
+    const log = (status: number, bytes: number, upstream: string | undefined, error?: string, up?: ForwardOutcome): void => {
       deps.access({
-        rid, method: req.method ?? '', host, path: url, status, bytes, bytesIn: req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) || 0 : (req.socket?.bytesRead ?? readAtStart) - readAtStart, ms: Math.round((performance.now() - started) * 1000) / 1000,
+        ...requestAccessFields(req, view.trustedProxies), upstreamStatus: up?.upstreamStatus, upstreamMs: up?.upstreamMs,
+        rid, method: req.method ?? '', host, path: url, status, bytes: bytes + errorBytes, bytesIn: req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) || 0 : (req.socket?.bytesRead ?? readAtStart) - readAtStart, ms: Math.round((performance.now() - started) * 1000) / 1000,
         route: d.route?.name, upstream, action: d.action, listener: listener.name, ...(error === undefined ? {} : { error })
       })
     }
@@ -94,7 +98,7 @@ export function createRequestHandler (deps: RouterDeps, listener: ListenerInfo):
       }
       cors = policy.responseHeaders(origin)
     }
-    const fail = (status: number, reason: string): void => sendError(res, status, reason, rid, req.headers.accept, cors)
+    const fail = (status: number, reason: string): void => { errorBytes = sendError(res, status, reason, rid, req.headers.accept, cors) }
     const x: Exchange = { view, req, res, rid, host, url, forcedHost, proto, cors, corsRoute: policy !== undefined, fail, log }
     if (policy !== undefined && origin !== undefined && cors === undefined && policy.denyDisallowed) {
       fail(403, 'origin not allowed')
@@ -208,7 +212,7 @@ function proxy (x: Exchange, origins: string[], upstream: UpstreamSettings, t: P
     onUpstreamDown: t.onUpstreamDown,
     done: (o: ForwardOutcome) => {
       if (o.error !== undefined) x.fail(o.error.status, o.error.reason)
-      x.log(o.error?.status ?? o.status, o.bytesOut, o.upstream, o.error?.reason)
+      x.log(o.error?.status ?? o.status, o.bytesOut, o.upstream, o.error?.reason, o)
     }
   })
 }
