@@ -11,7 +11,7 @@ t.test('check: ok and exact positions', async t => {
   t.equal(demo.code, 0)
   // The examples name certificates and secrets of a real host: check reads them, as run would.
   for (const f of ['config/examples/exosphere-uap.yaml', 'config/examples/exosphere-ccp.yaml', 'config/examples/hosted-appliances.yaml']) {
-    const r = await runCli(['check', '--config', join(ROOT, f)])
+    const r = await runCli(['check', '--config', join(ROOT, f)], 60_000)
     t.equal(r.code, 1, f)
     t.ok(r.stderr.trim().split('\n').every(l => / cannot read \/etc\/[^ ]+: ENOENT$/.test(l)), `only the host's files are missing: ${r.stderr}`)
   }
@@ -74,7 +74,7 @@ t.test('CLI edges: --version, a mistyped command, explain with URLs, 404s and un
   const v = await runCli(['--version'])
   t.equal(v.code, 0, '--version exits 0')
   t.match(v.stdout, /^portico \d+\.\d+\.\d+ /)
-  const typo = await runCli(['chek', '--config', join(ROOT, 'config/portico.yaml')], 10_000)
+  const typo = await runCli(['chek', '--config', join(ROOT, 'config/portico.yaml')], 60_000)
   t.equal(typo.code, 2, 'a mistyped command does not start the daemon')
   t.match(typo.stderr, /unknown command "chek" \(did you mean check\?\)/)
   const uap = join(ROOT, 'config/examples/exosphere-uap.yaml')
