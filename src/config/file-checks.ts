@@ -48,7 +48,7 @@ async function certificatePair (certFile: string, keyFile: string, at: FileProbl
   let x509: X509Certificate
   try { x509 = new X509Certificate(cert) } catch (err) { return { path: [...at, 'cert_file'], message: `${certFile} is not a PEM certificate: ${(err as Error).message}` } }
   try {
-    if (!x509.checkPrivateKey(createPrivateKey(key))) return { path: [...at, 'key_file'], message: `${keyFile} is not the key of ${certFile}` }
+    if (!x509.checkPrivateKey(createPrivateKey(key))) return { path: [...at, 'key_file'], message: `${keyFile} does not match the certificate ${certFile}` }
   } catch (err) {
     return { path: [...at, 'key_file'], message: `${keyFile} is not a PEM private key: ${(err as Error).message}` }
   }

@@ -46,12 +46,13 @@ t.test('a handler that throws answers 500 with a request id, logged with the err
 t.test('Host must name the listener; POSTs need the admin header and an allowed Origin', async t => {
   const b = backend()
   const { port } = await admin(t, b, { allowedOrigins: ['https://ops.example.org'], allowedHosts: ['admin.example.org'] })
-  const get = async (host: string): Promise<number> => (await send(port, host, { path: '/healthz' })).status
+  const get = async (host: string): Promise<number> => (await send(port, host, { path: '/readyz' })).status
   t.equal(await get(`127.0.0.1:${port}`), 200)
   t.equal(await get(`localhost:${port}`), 200)
   t.equal(await get('admin.example.org'), 200, 'an allowed_hosts entry')
   t.equal(await get(`rebound.example.com:${port}`), 421, 'a DNS-rebound name is refused')
   t.equal(await get(`127.0.0.1:${port + 1}`), 421, 'another port')
+  t.equal((await send(port, 'rebound.example.com', { path: '/healthz' })).status, 200, 'liveness answers under any name (probes through a proxy)')
   const post = async (headers: Record<string, string>): Promise<number> => (await send(port, `127.0.0.1:${port}`, { method: 'POST', path: '/reload', headers })).status
   t.equal(await post({}), 403, 'no X-Portico-Admin header')
   t.equal(await post({ 'content-type': 'text/plain' }), 403, 'a simple (form-like) request')
