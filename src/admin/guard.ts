@@ -19,12 +19,15 @@ const SAFE = new Set(['GET', 'HEAD'])
  * - State-changing requests: an Origin header must be in `allowed_origins`, and the request must
  *   carry `X-Portico-Admin` or the bearer token (non-simple headers: a form or no-cors fetch cannot).
  */
-export function refusal (req: IncomingMessage, s: { allowedOrigins: readonly string[], allowedHosts: readonly string[], token: string | undefined }, g: Guard): { status: number, error: string } | undefined {
+interface GuardSettings { allowedOrigins: readonly string[], allowedHosts: readonly string[], token: string | undefined }
+
+export function refusal (req: IncomingMessage, s: GuardSettings, g: Guard): { status: number, error: string } | undefined {
   const host = req.headers.host?.toLowerCase()
   // Liveness says nothing and changes nothing; probes may reach it under any name (the demo's UAP route).
   if (req.method === 'GET' && req.url === '/healthz') return undefined
   if (host === undefined || !(s.allowedHosts.includes(host) || namesListener(host, g.port))) {
-    return { status: 421, error: `Host ${JSON.stringify(host ?? '')} does not name this admin listener (use its address, or add the name to admin.allowed_hosts)` }
+    const named = JSON.stringify(host ?? '')
+    return { status: 421, error: `Host ${named} does not name this admin listener (use its address, or add the name to admin.allowed_hosts)` }
   }
   if (SAFE.has(req.method ?? 'GET')) return undefined
   const origin = req.headers.origin

@@ -7,7 +7,9 @@ import { compileRouteTable, explain } from '../router/index.js'
  * (`https://host/path`; its scheme decides TLS for that target). An unknown `--listener` is an
  * error, not a silent "matches nothing".
  */
-export function explainTargets (config: Config, targets: readonly string[], opts: { plainHttp: boolean, listener: string | undefined }): { ok: true, out: string } | { ok: false, error: string } {
+type Result = { ok: true, out: string } | { ok: false, error: string }
+
+export function explainTargets (config: Config, targets: readonly string[], opts: { plainHttp: boolean, listener: string | undefined }): Result {
   const names = config.listeners.map(l => l.name)
   if (opts.listener !== undefined && !names.includes(opts.listener)) {
     const hint = didYouMean(opts.listener, names)
