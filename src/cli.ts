@@ -2,20 +2,25 @@
 import { parseArgs } from 'node:util'
 import { USAGE } from './cli/help.js'
 import { VERSION } from './version.js'
-import { ConfigError, loadConfigFile } from './config/index.js'
-import { compileRouteTable, explain } from './router/index.js'
-import { createLogger } from './log/logger.js'
-import { Daemon } from './daemon/daemon.js'
+import { ConfigError, didYouMean, loadConfigFile } from './config/index.js'
+import { explainTargets } from './cli/explain.js'
+import { compileRouteTable } from './router/index.js'
 import { certificateTable } from './cli/certs.js'
 import { renewCommand } from './cli/renew.js'
 import cluster from 'node:cluster'
-import { runWorker } from './daemon/worker-main.js'
 
 const COMMANDS = new Set(['run', 'check', 'explain', 'certs', 'renew', 'version', 'help'])
 
 async function main (argv: string[]): Promise<number> {
   const first = argv[0]
-  const command = first !== undefined && COMMANDS.has(first) ? first : (first === '--version' ? 'version' : 'run')
+  if (first === '--version' || first === '-V') return await main(['version', ...argv.slice(1)])
+  // `portico` alone or with options runs the daemon; a word that is no command is a typo, not `run`.
+  if (first !== undefined && !first.startsWith('-') && !COMMANDS.has(first)) {
+    const hint = didYouMean(first, COMMANDS)
+    process.stderr.write(`portico: unknown command ${JSON.stringify(first)}${hint === undefined ? '' : ` (did you mean ${hint}?)`}\n\n${USAGE.main!}`)
+    return 2
+  }
+  const command = first !== undefined && COMMANDS.has(first) ? first : 'run'
   const rest = first !== undefined && COMMANDS.has(first) ? argv.slice(1) : argv
   if (command === 'help') { process.stdout.write(USAGE.main!); return 0 }
   let parsed
@@ -26,6 +31,8 @@ async function main (argv: string[]): Promise<number> {
       options: {
         config: { type: 'string', short: 'c' },
         strict: { type: 'boolean' },
+        'last-good': { type: 'boolean' },
+        'log-format': { type: 'string' },
         'state-dir': { type: 'string' },
         'plain-http': { type: 'boolean' },
         listener: { type: 'string' },
@@ -54,13 +61,24 @@ async function main (argv: string[]): Promise<number> {
     case 'explain':
       return await explainCommand(configFile, positionals, values['plain-http'] === true, values.listener)
     default:
-      return await run(configFile, values.strict === true, values['state-dir'])
+      if (values.strict === true && values['last-good'] === true) {
+        process.stderr.write(`portico run: --strict and --last-good contradict each other\n\n${USAGE.run!}`)
+        return 2
+      }
+      const logFormat = values['log-format'] ?? 'auto'
+      if (logFormat !== 'auto' && logFormat !== 'json' && logFormat !== 'console') {
+        process.stderr.write(`portico run: --log-format is auto, json or console, not ${JSON.stringify(logFormat)}\n`)
+        return 2
+      }
+      return await run(configFile, values['last-good'] === true, values['state-dir'], logFormat)
   }
 }
 
 async function check (file: string): Promise<number> {
   try {
-    await loadConfigFile(file)
+    // The same validation as `run` (schema, cross-checks, the files it names) plus the route
+    // compile a snapshot build starts with; only binding is left out.
+    compileRouteTable((await loadConfigFile(file, { files: true })).config)
     process.stdout.write('ok\n')
     return 0
   } catch (err) {
@@ -71,15 +89,15 @@ async function check (file: string): Promise<number> {
 
 async function explainCommand (file: string, targets: string[], plainHttp: boolean, listener: string | undefined): Promise<number> {
   if (targets.length === 0) { process.stderr.write(USAGE.explain!); return 2 }
-  let table
+  let result
   try {
-    table = compileRouteTable((await loadConfigFile(file)).config)
+    result = explainTargets((await loadConfigFile(file)).config, targets, { plainHttp, listener })
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`)
     return 1
   }
-  const out = targets.map(t => JSON.stringify(explain(table, t, { tls: !plainHttp, ...(listener === undefined ? {} : { listener }) }))).join('\n')
-  process.stdout.write(out + '\n')
+  if (!result.ok) { process.stderr.write(`portico explain: ${result.error}\n`); return 2 }
+  process.stdout.write(result.out)
   return 0
 }
 
@@ -105,21 +123,24 @@ async function renew (file: string, names: string[], o: { force: boolean, dryRun
   }
 }
 
-async function run (configFile: string, strict: boolean, stateDir: string | undefined): Promise<number> {
-  const log = createLogger()
+async function run (configFile: string, lastGood: boolean, stateDir: string | undefined, logFormat: 'auto' | 'json' | 'console'): Promise<number> {
+  // The daemon's modules load only here, so check/explain start fast.
+  const [{ createLogger }, { Daemon }, { runWorker }] = await Promise.all([import('./log/logger.js'), import('./daemon/daemon.js'), import('./daemon/worker-main.js')])
+  const log = createLogger('info', logFormat)
   process.on('uncaughtException', err => log.fatal({ err }, 'uncaught exception (bug): continuing'))
   process.on('unhandledRejection', err => log.fatal({ err }, 'unhandled rejection (bug): continuing'))
   if (cluster.isWorker) return await runWorker(log.child({ worker: Number(process.env.PORTICO_WORKER_INDEX ?? 0) }))
-  const daemon = new Daemon({ configFile, strict, log, ...(stateDir === undefined ? {} : { stateDir }) })
+  const daemon = new Daemon({ configFile, lastGood, log, ...(stateDir === undefined ? {} : { stateDir }) })
   try {
     await daemon.start()
   } catch (err) {
     if (err instanceof ConfigError) log.fatal({ errors: err.problems }, `invalid config:\n${err.message}`)
     else log.fatal({ err }, 'startup failed')
     log.flush()
-    process.stderr.write(`portico: ${(err as Error).message}\n`)
+    process.stderr.write(`portico: ${err instanceof ConfigError ? 'invalid config, not starting:\n' : ''}${(err as Error).message}\n`)
     return 1
   }
+  if (daemon.stale !== undefined) process.stderr.write(`portico: ERROR: ${daemon.stale}\n`)
   process.on('SIGHUP', () => { void daemon.reload('SIGHUP') })
   process.on('SIGUSR1', () => daemon.reopenLogs())
   return await new Promise<number>(resolve => {

@@ -4,7 +4,10 @@ import type { AccessEntry } from '../router/index.js'
 export interface MetricsSources {
   connections (): number
   certificates (): Promise<Array<{ name: string, notAfter: string | null, nextRenewal?: string | null, failures?: number, orders?: { ok: number, failed: number } }>>
-  docker (): { connected: boolean, lastEventAt: string | null } | null
+  /** null (or `configured: false`) when the config has no `docker` section: no Docker gauges then. */
+  docker (): { configured: boolean, connected: boolean, lastEventAt: string | null } | null
+  /** 1 while serving a last-known-good copy because the config file was invalid at start. */
+  stale (): boolean
 }
 
 /**
@@ -14,7 +17,7 @@ export interface MetricsSources {
  */
 export class Metrics {
   readonly registry = new Registry()
-  readonly #requests = new Counter({ name: 'portico_requests_total', help: 'Requests by route and status class', labelNames: ['route', 'code'] as const, registers: [this.registry] })
+  readonly #requests = new Counter({ name: 'portico_requests_total', help: 'Requests by route, exact status code and status class', labelNames: ['route', 'code', 'class'] as const, registers: [this.registry] })
   readonly #duration = new Histogram({ name: 'portico_request_duration_seconds', help: 'Request duration until the response ended', labelNames: ['route'] as const, buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30], registers: [this.registry] })
   readonly #upstreamErrors = new Counter({ name: 'portico_upstream_errors_total', help: 'Upstream failures answered by portico (502 error, 504 timeout)', labelNames: ['route', 'kind'] as const, registers: [this.registry] })
   readonly #bytes = new Counter({ name: 'portico_response_bytes_total', help: 'Proxied response body bytes', labelNames: ['route'] as const, registers: [this.registry] })
@@ -22,6 +25,8 @@ export class Metrics {
   readonly websockets = new Gauge({ name: 'portico_websockets_active', help: 'Open upgraded (websocket) tunnels', registers: [this.registry] })
   readonly reloads = new Counter({ name: 'portico_config_reloads_total', help: 'Config reloads by result', labelNames: ['result'] as const, registers: [this.registry] })
   readonly dnsQueries = new Counter({ name: 'portico_dns_queries_total', help: 'DNS queries by response code', labelNames: ['rcode'] as const, registers: [this.registry] })
+  readonly #docker: Array<Gauge>
+  #dockerRegistered = false
   readonly #byRoute = new Map<string, RouteChildren>()
   /** Hits per route, for the status page. */
   readonly hits = new Map<string, number>()
@@ -33,11 +38,11 @@ export class Metrics {
     const registers = [this.registry]
     new Gauge({ name: 'portico_connections_active', help: 'Open client connections', registers, collect () { this.set(sources.connections()) } })
     new Gauge({
-      name: 'portico_certificate_not_after_seconds', help: 'Certificate expiry (unix time)', labelNames: ['name'] as const, registers,
+      name: 'portico_certificate_not_after_timestamp_seconds', help: 'Certificate expiry (unix time)', labelNames: ['name'] as const, registers,
       async collect () { for (const c of await sources.certificates()) if (c.notAfter !== null) this.set({ name: c.name }, Date.parse(c.notAfter) / 1000) }
     })
     new Gauge({
-      name: 'portico_acme_next_renewal_seconds', help: 'Next ACME renewal attempt (unix time)', labelNames: ['name'] as const, registers,
+      name: 'portico_acme_next_renewal_timestamp_seconds', help: 'Next ACME renewal attempt (unix time)', labelNames: ['name'] as const, registers,
       async collect () { for (const c of await sources.certificates()) if (c.nextRenewal != null) this.set({ name: c.name }, Date.parse(c.nextRenewal) / 1000) }
     })
     new Gauge({
@@ -55,18 +60,34 @@ export class Metrics {
         }
       }
     })
-    new Gauge({ name: 'portico_docker_connected', help: '1 while the Docker events stream is connected', registers, collect () { this.set(sources.docker()?.connected === true ? 1 : 0) } })
     new Gauge({
-      name: 'portico_docker_last_event_seconds', help: 'Time of the last Docker event (unix time)', registers,
-      collect () { const at = sources.docker()?.lastEventAt; if (at != null) this.set(Date.parse(at) / 1000) }
+      name: 'portico_config_stale', help: '1 while serving the last-known-good config because the file was invalid at start', registers,
+      collect () { this.set(sources.stale() ? 1 : 0) }
     })
+    // Registered only while Docker is configured (see dockerConfigured): no "connected 0" without Docker.
+    this.#docker = [
+      new Gauge({ name: 'portico_docker_connected', help: '1 while the Docker events stream is connected', registers: [], collect () { this.set(sources.docker()?.connected === true ? 1 : 0) } }),
+      new Gauge({
+        name: 'portico_docker_last_event_timestamp_seconds', help: 'Time of the last Docker event (unix time)', registers: [],
+        collect () { const at = sources.docker()?.lastEventAt; if (at != null) this.set(Date.parse(at) / 1000) }
+      })
+    ]
+  }
+
+  /** Called after each applied config: the Docker gauges exist only while `docker` is configured. */
+  dockerConfigured (on: boolean): void {
+    if (on === this.#dockerRegistered) return
+    for (const g of this.#docker) {
+      if (on) this.registry.registerMetric(g)
+      else this.registry.removeSingleMetric((g as unknown as { name: string }).name)
+    }
+    this.#dockerRegistered = on
   }
 
   observe (e: AccessEntry): void {
     const route = e.route ?? '(none)'
     const c = this.#children(route)
-    const code = Math.floor(e.status / 100)
-    ;(c.requests[code] ??= this.#requests.labels({ route, code: `${code}xx` })).inc()
+    ;(c.requests[e.status] ??= this.#requests.labels({ route, code: String(e.status), class: `${Math.floor(e.status / 100)}xx` })).inc()
     c.duration.observe(e.ms / 1000)
     if (e.bytes > 0) c.bytes.inc(e.bytes)
     if (e.bytesIn > 0) c.bytesIn.inc(e.bytesIn)
@@ -93,7 +114,7 @@ export class Metrics {
 }
 
 interface RouteChildren {
-  /** By status class (index 1–5). */
+  /** By exact status (sparse; at most the statuses this route answered). */
   requests: Array<Counter.Internal | undefined>
   duration: Histogram.Internal<string>
   bytes: Counter.Internal

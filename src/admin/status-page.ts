@@ -4,10 +4,13 @@ export interface StatusData {
   generation: number
   startedAt: string
   lastReload: { at: string, ok: boolean, errors?: string[] } | null
+  /** Why the running config is not the file's (a last-known-good start), else null. */
+  stale: string | null
   listeners: Array<{ name: string, address: string, port: number }>
   routes: Array<{ name: string, action: string, hits: number }>
   certificates: Array<{ name: string, names: string[], issuer: string, notAfter: string | null, nextRenewal?: string | null, lastError?: string | null }>
-  docker: { connected: boolean, lastEventAt: string | null, lastError: string | null, label_problems?: readonly LabelProblems[] } | null
+  /** null: neither `docker` nor `dns` configured; `configured: false`: only the DNS server runs. */
+  docker: { configured: boolean, connected: boolean, lastEventAt: string | null, lastError: string | null, dns_port: number | null, label_problems?: readonly LabelProblems[] } | null
   names: Array<{ name: string, candidates: Array<{ containerName: string, role: string, ipv4?: string | undefined }> }>
   recentErrors: Array<{ rid: string, method: string, host: string | undefined, path: string, status: number, error?: string | undefined }>
 }
@@ -37,6 +40,7 @@ th{background:#f4f4f4}.ok{color:#176317}.bad,.warn{color:#b00020;font-weight:600
 </style></head><body>
 <h1>portico ${esc(d.version)}</h1>
 <p id="summary">snapshot generation <b>${d.generation}</b> · started ${esc(d.startedAt)} · last reload: <span id="last-reload">${reload}</span></p>
+${d.stale === null ? '' : `<p id="stale" class="bad">Serving the last-known-good config, not the file: ${esc(d.stale)}</p>`}
 <h2>Listeners</h2>
 ${table('listeners', ['name', 'address'], d.listeners.map(l => [td(l.name), td(`${l.address}:${l.port}`)]))}
 <h2>Routes</h2>
@@ -47,11 +51,18 @@ ${table('certificates', ['name', 'names', 'issuer', 'not after', 'days left', 'n
     return [td(c.name), td(c.names.join(', ')), td(c.issuer), td(c.notAfter ?? '-'), td(left ?? '-', left !== null && left < 14 ? 'warn' : 'ok'), td(c.nextRenewal ?? '-'), td(c.lastError ?? '', c.lastError == null ? '' : 'bad')]
   }))}
 <h2>Docker names</h2>
-<p id="docker">${d.docker === null ? '<span class="muted">Docker not configured</span>' : d.docker.connected ? `<span class="ok">connected</span>, last event ${esc(d.docker.lastEventAt ?? 'none')}` : `<span class="bad">disconnected</span>: ${esc(d.docker.lastError)}`}</p>
+<p id="docker">${dockerLine(d.docker)}</p>
 ${labelProblems(d.docker?.label_problems ?? [])}
 ${table('names', ['name', 'candidates (best first)'], d.names.map(n => [td(n.name), `<td>${n.candidates.map(c => `${esc(c.containerName)} <span class="${c.role === 'primary' ? 'ok' : 'warn'}">${esc(c.role)}</span> <code>${esc(c.ipv4 ?? '')}</code>`).join('<br>')}</td>`]))}
 <h2>Recent errors</h2>
 ${table('errors', ['request id', 'request', 'status', 'reason'], d.recentErrors.map(e => [td(e.rid), td(`${e.method} ${e.host ?? ''}${e.path}`), td(e.status, 'bad'), td(e.error ?? '')]))}
 </body></html>
 `
+}
+
+function dockerLine (d: StatusData['docker']): string {
+  const dns = d?.dns_port == null ? '' : ` · DNS server on port ${d.dns_port}`
+  if (d === null || !d.configured) return `<span class="muted">Docker not configured</span>${dns}`
+  const state = d.connected ? `<span class="ok">connected</span>, last event ${esc(d.lastEventAt ?? 'none')}` : `<span class="bad">disconnected</span>: ${esc(d.lastError)}`
+  return state + dns
 }

@@ -13,24 +13,31 @@ Commands:
 
 Run 'portico <command> --help' for a command's options.
 `,
-  run: `Usage: portico run [--config FILE] [--strict] [--state-dir DIR]
+  run: `Usage: portico run [--config FILE] [--last-good] [--state-dir DIR] [--log-format F]
 
-Starts the daemon. Reloads the config on file change and on SIGHUP; SIGTERM/SIGINT drain
-in-flight requests (shutdown_timeout) and exit 0.
+Starts the daemon. An invalid or missing config file refuses the start (errors on stderr, exit 1).
+Reloads the config on file change and on SIGHUP (a failed reload keeps the running config);
+SIGTERM/SIGINT drain in-flight requests (shutdown_timeout) and exit 0.
 
   --config FILE     config file (default: $PORTICO_CONFIG or /etc/portico/portico.yaml)
-  --strict          refuse to start when the file is invalid, instead of falling back to the
-                    last-known-good config kept in the state dir
+  --last-good       when the file is invalid, serve the last-known-good copy kept in the state
+                    dir instead of refusing (reported on stderr, /readyz "degraded", the
+                    portico_config_stale gauge and the status page)
   --state-dir DIR   where to look for the last-known-good config when the file is invalid
+  --log-format F    auto (default: readable lines on a terminal, JSON otherwise), json or console
+  --strict          the default (kept for old unit files)
 `,
   check: `Usage: portico check [--config FILE]
 
-Validates the config file. Prints "ok" and exits 0, or prints one FILE:LINE:COL error per
-problem and exits 1.
+Runs every validation 'portico run' does, short of binding sockets: the schema, cross-key
+checks (unique route names, placeholders, admin token, bind addresses) and the files the config
+names (certificates parse and match their keys, CA bundles, secrets). Prints "ok" and exits 0,
+or prints one FILE:LINE:COL error per problem and exits 1.
 `,
   explain: `Usage: portico explain [--config FILE] [--plain-http] [--listener NAME] TARGET...
 
-Prints the routing decision for each TARGET (host[/path]) as one JSON line with the fields
+Prints the routing decision for each TARGET (host[/path], or a URL whose scheme picks HTTP or
+HTTPS) as one JSON line with the fields
 host, path, route, action (proxy, deny, redirect, respond, cors-proxy, none), target (upstream
 URL when proxying, else null), location, status and reason. Starts no listener and reads no
 certificate.

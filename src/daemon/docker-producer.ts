@@ -1,18 +1,30 @@
 import type { Config } from '../config/index.js'
-import { DockerWatcher, NameRegistry, startDnsThread, tableDiff, EMPTY_NAME_TABLE, type ContainerProblems, type DnsThread, type NameTable, type WatcherState } from '../dns/index.js'
+import {
+  DockerWatcher, NameRegistry, startDnsThread, tableDiff, EMPTY_NAME_TABLE, type ContainerProblems, type DnsThread, type NameTable, type WatcherState
+} from '../dns/index.js'
 import { parseListenAddress } from '../util/address.js'
 import type { Logger } from '../log/logger.js'
 
+/** A Docker/DNS configuration built but not yet in effect: `commit` switches to it, `abort` drops it. */
+export interface PreparedDocker {
+  /** The name table the new snapshot starts with (the running one when `docker` did not change). */
+  table: NameTable
+  commit (): Promise<void>
+  abort (): Promise<void>
+}
+
 /**
- * The Docker producer: registry + watcher + DNS server, (re)started when their config changes.
- * Registry changes call `onNames`, which swaps a snapshot carrying the new name table.
+ * The Docker producer: registry + watcher + DNS server (on its own thread), (re)started when
+ * their config changes. Registry changes call `onNames`, which swaps a snapshot carrying the new
+ * name table. Two-phase like the listeners: a reload that fails later leaves the producer on its
+ * old config.
  */
 export class DockerProducer {
   #registry: NameRegistry | undefined
   #watcher: DockerWatcher | undefined
   #dns: DnsThread | undefined
-  #dockerKey = ''
-  #dnsKey = ''
+  #dockerKey = 'null'
+  #dnsKey = JSON.stringify([null, null])
   readonly #log: Logger
   readonly #onNames: () => void
   readonly #txt: () => Array<[string, readonly string[]]>
@@ -30,68 +42,98 @@ export class DockerProducer {
   async txtChanged (): Promise<void> { await this.#dns?.setTxt(this.#txt()) }
 
   get table (): NameTable { return this.#registry?.table ?? EMPTY_NAME_TABLE }
-  get state (): (WatcherState & { dns_port: number | null, label_problems: ContainerProblems[] }) | null {
+
+  /** Watcher state; null when neither `docker` nor `dns` is configured. */
+  get state (): (Omit<WatcherState, 'lastError'> & {
+    configured: boolean, lastError: string | null, dns_port: number | null, label_problems: ContainerProblems[]
+  }) | null {
     if (this.#watcher === undefined && this.#dns === undefined) return null
-    const watcher = this.#watcher?.state ?? { connected: false, lastEventAt: null, lastError: 'docker not configured', reconnects: 0, containers: 0 }
-    return { ...watcher, dns_port: this.#dns?.udpPort ?? null, label_problems: this.#registry?.labelProblems ?? [] }
+    const watcher = this.#watcher?.state ?? { connected: false, lastEventAt: null, lastError: null, reconnects: 0, containers: 0 }
+    return {
+      ...watcher,
+      configured: this.#watcher !== undefined,
+      dns_port: this.#dns?.udpPort ?? null,
+      label_problems: this.#registry?.labelProblems ?? []
+    }
   }
 
-  async apply (config: Config): Promise<void> {
+  /**
+   * Binds a new DNS server if its address changed (fallible, so before the swap); the Docker
+   * watcher of a changed `docker` section is created here and started only on commit.
+   */
+  async prepare (config: Config): Promise<PreparedDocker> {
     const d = config.docker
     const dockerKey = JSON.stringify(d ?? null)
-    if (dockerKey !== this.#dockerKey) {
-      this.#watcher?.stop()
-      this.#watcher = undefined
-      this.#registry = undefined
-      if (d !== undefined) {
-        this.#registry = new NameRegistry({
-          zone: d.zone.toLowerCase(),
-          namePattern: new RegExp(d.name_pattern),
-          preferredNetwork: d.network,
-          requireHealthy: d.require_healthy,
-          onLabelProblems: (container, problems) => { this.#log.warn({ container, problems }, 'docker container labels ignored or refused') }
-        })
-        let logged = this.#registry.table
-        this.#watcher = new DockerWatcher(this.#registry, {
-          endpoint: d.endpoint ?? process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock',
-          reconcileMs: d.reconcile_interval,
-          log: this.#log,
-          onChange: () => {
-            const table = this.table
-            this.#log.info({ ...tableDiff(logged, table), names: table.entries().length }, 'docker names changed')
-            logged = table
-            void this.#dns?.setNames(this.table)
-            this.#onNames()
-          }
-        })
-        this.#watcher.start()
-      }
-      this.#dockerKey = dockerKey
-      void this.#dns?.setNames(this.table)
-    }
     const dnsKey = JSON.stringify([config.dns ?? null, d?.zone ?? null])
-    if (dnsKey !== this.#dnsKey) {
-      await this.#dns?.close()
-      this.#dns = undefined
-      if (config.dns !== undefined) {
-        const hp = parseListenAddress(config.dns.address)!
-        this.#dns = await startDnsThread({
-          address: hp.host,
-          port: hp.port,
-          zone: d?.zone,
-          ttlSeconds: Math.max(0, Math.round(config.dns.ttl / 1000)),
-          rateLimit: config.dns.rate_limit,
-          onCounts: this.#onQueries,
-          onCrash: err => {
-            this.#log.error({ err: err.message }, 'dns thread crashed; DNS is down until the next reload')
-            this.#dnsKey = '' // the next reload starts it again
-          }
-        })
-        await Promise.all([this.#dns.setNames(this.table), this.#dns.setTxt(this.#txt())])
-        this.#log.info({ address: hp.host, port: this.#dns.udpPort, zone: d?.zone ?? null }, 'dns listening')
-      }
-      this.#dnsKey = dnsKey
+    const dockerChanged = dockerKey !== this.#dockerKey
+    const registry = !dockerChanged || d === undefined
+      ? (dockerChanged ? undefined : this.#registry)
+      : new NameRegistry({
+        zone: d.zone.toLowerCase(),
+        namePattern: new RegExp(d.name_pattern),
+        preferredNetwork: d.network,
+        requireHealthy: d.require_healthy,
+        onLabelProblems: (container, problems) => { this.#log.warn({ container, problems }, 'docker container labels ignored or refused') }
+      })
+    const dnsChanged = dnsKey !== this.#dnsKey
+    // A DNS server on a new address binds now; one that keeps a fixed address is restarted on commit.
+    const hp = config.dns === undefined ? undefined : parseListenAddress(config.dns.address)!
+    const sameAddress = hp !== undefined && hp.port !== 0 &&
+      JSON.stringify(JSON.parse(this.#dnsKey)[0]?.address ?? null) === JSON.stringify(config.dns?.address)
+    const startDns = async (): Promise<DnsThread | undefined> => {
+      if (hp === undefined || config.dns === undefined) return undefined
+      const dns = await startDnsThread({
+        address: hp.host,
+        port: hp.port,
+        zone: d?.zone,
+        ttlSeconds: Math.max(0, Math.round(config.dns.ttl / 1000)),
+        rateLimit: config.dns.rate_limit,
+        onCounts: this.#onQueries,
+        onCrash: err => {
+          this.#log.error({ err: err.message }, 'dns thread crashed; DNS is down until the next reload')
+          this.#dnsKey = JSON.stringify([null, null]) // the next reload starts it again
+        }
+      })
+      await Promise.all([dns.setNames(registry?.table ?? EMPTY_NAME_TABLE), dns.setTxt(this.#txt())])
+      return dns
     }
+    const early = dnsChanged && !sameAddress ? await startDns() : undefined
+    return {
+      table: registry?.table ?? EMPTY_NAME_TABLE,
+      commit: async () => {
+        if (dockerChanged) this.#switchWatcher(d, registry)
+        if (dnsChanged) {
+          await this.#dns?.close()
+          this.#dns = sameAddress ? await startDns() : early
+          this.#dnsKey = dnsKey
+          if (this.#dns !== undefined) this.#log.info({ address: hp?.host, port: this.#dns.udpPort, zone: d?.zone ?? null }, 'dns listening')
+        }
+        if (dockerChanged) await this.#dns?.setNames(this.table)
+      },
+      abort: async () => { await early?.close() }
+    }
+  }
+
+  #switchWatcher (d: Config['docker'], registry: NameRegistry | undefined): void {
+    this.#watcher?.stop()
+    this.#watcher = undefined
+    this.#registry = registry
+    this.#dockerKey = JSON.stringify(d ?? null)
+    if (d === undefined || registry === undefined) return
+    let logged = registry.table
+    this.#watcher = new DockerWatcher(registry, {
+      endpoint: d.endpoint ?? process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock',
+      reconcileMs: d.reconcile_interval,
+      log: this.#log,
+      onChange: () => {
+        const table = registry.table
+        this.#log.info({ ...tableDiff(logged, table), names: table.entries().length }, 'docker names changed')
+        logged = table
+        void this.#dns?.setNames(table)
+        this.#onNames()
+      }
+    })
+    this.#watcher.start()
   }
 
   async stop (): Promise<void> {

@@ -1,5 +1,5 @@
 import type { Candidate } from '../dns/index.js'
-import type { ServingStats } from './serving.js'
+import type { ServingStats } from '../admin/index.js'
 import type { MetricsJson } from './backend.js'
 
 export type NameEntries = ReadonlyArray<readonly [string, readonly Candidate[]]>

@@ -1,9 +1,11 @@
 import { DispatcherRegistry, type AccessEntry } from '../router/index.js'
 import { SnapshotStore } from '../snapshot/index.js'
-import type { Metrics } from '../admin/index.js'
+import type { Metrics, ServingStats } from '../admin/index.js'
 import { ConnectingSockets, type NameTable } from '../dns/index.js'
 import { createAccessFile } from '../log/access-file.js'
-import type { Logger } from '../log/logger.js'
+import { sinkOf, type Logger } from '../log/logger.js'
+import { accessLine } from '../log/access-line.js'
+import type { LineSink } from '../log/console.js'
 import { ListenerSet } from './listeners.js'
 import type { BuiltSnapshot } from './build-snapshot.js'
 
@@ -12,17 +14,6 @@ export interface Prepared {
   /** Resolves once every serving process serves the new snapshot. */
   commit (): Promise<void>
   abort (): Promise<void>
-}
-
-/** What one serving process reports to the admin API. */
-export interface ServingStats {
-  pid: number
-  generation: number | null
-  listeners: Array<{ name: string, address: string, port: number }>
-  connections: number
-  inflight: number
-  hits: Record<string, number>
-  recentErrors: AccessEntry[]
 }
 
 /**
@@ -39,10 +30,12 @@ export class Serving {
   readonly #metrics: Metrics
   readonly #log: Logger
   #names: NameTable | undefined
+  readonly #stdout: LineSink
   #accessFile: (ReturnType<typeof createAccessFile> & { path: string }) | undefined
 
   constructor (log: Logger, metrics: Metrics, opts: { reusePort: boolean }) {
     this.#log = log
+    this.#stdout = sinkOf(log)
     this.#metrics = metrics
     this.store.onSwap((next, previous) => { if (next.names !== previous?.names) this.#connecting.update(next.names) })
     this.#listeners = new ListenerSet(this.store, {
@@ -50,7 +43,9 @@ export class Serving {
       access: (e: AccessEntry) => {
         metrics.observe(e)
         if (!this.store.current.accessLog) return
-        if (this.#accessFile !== undefined) this.#accessFile.log.info({ access: e }, 'request')
+        const format = this.store.current.config.log.access_format
+        if (format !== 'json') (this.#accessFile ?? this.#stdout).write(accessLine(e, format) + '\n')
+        else if (this.#accessFile !== undefined) this.#accessFile.log.info({ access: e }, 'request')
         else this.#log.info({ access: e }, 'request')
       },
       fault: (err, context) => this.#log.error({ err, ...context }, 'request failed inside portico'),
@@ -117,18 +112,5 @@ export class Serving {
     await this.#listeners.closeAll(drainMs)
     this.#accessFile?.close()
     await this.dispatchers.closeAll()
-  }
-}
-
-/** One view over several serving processes: counts summed, listeners as the first reports them. */
-export function mergeStats (all: readonly ServingStats[]): Omit<ServingStats, 'pid' | 'generation'> {
-  const hits: Record<string, number> = {}
-  for (const s of all) for (const [route, n] of Object.entries(s.hits)) hits[route] = (hits[route] ?? 0) + n
-  return {
-    listeners: all[0]?.listeners ?? [],
-    connections: all.reduce((n, s) => n + s.connections, 0),
-    inflight: all.reduce((n, s) => n + s.inflight, 0),
-    hits,
-    recentErrors: all.flatMap(s => s.recentErrors).slice(0, 20)
   }
 }

@@ -12,7 +12,7 @@ import { isPorticoMessage, type FromWorker, type ToWorker } from './ipc.js'
  * nothing else. Exits when told to stop, on SIGTERM/SIGINT, or when the primary goes away.
  */
 export async function runWorker (log: Logger): Promise<number> {
-  const metrics: Metrics = new Metrics({ connections: (): number => serving.listeners.connections(), certificates: async () => [], docker: () => null })
+  const metrics: Metrics = new Metrics({ connections: (): number => serving.listeners.connections(), certificates: async () => [], docker: () => null, stale: () => false })
   const serving: Serving = new Serving(log, metrics, { reusePort: true })
   const board = new ChallengeBoard()
   const prepared = new Map<number, Prepared>()

@@ -4,7 +4,8 @@ import { SnapshotStore } from '../snapshot/index.js'
 import type { NameTable } from '../dns/index.js'
 import type { Logger } from '../log/logger.js'
 import type { BuiltSnapshot } from './build-snapshot.js'
-import type { Prepared, ServingStats } from './serving.js'
+import type { ServingStats } from '../admin/index.js'
+import type { Prepared } from './serving.js'
 import type { ConfigSource, MetricsJson, ServingBackend } from './backend.js'
 import { isPorticoMessage, type FromWorker, type NameEntries, type ToWorker } from './ipc.js'
 
@@ -50,10 +51,11 @@ export class WorkerPool implements ServingBackend {
     this.#log = log
   }
 
-  get size (): number { return this.#count }
-  /** Workers replaced after an unexpected exit, since start. */
-  get respawns (): number { return this.#respawns }
-  pids (): number[] { return [...this.#slots.values()].map(s => s.worker.process.pid ?? 0) }
+  /** Workers count (and the aggregation sums) their own connections. */
+  localConnections (): number { return 0 }
+  workers (): { configured: number, pids: number[], respawns: number } {
+    return { configured: this.#count, pids: [...this.#slots.values()].map(s => s.worker.process.pid ?? 0), respawns: this.#respawns }
+  }
 
   /** Forks the workers; they serve nothing until the first `prepare`/`commit`. */
   async start (): Promise<void> {

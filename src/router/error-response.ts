@@ -12,10 +12,11 @@ const TITLES: Record<number, string> = {
  * clients, plain text otherwise, always carrying the request id so a user's report can be
  * matched to the access log line.
  */
+/** Returns the body bytes written (0 when the response had already started), for the access log. */
 export function sendError (
   res: AnyResponse, status: number, reason: string, requestId: string, accept: string | undefined, extraHeaders?: ReadonlyArray<readonly [string, string]>
-): void {
-  if (res.headersSent) { res.destroy(); return }
+): number {
+  if (res.headersSent) { res.destroy(); return 0 }
   const page = errorPage(status, reason, requestId, accept)
   res.statusCode = status
   res.setHeader('content-type', page.type)
@@ -24,6 +25,7 @@ export function sendError (
   res.setHeader('x-request-id', requestId)
   if (extraHeaders !== undefined) for (const [k, v] of extraHeaders) res.setHeader(k, v)
   res.end(page.body)
+  return Buffer.byteLength(page.body)
 }
 
 /** The error answer's title, content type and body (shared with the engine, which writes its own heads). */

@@ -25,7 +25,7 @@ export function explain (table: RouteTable, input: string, opts: { tls?: boolean
     action: d.action,
     target: d.action === 'proxy' ? d.target : null,
     location: d.action === 'redirect' ? d.location : null,
-    status: d.action === 'deny' ? d.status : d.action === 'redirect' ? d.status : null,
+    status: d.action === 'deny' || d.action === 'redirect' ? d.status : d.action === 'none' ? 404 : d.action === 'respond' && d.route.action.kind === 'respond' ? d.route.action.status : null,
     reason: d.reason
   }
 }

@@ -24,6 +24,9 @@ export interface ForwardOutcome {
   bytesOut: number
   /** Request body bytes read, for bodies without Content-Length (chunked, HTTP/2); else undefined. */
   bytesIn?: number
+  /** The upstream's status and milliseconds until its response headers (when it answered). */
+  upstreamStatus?: number
+  upstreamMs?: number
 }
 
 export interface ForwardRequest {
@@ -66,6 +69,8 @@ export function forward (f: ForwardRequest): void {
     /** The upstream sent something (an interim or the final head): repeating is no longer safe. */
     let answered = false
     let bytesOut = 0
+    const sentAt = performance.now()
+    let upstream: { upstreamStatus: number, upstreamMs: number } | undefined
     let finished = false
     let fault: Error | undefined
     const onClientGone = (): void => {
@@ -108,6 +113,7 @@ export function forward (f: ForwardRequest): void {
       },
       onResponseStart (controller, statusCode, headers) {
         answered = true
+        if (statusCode >= 200) upstream = { upstreamStatus: statusCode, upstreamMs: Math.round((performance.now() - sentAt) * 1000) / 1000 }
         if (clientGone(f.res)) { controller.abort(clientLeft()); return }
         try {
           if (statusCode < 200) { relayInterim(f.res, statusCode, headers); return }
@@ -133,7 +139,7 @@ export function forward (f: ForwardRequest): void {
       },
       onResponseEnd () {
         f.res.end()
-        finish({ status: f.res.statusCode, upstream: origin, bytesOut })
+        finish({ status: f.res.statusCode, upstream: origin, bytesOut, ...upstream })
       },
       onResponseError (_controller, err) {
         const code = (err as NodeJS.ErrnoException).code ?? ''
@@ -149,7 +155,7 @@ export function forward (f: ForwardRequest): void {
         if (f.res.headersSent) {
           // Headers are gone; the only honest signal left is an aborted response.
           f.res.destroy(err)
-          finish({ status: f.res.statusCode, upstream: origin, bytesOut, aborted: reason })
+          finish({ status: f.res.statusCode, upstream: origin, bytesOut, aborted: reason, ...upstream })
           return
         }
         const status = code === BODY_TOO_LARGE ? 413 : TIMEOUT_CODES.has(code) ? 504 : 502

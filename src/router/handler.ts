@@ -91,9 +91,9 @@ function handle (
     }
     cors = policy.responseHeaders(origin)
   }
+  // The access entry's bytes include portico's own error bodies.
   const reject = (status: number, reason: string, logged = reason): void => {
-    sendError(res, status, reason, rid, req.headers.accept, cors)
-    log(status, 0, undefined, logged)
+    log(status, sendError(res, status, reason, rid, req.headers.accept, cors), undefined, logged)
   }
   const fault = (err: Error): void => deps.fault?.(err, { rid, host: opened.host, path: url, route: d.route?.name })
   const internal = (err: unknown): void => {
@@ -213,8 +213,8 @@ function proxy (x: Exchange, origins: string[], upstream: UpstreamSettings, t: P
     onUpstreamDown: t.onUpstreamDown,
     done: (o: ForwardOutcome) => {
       if (o.fault !== undefined) x.fault(o.fault)
-      if (o.error !== undefined) sendError(res, o.error.status, o.error.reason, x.rid, req.headers.accept, x.cors)
-      x.log(o.error?.status ?? o.status, o.bytesOut, o.upstream, o.error?.reason ?? o.aborted, o.bytesIn)
+      const own = o.error === undefined ? 0 : sendError(res, o.error.status, o.error.reason, x.rid, req.headers.accept, x.cors)
+      x.log(o.error?.status ?? o.status, o.bytesOut + own, o.upstream, o.error?.reason ?? o.aborted, o.bytesIn, o)
     }
   })
 }

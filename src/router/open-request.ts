@@ -3,7 +3,10 @@ import { decide, type Decision } from './decide.js'
 import { h2StreamOf } from './h2-stream.js'
 import { requestTarget } from './request-target.js'
 import { misdirected } from './sni.js'
+import { requestAccessFields } from './access-fields.js'
 import type { AccessEntry, ListenerInfo, RouterDeps, RouterView } from './view.js'
+
+export interface UpstreamTiming { upstreamStatus?: number | undefined, upstreamMs?: number | undefined }
 
 /** A request as the HTTP and the upgrade path both see it: one derivation, so they cannot drift. */
 export interface OpenedRequest {
@@ -15,8 +18,11 @@ export interface OpenedRequest {
   /** Set when the target was absolute-form: the Host to send upstream even with preserve_host. */
   readonly forcedHost: string | undefined
   readonly decision: Decision
-  /** Writes the access entry. `bytesIn`: body bytes read; default the Content-Length (0 without one). */
-  log (status: number, bytes: number, upstream: string | undefined, error?: string, bytesIn?: number): void
+  /**
+   * Writes the access entry. `bytesIn`: body bytes read; default the Content-Length (0 without one).
+   * `up`: the upstream's own status and time to its response headers.
+   */
+  log (status: number, bytes: number, upstream: string | undefined, error?: string, bytesIn?: number, up?: UpstreamTiming): void
 }
 
 /**
@@ -43,8 +49,9 @@ export function openRequest (
     // An absolute-form target's authority also replaces the Host header sent upstream.
     forcedHost: host !== hostHeader ? host : undefined,
     decision,
-    log (status, bytes, upstream, error, bytesIn) {
+    log (status, bytes, upstream, error, bytesIn, up) {
       const entry: AccessEntry = {
+        ...requestAccessFields(req, view.trustedProxies), upstreamStatus: up?.upstreamStatus, upstreamMs: up?.upstreamMs,
         rid, method: req.method ?? '', host, path: url, status, bytes, bytesIn: bytesIn ?? declared,
         ms: Math.round((performance.now() - started) * 1000) / 1000, route: decision.route?.name, upstream, action, listener: listener.name
       }

@@ -41,6 +41,15 @@ export interface AccessEntry {
   action: string
   listener: string
   error?: string
+  /** Issue 18.3: client (after trusted proxies), protocol, user agent, referer, SNI. */
+  client?: string
+  proto?: string
+  ua?: string | undefined
+  referer?: string | undefined
+  sni?: string | undefined
+  /** The upstream's own status and its time to response headers (proxied requests). */
+  upstreamStatus?: number | undefined
+  upstreamMs?: number | undefined
 }
 
 export interface RouterDeps {

@@ -6,10 +6,14 @@ import { makeTempDir, runCli } from '../helpers/portico.js'
 const ROOT = resolve(import.meta.dirname, '../..')
 
 t.test('check: ok and exact positions', async t => {
-  for (const f of ['config/portico.yaml', 'config/examples/exosphere-uap.yaml', 'config/examples/exosphere-ccp.yaml', 'config/examples/hosted-appliances.yaml']) {
-    const r = await runCli(['check', '--config', join(ROOT, f)])
-    t.equal(r.stdout, 'ok\n', f)
-    t.equal(r.code, 0)
+  const demo = await runCli(['check', '--config', join(ROOT, 'config/portico.yaml')])
+  t.equal(demo.stdout, 'ok\n')
+  t.equal(demo.code, 0)
+  // The examples name certificates and secrets of a real host: check reads them, as run would.
+  for (const f of ['config/examples/exosphere-uap.yaml', 'config/examples/exosphere-ccp.yaml', 'config/examples/hosted-appliances.yaml']) {
+    const r = await runCli(['check', '--config', join(ROOT, f)], 60_000)
+    t.equal(r.code, 1, f)
+    t.ok(r.stderr.trim().split('\n').every(l => / cannot read \/etc\/[^ ]+: ENOENT$/.test(l)), `only the host's files are missing: ${r.stderr}`)
   }
   const { dir, cleanup } = await makeTempDir()
   t.teardown(cleanup)
@@ -64,4 +68,22 @@ t.test('version and help', async t => {
   }
   t.match((await runCli(['--help'])).stdout, /Commands:/)
   t.equal((await runCli(['check', '--bogus'])).code, 2)
+})
+
+t.test('CLI edges: --version, a mistyped command, explain with URLs, 404s and unknown listeners', async t => {
+  const v = await runCli(['--version'])
+  t.equal(v.code, 0, '--version exits 0')
+  t.match(v.stdout, /^portico \d+\.\d+\.\d+ /)
+  const typo = await runCli(['chek', '--config', join(ROOT, 'config/portico.yaml')], 60_000)
+  t.equal(typo.code, 2, 'a mistyped command does not start the daemon')
+  t.match(typo.stderr, /unknown command "chek" \(did you mean check\?\)/)
+  const uap = join(ROOT, 'config/examples/exosphere-uap.yaml')
+  const [url, plain, none] = (await runCli(['explain', '--config', uap, 'https://198-51-100-99-443.uap.example.org/lab?x=1', 'http://198-51-100-99-443.uap.example.org/x', 'example.com']))
+    .stdout.trim().split('\n').map(l => JSON.parse(l) as Record<string, unknown>)
+  t.match(url, { host: '198-51-100-99-443.uap.example.org', path: '/lab?x=1', action: 'proxy', target: 'https://198.51.100.99:443' }, 'a URL is taken apart, not read as host "https:"')
+  t.match(plain, { action: 'redirect', location: 'https://198-51-100-99-443.uap.example.org/x' }, 'an http:// URL decides as plain HTTP')
+  t.match(none, { action: 'none', status: 404 }, 'no route: status 404, not null')
+  const listener = await runCli(['explain', '--config', uap, '--listener', 'htps', 'example.com'])
+  t.equal(listener.code, 2)
+  t.match(listener.stderr, /no listener named "htps" \(did you mean https\?\)/)
 })

@@ -73,7 +73,7 @@ t.test('hot reload: rename-over, SIGHUP, admin POST, invalid file keeps serving'
 
   // admin API reload reports errors
   await writeFile(p.configFile, 'listeners: [\n')
-  const res = await fetch(`${p.adminUrl}/reload`, { method: 'POST' })
+  const res = await fetch(`${p.adminUrl}/reload`, { method: 'POST', headers: { 'x-portico-admin': '1' } })
   t.equal(res.status, 422)
   const body = await res.json() as { ok: boolean, errors: string[] }
   t.equal(body.ok, false)
@@ -108,17 +108,64 @@ routes: [{ host: "*", proxy: { upstreams: ["http://127.0.0.2:${port}"] } }]
   t.same(await p.exited, { code: 0, signal: null })
 })
 
-t.test('last-known-good start and --strict', async t => {
+t.test('an invalid or missing config refuses the start; --last-good serves the saved copy, loudly', async t => {
   const p = await startPortico({ config: config('good') })
   await p.stop()
-  await writeFile(p.configFile, config('x').replace('routes:', 'routes:\n  - nonsense: 1\n'))
-  const check = await runCli(['check', '--config', p.configFile])
-  t.equal(check.code, 1)
-  const strict = await startPortico({ dir: p.dir, config: config('x').replace('log:', 'logg:'), args: ['--strict'], expectReady: false })
-  t.equal((await strict.exited).code, 1, '--strict refuses an invalid file')
-  t.match(strict.stderr.join('\n'), /logg/)
-  const fallback = await startPortico({ dir: p.dir, config: config('x').replace('log:', 'logg:') })
+  const broken = config('x').replace('log:', 'logg:')
+  const refused = await startPortico({ dir: p.dir, config: broken, expectReady: false })
+  t.equal((await refused.exited).code, 1, 'an invalid file: exit 1 (as nginx and Caddy)')
+  t.match(refused.stderr.join('\n'), /invalid config, not starting:\n.*portico\.yaml:\d+:\d+: logg: unknown key/, 'the errors on stderr')
+  const strict = await startPortico({ dir: p.dir, config: broken, args: ['--strict'], expectReady: false })
+  t.equal((await strict.exited).code, 1, '--strict (now the default) still accepted')
+  const missing = await runCli(['run', '--config', join(p.dir, 'missing.yaml'), '--state-dir', join(p.dir, 'state')])
+  t.equal(missing.code, 1, 'a missing file: exit 1 even with a last-good copy in the state dir')
+  t.match(missing.stderr, /missing\.yaml:1:1: cannot read config/)
+
+  const fallback = await startPortico({ dir: p.dir, config: broken, args: ['--last-good'] })
   t.teardown(() => fallback.stop('SIGKILL'))
-  t.ok(fallback.logs.some(l => typeof l.msg === 'string' && l.msg.startsWith('CONFIG FILE IS INVALID')), 'loud warning')
-  t.same(await get(fallback.ports.http!), { status: 200, body: 'good' }, 'serves the last good config')
+  t.same(await get(fallback.ports.http!), { status: 200, body: 'good' }, 'opt-in: serves the last good config')
+  t.match(fallback.stderr.join('\n'), /ERROR: config file is invalid \(.*logg: unknown key.*\): serving the last-known-good copy/, 'an error line on stderr')
+  t.ok(fallback.logs.some(l => l.msg?.startsWith('CONFIG FILE IS INVALID') === true && l.level === 50), 'logged at error level')
+  const ready = await fetch(`${fallback.adminUrl}/readyz`)
+  const body = await ready.json() as { status: string, degraded: string[] }
+  t.equal(ready.status, 200, 'still serving, so still ready')
+  t.equal(body.status, 'degraded')
+  t.match(body.degraded[0], /config file is invalid/)
+  t.match(await (await fetch(`${fallback.adminUrl}/metrics`)).text(), /portico_config_stale 1/)
+  t.match(await (await fetch(`${fallback.adminUrl}/`)).text(), /id="stale"[^>]*>Serving the last-known-good config, not the file: config file is invalid/)
+  // Fixing the file clears it.
+  await writeFile(fallback.configFile, config('fixed').replaceAll('${STATE}', join(p.dir, 'state')))
+  await waitForBody(fallback, 'fixed')
+  t.equal((await (await fetch(`${fallback.adminUrl}/readyz`)).json() as { status: string }).status, 'ready')
+  t.match(await (await fetch(`${fallback.adminUrl}/metrics`)).text(), /portico_config_stale 0/)
+})
+
+t.test('a reload that fails late leaves every part on the old config (Docker producer, DNS, admin)', async t => {
+  const p = await startPortico({ config: config('one') })
+  t.teardown(() => p.stop('SIGKILL'))
+  const before = await (await fetch(`${p.adminUrl}/readyz`)).json() as { docker: unknown, generation: number }
+  t.equal(before.docker, null, 'no Docker producer yet')
+  // Valid YAML and schema; the snapshot build fails on the missing certificate file, after the
+  // Docker and DNS sections were looked at.
+  const dns = `dns: { address: "127.0.0.1:0" }\ndocker: { zone: d.test, endpoint: "unix://${join(p.dir, 'no-docker.sock')}" }\ntls: { certificates: [{ cert_file: missing.pem, key_file: missing.key }] }`
+  await writeFile(p.configFile, config('two', dns).replaceAll('${STATE}', join(p.dir, 'state')))
+  const res = await fetch(`${p.adminUrl}/reload`, { method: 'POST', headers: { 'x-portico-admin': '1' } })
+  t.equal(res.status, 422)
+  t.match(((await res.json()) as { errors: string[] }).errors.join(), /missing\.pem/)
+  const after = await (await fetch(`${p.adminUrl}/readyz`)).json() as { docker: unknown, generation: number }
+  t.equal(after.docker, null, 'the Docker producer and DNS server stayed on the old (absent) config')
+  t.equal(after.generation, before.generation)
+  t.notMatch(await (await fetch(`${p.adminUrl}/metrics`)).text(), /portico_docker_/)
+  t.same(await get(p.ports.http!), { status: 200, body: 'one' })
+  t.notOk(p.logs.some(l => l.msg === 'dns listening'), 'no DNS server was left running')
+})
+
+t.test('status page with only dns (no docker): the DNS server, not "disconnected"', async t => {
+  const p = await startPortico({ config: config('one', 'dns: { address: "127.0.0.1:0" }') })
+  t.teardown(() => p.stop('SIGKILL'))
+  const html = await (await fetch(`${p.adminUrl}/`)).text()
+  const docker = /<p id="docker">(.*?)<\/p>/.exec(html)?.[1] ?? ''
+  t.match(docker, /Docker not configured<\/span> · DNS server on port \d+/)
+  t.notMatch(docker, /disconnected/)
+  t.notMatch(await (await fetch(`${p.adminUrl}/metrics`)).text(), /portico_docker_connected/)
 })

@@ -43,11 +43,12 @@ routes:
   t.equal((await send(p.ports.http!, 'nowhere.test')).status, 404)
   const ws = new WebSocket(`ws://127.0.0.1:${p.ports.http}/`, { headers: { host: 'app.test' } })
   await once(ws, 'open')
-  await fetch(`${p.adminUrl}/reload`, { method: 'POST' })
+  await fetch(`${p.adminUrl}/reload`, { method: 'POST', headers: { 'x-portico-admin': '1' } })
 
   const metrics = await (await fetch(`${p.adminUrl}/metrics`)).text()
-  t.match(metrics, /portico_requests_total\{route="app",code="2xx"\} 4/)
-  t.match(metrics, /portico_requests_total\{route="broken",code="5xx"\} 1/)
+  t.match(metrics, /portico_requests_total\{route="app",code="200",class="2xx"\} 4/, 'the exact status and its class')
+  t.match(metrics, /portico_requests_total\{route="broken",code="502",class="5xx"\} 1/)
+  t.match(metrics, /portico_requests_total\{route="\(none\)",code="404",class="4xx"\} 1/)
   t.match(metrics, /portico_upstream_errors_total\{route="broken",kind="error"\} 1/)
   t.match(metrics, /portico_request_duration_seconds_bucket\{le="[\d.]+",route="app"\} \d/)
   t.match(metrics, /portico_websockets_active 1/)
@@ -55,7 +56,9 @@ routes:
   t.match(metrics, /portico_response_bytes_total\{route="app"\} 12/, 'four 3-byte bodies')
   t.match(metrics, /portico_connections_active [1-9]/)
   t.match(metrics, /portico_config_reloads_total\{result="ok"\} 1/)
-  t.match(metrics, /portico_certificate_not_after_seconds\{name="status\.test"\} \d{10}/)
+  t.match(metrics, /portico_certificate_not_after_timestamp_seconds\{name="status\.test"\} \d{10}/, 'timestamps are *_timestamp_seconds')
+  t.notMatch(metrics, /portico_docker_/, 'no Docker gauges without Docker')
+  t.match(metrics, /portico_config_stale 0/)
   t.match(metrics, /portico_process_resident_memory_bytes \d+/)
   ws.close()
   await once(ws, 'close')
@@ -87,7 +90,7 @@ listeners: [{ name: http, address: "127.0.0.1:0" }]
 `
   })
   t.equal((await p.exited).code, 1)
-  t.match(p.stderr.join('\n'), /refusing to listen on non-loopback 0\.0\.0\.0:0 without admin\.token_file/)
+  t.match(p.stderr.join("\n"), /admin\.address: an admin listener beyond loopback needs admin\.token_file/)
 })
 
 t.test('access log to a file, reopened on SIGUSR1 (logrotate)', async t => {

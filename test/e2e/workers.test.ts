@@ -115,7 +115,7 @@ t.test('workers: 2 — a reload is applied by all workers or none', async t => {
   t.teardown(() => { squatter.close() })
   const taken = (squatter.address() as net.AddressInfo).port
   await writeFile(p.configFile, config(port, admin, up.port, 'v2', `  - { name: extra, address: "127.0.0.1:${taken}" }`))
-  const refused = await fetch(`${p.adminUrl}/reload`, { method: 'POST' })
+  const refused = await fetch(`${p.adminUrl}/reload`, { method: 'POST', headers: { 'x-portico-admin': '1' } })
   t.equal(refused.status, 422)
   t.match(JSON.stringify(await refused.json()), /EADDRINUSE/, 'the bind error is reported')
   t.ok((await bodies(port, 100)).every(b => b === 'v1'), 'every worker still serves the old config')
@@ -136,6 +136,6 @@ t.test('workers: 2 — a reload is applied by all workers or none', async t => {
   t.ok(now.workers.running.every(w => w.generation === now.generation), 'all workers on the new generation')
 
   const metrics = await (await fetch(`${p.adminUrl}/metrics`)).text()
-  const served = Number(/portico_requests_total\{route="home",code="2xx"\} (\d+)/.exec(metrics)?.[1])
+  const served = Number(/portico_requests_total\{route="home",code="200",class="2xx"\} (\d+)/.exec(metrics)?.[1])
   t.equal(served, 200, '/metrics sums the workers\' counters')
 })

@@ -149,3 +149,23 @@ routes:
 ${routes}
 `
 }
+
+/**
+ * The TLS preamble many tests repeat: state in the temp dir, no admin, a plain-HTTP listener
+ * `http` and a TLS listener `https` (port 0 unless given) with a self-signed certificate for
+ * `names`; then `extra` top-level YAML and the `routes` list items.
+ */
+export function tlsConfig (names: readonly string[], routes: string, extra = '', httpsPort = 0): string {
+  return `
+state_dir: \${STATE}
+admin: null
+log: { level: info, access: false }
+listeners:
+  - { name: http, address: "127.0.0.1:0" }
+  - { name: https, address: "127.0.0.1:${httpsPort}", tls: true }
+tls: { self_signed: { names: [${names.join(', ')}] } }
+${extra}
+routes:
+${routes}
+`
+}

@@ -16,3 +16,23 @@ export async function appAndEcho (t: Test, handler: http.RequestListener): Promi
   t.teardown(() => { app.closeAllConnections(); app.close(); for (const c of wss.clients) c.terminate(); wss.close() })
   return { appPort: (app.address() as net.AddressInfo).port, wsPort: (wss.address() as net.AddressInfo).port }
 }
+
+/**
+ * The shared loopback upstream: answers every request with a JSON echo of what it received
+ * (method, url, headers, body length), on 127.0.0.2 by default. Closed at teardown.
+ */
+export async function echoUpstream (t: Test, host = '127.0.0.2', extraHeaders: Record<string, string> = {}): Promise<{ port: number, origin: string }> {
+  const server = http.createServer((req, res) => {
+    let bytes = 0
+    req.on('data', (d: Buffer) => { bytes += d.length })
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json', ...extraHeaders })
+      res.end(JSON.stringify({ method: req.method, url: req.url, headers: req.headers, bytes }))
+    })
+  })
+  server.listen(0, host)
+  await once(server, 'listening')
+  t.teardown(() => { server.closeAllConnections(); server.close() })
+  const port = (server.address() as net.AddressInfo).port
+  return { port, origin: `http://${host}:${port}` }
+}

@@ -21,7 +21,7 @@ routes:
     host: "*.apps.example.org"
     respond: { status: 200, body: hi }
   - name: regex
-    host: '~^(?<app>[a-z]+)\\.svc\\.example\\.org$'
+    host: '~^(?<app>[a-z]+)-(?<port>\\d+)\\.svc\\.example\\.org$'
     proxy:
       upstreams: ["http://127.0.0.5:{port}"]
       allow: [127.0.0.0/8]
