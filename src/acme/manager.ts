@@ -229,15 +229,19 @@ export class AcmeManager {
   /**
    * An order with the configured deadline, after which the attempt fails and backs off like any
    * other. The abandoned order cannot be cancelled (acme-client); if it still succeeds, its
-   * certificate is kept for the next attempt, unless a newer one was stored meanwhile.
+   * certificate is kept and installed at once, unless a newer one was stored meanwhile.
    */
   async #order (name: string): Promise<IssuedPair> {
     const cert = this.#o.config.certificates.find(c => c.name === name)!
     const order = obtainCertificate(this.#context(), cert)
     return await withDeadline(order, this.#o.config.order_timeout, `order for ${name}`, () => {
       void order.then(async pair => {
-        this.#o.log.warn({ name }, 'acme: an order finished after its deadline; kept for the next attempt')
+        this.#o.log.warn({ name }, 'acme: an order finished after its deadline; installing it now')
         await this.#pending.keep(name, pair)
+        // The attempt that gave up on it backs off; the certificate is here now: install it at once.
+        const s = this.#state[name]
+        if (s?.nextAttempt != null) s.nextAttempt = this.#now()
+        this.#schedule()
       }, () => {})
     })
   }
