@@ -278,10 +278,12 @@ export class AcmeManager {
       s.failures++
       s.lastError = message
       const stored = await this.current(name)
-      s.nextAttempt = retryAt(this.#now(), s.failures, this.#o.config.retry.min, this.#o.config.retry.max, stored?.notAfter.getTime(), retryAfterMs(err))
+      const { min, max } = this.#o.config.retry
+      s.nextAttempt = retryAt(this.#now(), s.failures, min, max, stored?.notAfter.getTime(), retryAfterMs(err))
       this.#state[name] = s
       await this.#save(name)
-      this.#o.log.error({ name, err: message, failures: s.failures, next_attempt: new Date(s.nextAttempt).toISOString() }, 'acme: order failed; will retry')
+      const next = new Date(s.nextAttempt).toISOString()
+      this.#o.log.error({ name, err: message, failures: s.failures, next_attempt: next }, 'acme: order failed; will retry')
       return { ok: false, error: message }
     }
   }
@@ -289,11 +291,14 @@ export class AcmeManager {
   /** `renew --dry-run`: a full order against the staging directory; nothing stored or swapped. */
   async #dryRun (name: string): Promise<RenewResult> {
     const directory = stagingDirectory(this.#o.config)
-    if (directory === undefined) return { ok: false, dryRun: true, error: 'a dry run needs acme.staging_directory (a directory URL other than the production CA)' }
+    if (directory === undefined) {
+      return { ok: false, dryRun: true, error: 'a dry run needs acme.staging_directory (a directory URL other than the production CA)' }
+    }
     const cert = this.#o.config.certificates.find(c => c.name === name)!
     this.#o.log.info({ name, directory }, 'acme: dry run against the staging directory')
     try {
-      const pair = await withDeadline(obtainCertificate(this.#context({ ...this.#o.config, directory }), cert), this.#o.config.order_timeout, `dry-run order for ${name}`)
+      const order = obtainCertificate(this.#context({ ...this.#o.config, directory }), cert)
+      const pair = await withDeadline(order, this.#o.config.order_timeout, `dry-run order for ${name}`)
       const info = verify(name, pair.fullchain, pair.key)
       this.#o.log.info({ name, directory, serial: info.serial }, 'acme: dry run succeeded; nothing stored')
       return { ok: true, dryRun: true, directory: directoryUrl(directory), serial: info.serial }
