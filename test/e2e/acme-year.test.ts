@@ -207,6 +207,6 @@ ${acmeConfig(pebble, NAMES.map(n => `    - { name: ${n}, domains: [${n}], ${n.st
     case: 'ACME: a time-compressed year',
     tried: `${VALIDITY_S}-second certificates for ${NAMES.length} names (HTTP-01 and DNS-01 hook), faults: ${[...applied].map(([k, n]) => `${k} ×${n}`).join(', ')}; the served certificates checked every second`,
     count: `${cycles} renewal cycles per name`,
-    result: `${served.length} samples: ${inexcusable.length} lapses with time to renew; ${lapses.length} lapse(s) where faults and restarts left less than ${HEALTHY_MS / 1000} s between renewal time and expiry (least validity left ${minLeft.toFixed(1)} s); ${selfSigned.length} self-signed; ${failures.length} failed attempts, all in /certs and metrics; ${repairs} repair(s) of a refused pair; ${samples.length - served.length} samples during portico restarts`
+    result: `${served.length} samples: ${inexcusable.length} lapses with time to renew; ${lapses.length} lapse(s) where faults and restarts left less than ${HEALTHY_MS / 1000} s between renewal time and expiry (least validity left ${minLeft.toFixed(1)} s); ${selfSigned.length} self-signed; ${failures.length} failed attempts, each name's shown in /certs, the metrics matching the log since the last restart; ${repairs} repair(s) of a refused pair; ${samples.length - served.length} samples during portico restarts`
   })
 })
