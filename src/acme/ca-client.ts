@@ -26,7 +26,8 @@ export function describe (err: unknown): unknown {
   const e = err as Error & { code?: string, response?: unknown, config?: { url?: string, method?: string } }
   if (e.response !== undefined || e.config === undefined) return err
   const what = `${(e.config.method ?? 'request').toUpperCase()} ${e.config.url ?? ''}`.trim()
-  return new Error(e.code === 'ECONNABORTED' || /timeout/i.test(e.message) ? `the CA did not answer ${what} within the request timeout (${e.message})` : `${what}: ${e.code ?? e.message}`)
+  const timedOut = e.code === 'ECONNABORTED' || /timeout/i.test(e.message)
+  return new Error(timedOut ? `the CA did not answer ${what} within the request timeout (${e.message})` : `${what}: ${e.code ?? e.message}`)
 }
 
 const accountKeys = new Map<string, Promise<Buffer>>()

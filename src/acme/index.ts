@@ -5,7 +5,7 @@ export { ChallengeBoard } from './challenge-board.js'
 export { readCertificate, readServable, writeCertificate, liveDir, probeStore } from './store.js'
 export type { StoredCertificate } from './store.js'
 export { renewAt, retryAt, plannedRenewal } from './schedule.js'
-export { loadState } from './state-file.js'
+export { loadState, emptyState } from './state-file.js'
 export type { RenewalWindow } from './ari.js'
 
 export async function loadAcmeManager (): Promise<typeof import('./manager.js').AcmeManager> {

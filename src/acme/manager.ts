@@ -229,15 +229,19 @@ export class AcmeManager {
   /**
    * An order with the configured deadline, after which the attempt fails and backs off like any
    * other. The abandoned order cannot be cancelled (acme-client); if it still succeeds, its
-   * certificate is kept for the next attempt, unless a newer one was stored meanwhile.
+   * certificate is kept and installed at once, unless a newer one was stored meanwhile.
    */
   async #order (name: string): Promise<IssuedPair> {
     const cert = this.#o.config.certificates.find(c => c.name === name)!
     const order = obtainCertificate(this.#context(), cert)
     return await withDeadline(order, this.#o.config.order_timeout, `order for ${name}`, () => {
       void order.then(async pair => {
-        this.#o.log.warn({ name }, 'acme: an order finished after its deadline; kept for the next attempt')
+        this.#o.log.warn({ name }, 'acme: an order finished after its deadline; installing it now')
         await this.#pending.keep(name, pair)
+        // The attempt that gave up on it backs off; the certificate is here now: install it at once.
+        const s = this.#state[name]
+        if (s?.nextAttempt != null) s.nextAttempt = this.#now()
+        this.#schedule()
       }, () => {})
     })
   }
@@ -274,10 +278,12 @@ export class AcmeManager {
       s.failures++
       s.lastError = message
       const stored = await this.current(name)
-      s.nextAttempt = retryAt(this.#now(), s.failures, this.#o.config.retry.min, this.#o.config.retry.max, stored?.notAfter.getTime(), retryAfterMs(err))
+      const { min, max } = this.#o.config.retry
+      s.nextAttempt = retryAt(this.#now(), s.failures, min, max, stored?.notAfter.getTime(), retryAfterMs(err))
       this.#state[name] = s
       await this.#save(name)
-      this.#o.log.error({ name, err: message, failures: s.failures, next_attempt: new Date(s.nextAttempt).toISOString() }, 'acme: order failed; will retry')
+      const next = new Date(s.nextAttempt).toISOString()
+      this.#o.log.error({ name, err: message, failures: s.failures, next_attempt: next }, 'acme: order failed; will retry')
       return { ok: false, error: message }
     }
   }
@@ -285,11 +291,14 @@ export class AcmeManager {
   /** `renew --dry-run`: a full order against the staging directory; nothing stored or swapped. */
   async #dryRun (name: string): Promise<RenewResult> {
     const directory = stagingDirectory(this.#o.config)
-    if (directory === undefined) return { ok: false, dryRun: true, error: 'a dry run needs acme.staging_directory (a directory URL other than the production CA)' }
+    if (directory === undefined) {
+      return { ok: false, dryRun: true, error: 'a dry run needs acme.staging_directory (a directory URL other than the production CA)' }
+    }
     const cert = this.#o.config.certificates.find(c => c.name === name)!
     this.#o.log.info({ name, directory }, 'acme: dry run against the staging directory')
     try {
-      const pair = await withDeadline(obtainCertificate(this.#context({ ...this.#o.config, directory }), cert), this.#o.config.order_timeout, `dry-run order for ${name}`)
+      const order = obtainCertificate(this.#context({ ...this.#o.config, directory }), cert)
+      const pair = await withDeadline(order, this.#o.config.order_timeout, `dry-run order for ${name}`)
       const info = verify(name, pair.fullchain, pair.key)
       this.#o.log.info({ name, directory, serial: info.serial }, 'acme: dry run succeeded; nothing stored')
       return { ok: true, dryRun: true, directory: directoryUrl(directory), serial: info.serial }

@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import type { Config } from '../config/index.js'
-import { loadState, plannedRenewal, readServable } from '../acme/index.js'
+import { emptyState, loadState, plannedRenewal, readServable } from '../acme/index.js'
 import { loadCertificate } from '../tls/index.js'
 
 interface Row { name: string, names: string, issuer: string, notAfter: string, daysLeft: string, nextRenewal: string, failures: string, source: string, lastError: string }
@@ -17,14 +17,15 @@ export async function certificateTable (config: Config, now = Date.now()): Promi
   const state = await loadState(config.state_dir)
   const none = { notAfter: '-', daysLeft: '-', failures: '-', lastError: '' }
   for (const c of config.acme?.certificates ?? []) {
-    const { stored, problem } = await readServable(config.acme?.store_dir ?? config.state_dir, c.name).catch((err: Error) => ({ stored: undefined, problem: err.message }))
+    const { stored, problem } = await readServable(config.acme?.store_dir ?? config.state_dir, c.name)
+      .catch((err: Error) => ({ stored: undefined, problem: err.message }))
     const s = state[c.name]
     const schedule = {
       failures: String(s?.failures ?? 0),
       lastError: s?.lastError ?? '',
       nextRenewal: s?.nextAttempt != null
         ? `retry ${new Date(s.nextAttempt).toISOString()}`
-        : stored === undefined ? 'now' : new Date(plannedRenewal(s ?? { failures: 0, nextAttempt: null, lastError: null, lastAttempt: null }, stored, () => 0)).toISOString()
+        : stored === undefined ? 'now' : new Date(plannedRenewal(s ?? emptyState(), stored, () => 0)).toISOString()
     }
     if (problem !== undefined) problems.push(`${c.name}: ${problem}${stored === undefined ? '' : ` (serving archive version ${stored.version})`}`)
     if (stored === undefined) {

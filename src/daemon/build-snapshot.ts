@@ -70,7 +70,8 @@ async function buildTls (config: Config, previous: TlsSelector | undefined, warn
  * the newest good archive version is kept (a self-signed stand-in only before any issuance).
  */
 async function acmePair (config: Config, name: string, previous: TlsSelector | undefined, warnings: string[]): Promise<LoadedCertificate | undefined> {
-  const { stored, problem } = await readServable(config.acme?.store_dir ?? config.state_dir, name).catch((err: Error) => ({ stored: undefined, problem: err.message }))
+  const { stored, problem } = await readServable(config.acme?.store_dir ?? config.state_dir, name)
+    .catch((err: Error) => ({ stored: undefined, problem: err.message }))
   const fromStore = stored === undefined ? undefined : { ...parseCertificate(stored.fullchain, stored.key, stored.fullchainFile, stored.keyFile), acmeName: name }
   if (fromStore !== undefined && problem === undefined) return fromStore
   const served = previous?.acmePairs?.get(name)

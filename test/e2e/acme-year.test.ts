@@ -21,15 +21,16 @@ const CYCLE_MS = VALIDITY_S * 2 / 3 * 1000
 const CYCLES = SCALE === 1 ? 3 : Math.max(50, scaled(3))
 const NAMES = ['h1.test', 'h2.test', 'd1.test']
 const FAULT_S = 2
-// Healthy time (no fault on, portico up) that renewing needs: a retry (`retry.max` 1 s) and an order.
-const HEALTHY_MS = 4000
+// Healthy time (no fault on, portico up) that renewing needs: a retry (`retry.max` 1 s) and an order,
+// which takes seconds on a loaded 2-core machine.
+const HEALTHY_MS = 6000
 
 interface Sample { at: number, name: string, serial?: string, issuer?: string, notAfter?: number }
 interface CertsRow { name: string, failures: number, lastError: string | null }
 
 const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
 
-t.test('a time-compressed year: certificates never lapse and never fall back to self-signed under faults', requires('root', 'command:mount', 'command:pebble', 'command:pebble-challtestsrv', 'command:curl'), async t => {
+t.test('a time-compressed year under faults: no lapse while renewing was possible, never a self-signed certificate', requires('root', 'command:mount', 'command:pebble', 'command:pebble-challtestsrv', 'command:curl'), async t => {
   const { dir, cleanup } = await makeTempDir()
   t.teardown(cleanup)
   const store = join(dir, 'store')
@@ -70,7 +71,7 @@ listeners:
 routes: [{ host: "*", respond: { body: ok } }]
 ${acmeConfig(pebble, NAMES.map(n => `    - { name: ${n}, domains: [${n}], ${n.startsWith('d') ? 'provider: exec' : 'challenge: http-01'} }`).join('\n'), `  store_dir: ${store}
   request_timeout: 1s
-  order_timeout: 5s
+  order_timeout: 10s
   exec: { command: ${hook} }
   propagation: { nameservers: ["${dns.dns}"], interval: 250ms, timeout: 5s }`).replace('retry: { min: 1s, max: 10s }', 'retry: { min: 500ms, max: 1s }')}
 `
@@ -127,11 +128,13 @@ ${acmeConfig(pebble, NAMES.map(n => `    - { name: ${n}, domains: [${n}], ${n.st
     }]
   ]
   const applied = new Map<string, number>()
-  const endAt = Date.now() + (CYCLES + 1) * CYCLE_MS
+  // Until every name has renewed CYCLES times (faults stretch cycles), bounded.
+  const endAt = Date.now() + 3 * (CYCLES + 1) * CYCLE_MS
+  const renewals = (): number => Math.min(...NAMES.map(n => new Set(allLogs().filter(l => l.msg === 'acme: certificate issued' && l.name === n).map(l => l.serial)).size - 1))
   const timeline: Array<{ at: number, what: string }> = []
   // While a fault is on (or portico restarts), renewing may fail through no fault of portico's.
   const unhealthy: Array<[number, number]> = []
-  for (let i = 0; Date.now() < endAt; i++) {
+  for (let i = 0; renewals() < CYCLES && Date.now() < endAt; i++) {
     const [kind, inject] = faults[i % faults.length]!
     faultStart = Date.now()
     timeline.push({ at: faultStart, what: `fault: ${kind}` })
@@ -204,6 +207,6 @@ ${acmeConfig(pebble, NAMES.map(n => `    - { name: ${n}, domains: [${n}], ${n.st
     case: 'ACME: a time-compressed year',
     tried: `${VALIDITY_S}-second certificates for ${NAMES.length} names (HTTP-01 and DNS-01 hook), faults: ${[...applied].map(([k, n]) => `${k} ×${n}`).join(', ')}; the served certificates checked every second`,
     count: `${cycles} renewal cycles per name`,
-    result: `${served.length} samples: ${inexcusable.length} lapses with time to renew; ${lapses.length} lapse(s) where faults and restarts left less than ${HEALTHY_MS / 1000} s between renewal time and expiry (least validity left ${minLeft.toFixed(1)} s); ${selfSigned.length} self-signed; ${failures.length} failed attempts, all in /certs and metrics; ${repairs} repair(s) of a refused pair; ${samples.length - served.length} samples during portico restarts`
+    result: `${served.length} samples: ${inexcusable.length} lapses with time to renew; ${lapses.length} lapse(s) where faults and restarts left less than ${HEALTHY_MS / 1000} s between renewal time and expiry (least validity left ${minLeft.toFixed(1)} s); ${selfSigned.length} self-signed; ${failures.length} failed attempts, each name's shown in /certs, the metrics matching the log since the last restart; ${repairs} repair(s) of a refused pair; ${samples.length - served.length} samples during portico restarts`
   })
 })
