@@ -5,7 +5,7 @@ import { once } from 'node:events'
 import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import { ensureSelfSigned } from '../../src/tls/index.js'
-import { makeTempDir, startPortico, type LogLine } from '../helpers/portico.js'
+import { makeTempDir, plainAndTlsConfig, startPortico, type LogLine } from '../helpers/portico.js'
 import { send, sendH2 } from '../helpers/http.js'
 import { rawExchange } from '../helpers/raw-socket.js'
 
@@ -29,16 +29,7 @@ t.test('one request-opening path; request bytes of streamed uploads', async t =>
   const cert = await ensureSelfSigned(join(dir, 'edge'), ['app.test', 'redir.test'])
   const p = await startPortico({
     dir,
-    config: `
-state_dir: \${STATE}
-admin: null
-log: { level: info, access: true }
-listeners:
-  - { name: plain, address: "127.0.0.1:0" }
-  - { name: tls, address: "127.0.0.1:0", tls: true }
-tls:
-  certificates: [{ cert_file: ${cert.certFile}, key_file: ${cert.keyFile} }]
-routes:
+    config: plainAndTlsConfig(cert, `
   - name: app
     host: app.test
     proxy: { upstreams: ["http://127.0.0.2:${(app.address() as AddressInfo).port}"] }
@@ -49,7 +40,7 @@ routes:
   - name: mute
     host: mute.test
     proxy: { upstreams: ["http://127.0.0.3:${(mute.address() as AddressInfo).port}"], timeouts: { headers: 300ms } }
-`
+`)
   })
   t.teardown(() => p.stop('SIGKILL'))
   const upgrade = (hostLines: string): string =>

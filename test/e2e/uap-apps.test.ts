@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { readFile } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
 import { ensureSelfSigned } from '../../src/tls/index.js'
-import { makeTempDir, startPortico, type LogLine } from '../helpers/portico.js'
+import { makeTempDir, plainAndTlsConfig, startPortico, type LogLine } from '../helpers/portico.js'
 import { send, sendH2, type Reply } from '../helpers/http.js'
 import { rawExchange } from '../helpers/raw-socket.js'
 import { figure, scaled } from '../helpers/figures.js'
@@ -120,16 +120,7 @@ t.test('apps behind the UAP, plain proxy and CORS routes over h1, TLS and h2', a
   const origin = `http://127.0.0.2:${appPort}`
   const p = await startPortico({
     dir,
-    config: `
-state_dir: \${STATE}
-admin: null
-log: { level: info, access: true }
-listeners:
-  - { name: plain, address: "127.0.0.1:0" }
-  - { name: tls, address: "127.0.0.1:0", tls: true }
-tls:
-  certificates: [{ cert_file: ${cert.certFile}, key_file: ${cert.keyFile} }]
-routes:
+    config: plainAndTlsConfig(cert, `
   - name: uap
     uap: { domain: uap.test, allow: [127.0.0.0/8], default_scheme: http }
   - name: proxy
@@ -149,7 +140,7 @@ routes:
   - name: race
     host: [race.test]
     proxy: { upstreams: ["http://127.0.0.3:${racyPort}"] }
-`
+`)
   })
   t.teardown(() => p.stop('SIGKILL'))
   const uapHost = `http-127-0-0-2-${appPort}.uap.test`

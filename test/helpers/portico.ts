@@ -151,6 +151,24 @@ ${routes}
 }
 
 /**
+ * Listeners `plain` and `tls` (both port 0, access log on) with a certificate from files; then
+ * the `routes` list items.
+ */
+export function plainAndTlsConfig (cert: { certFile: string, keyFile: string }, routes: string): string {
+  return `
+state_dir: \${STATE}
+admin: null
+log: { level: info, access: true }
+listeners:
+  - { name: plain, address: "127.0.0.1:0" }
+  - { name: tls, address: "127.0.0.1:0", tls: true }
+tls:
+  certificates: [{ cert_file: ${cert.certFile}, key_file: ${cert.keyFile} }]
+routes:
+${routes}`
+}
+
+/**
  * The TLS preamble many tests repeat: state in the temp dir, no admin, a plain-HTTP listener
  * `http` and a TLS listener `https` (port 0 unless given) with a self-signed certificate for
  * `names`; then `extra` top-level YAML and the `routes` list items.
