@@ -24,7 +24,8 @@ t.test('the install guide\'s modes: the service user can check the config, other
   const guide = await readFile(join(ROOT, 'docs/INSTALL-UAP-HOST.md'), 'utf8')
   const at = (p: string): string => join(dir, p)
   await mkdir(at('etc/letsencrypt/live/uap.example.org'), { recursive: true })
-  await mkdir(at('etc/letsencrypt/archive'), { recursive: true })
+  // certbot's layout: live/NAME holds symlinks into archive/NAME (portico renews into both).
+  await mkdir(at('etc/letsencrypt/archive/uap.example.org'), { recursive: true })
   const steps = guide.split('\n').filter(l => /^sudo (install|chgrp|chmod) /.test(l) && l.includes('/etc/'))
   t.ok(steps.length >= 5, `install/chgrp/chmod steps found: ${steps.length}`)
   for (const line of steps) {
