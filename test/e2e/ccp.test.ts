@@ -23,8 +23,10 @@ const ccpRoute = (apiPort: number, caFile: string): string => `
       ports: ["${apiPort}"]
       tls: { ca_file: ${caFile} }`
 
+type FakeApi = Awaited<ReturnType<typeof startFakeOpenStack>>
+
 /** The fake OpenStack API with its private CA written to the temp dir. */
-async function fakeApi (t: Test): Promise<{ api: Awaited<ReturnType<typeof startFakeOpenStack>>, dir: string }> {
+async function fakeApi (t: Test): Promise<{ api: FakeApi, dir: string }> {
   const { dir, cleanup } = await makeTempDir()
   t.teardown(cleanup)
   const pki = makePki(['localhost', '127.0.0.1'])
@@ -38,7 +40,7 @@ async function fakeApi (t: Test): Promise<{ api: Awaited<ReturnType<typeof start
  * CORS and CCP forwarding are router behaviour: served in-process (test/helpers/inject.ts), no
  * binary spawned. The binary (relative ca_file, memory of the process) is in the last test.
  */
-async function setup (t: Test, extraRoutes = ''): Promise<{ api: Awaited<ReturnType<typeof startFakeOpenStack>>, port: number }> {
+async function setup (t: Test, extraRoutes = ''): Promise<{ api: FakeApi, port: number }> {
   const { api: fake, dir } = await fakeApi(t)
   const m = await mount(t, ccpRoute(fake.port, join(dir, 'ca.pem')) + extraRoutes)
   return { api: fake, port: m.port }
