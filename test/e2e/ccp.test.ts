@@ -6,34 +6,44 @@ import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
 import { httpConfig, makeTempDir, startPortico } from '../helpers/portico.js'
 import { send } from '../helpers/http.js'
+import { mount } from '../helpers/inject.js'
 import { makePki } from '../helpers/pki.js'
 import { startFakeOpenStack } from '../helpers/fake-openstack.js'
 import { watchRss, MiB } from '../helpers/rss.js'
 
 const ORIGIN = 'https://exosphere.example.org'
 
-async function setup (t: Test, extraRoutes = '') {
-  const { dir, cleanup } = await makeTempDir()
-  t.teardown(cleanup)
-  const pki = makePki(['localhost', '127.0.0.1'])
-  await writeFile(join(dir, 'ca.pem'), pki.caCert)
-  const api = await startFakeOpenStack(pki)
-  t.teardown(api.close)
-  const p = await startPortico({
-    dir,
-    config: httpConfig(`
+const ccpRoute = (apiPort: number, caFile: string): string => `
   - name: ccp
     host: ccp.test
     cors: { preset: openstack, origins: ["${ORIGIN}", '~^http://localhost(:[0-9]+)?$'], credentials: true }
     cors_proxy:
       hosts: [localhost]
       networks: [127.0.0.0/8, "::1/128"]
-      ports: ["${api.port}"]
-      tls: { ca_file: ca.pem }
-${extraRoutes}`)
-  })
-  t.teardown(() => p.stop('SIGKILL'))
-  return { p, api, port: p.ports.http! }
+      ports: ["${apiPort}"]
+      tls: { ca_file: ${caFile} }`
+
+type FakeApi = Awaited<ReturnType<typeof startFakeOpenStack>>
+
+/** The fake OpenStack API with its private CA written to the temp dir. */
+async function fakeApi (t: Test): Promise<{ api: FakeApi, dir: string }> {
+  const { dir, cleanup } = await makeTempDir()
+  t.teardown(cleanup)
+  const pki = makePki(['localhost', '127.0.0.1'])
+  await writeFile(join(dir, 'ca.pem'), pki.caCert)
+  const api = await startFakeOpenStack(pki)
+  t.teardown(api.close)
+  return { api, dir }
+}
+
+/**
+ * CORS and CCP forwarding are router behaviour: served in-process (test/helpers/inject.ts), no
+ * binary spawned. The binary (relative ca_file, memory of the process) is in the last test.
+ */
+async function setup (t: Test, extraRoutes = ''): Promise<{ api: FakeApi, port: number }> {
+  const { api: fake, dir } = await fakeApi(t)
+  const m = await mount(t, ccpRoute(fake.port, join(dir, 'ca.pem')) + extraRoutes)
+  return { api: fake, port: m.port }
 }
 
 const exo = (port: number, host = 'localhost'): Record<string, string> => ({ 'exo-proxy-orig-host': host, 'exo-proxy-orig-port': String(port) })
@@ -81,7 +91,7 @@ t.test('preflight is answered locally and never reaches the upstream', async t =
 })
 
 t.test('upstream failures are 502/504 with CORS headers; TLS verification is on', async t => {
-  const { api, port, p } = await setup(t, `
+  const { api, port } = await setup(t, `
   - name: ccp-noca
     host: noca.test
     cors: { preset: openstack, origins: ["${ORIGIN}"] }
@@ -90,7 +100,6 @@ t.test('upstream failures are 502/504 with CORS headers; TLS verification is on'
     host: strict.test
     cors: { preset: openstack, origins: ["${ORIGIN}"], deny_disallowed: true }
     cors_proxy: { hosts: [localhost], networks: [127.0.0.0/8, "::1/128"], ports: ["1-65535"] }`)
-  void p
   const strict = await send(port, 'strict.test', { path: '/proxy/', headers: { ...exo(api.port), origin: 'https://evil.example' } })
   t.equal(strict.status, 403, 'deny_disallowed answers 403')
   t.match(strict.body, /origin not allowed/)
@@ -110,7 +119,10 @@ t.test('upstream failures are 502/504 with CORS headers; TLS verification is on'
 })
 
 t.test('256 MiB each way through the CCP with bounded memory', async t => {
-  const { api, port, p } = await setup(t)
+  const { api, dir } = await fakeApi(t)
+  const p = await startPortico({ dir, config: httpConfig(ccpRoute(api.port, 'ca.pem')) })
+  t.teardown(() => p.stop('SIGKILL'))
+  const port = p.ports.http!
   const chunk = Buffer.alloc(256 * 1024, 1)
   const upload = async (N: number): Promise<string> => await new Promise<string>((resolve, reject) => {
     let left = N

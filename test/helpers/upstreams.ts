@@ -19,7 +19,7 @@ export async function appAndEcho (t: Test, handler: http.RequestListener): Promi
 
 /**
  * The shared loopback upstream: answers every request with a JSON echo of what it received
- * (method, url, headers, body length), on 127.0.0.2 by default. Closed at teardown.
+ * (method, url, headers, body length), on 127.0.0.2 by default (or e.g. ::1). Closed at teardown.
  */
 export async function echoUpstream (t: Test, host = '127.0.0.2', extraHeaders: Record<string, string> = {}): Promise<{ port: number, origin: string }> {
   const server = http.createServer((req, res) => {
@@ -34,5 +34,6 @@ export async function echoUpstream (t: Test, host = '127.0.0.2', extraHeaders: R
   await once(server, 'listening')
   t.teardown(() => { server.closeAllConnections(); server.close() })
   const port = (server.address() as net.AddressInfo).port
-  return { port, origin: `http://${host}:${port}` }
+  // IPv6 literals take brackets in an origin.
+  return { port, origin: `http://${host.includes(':') ? `[${host}]` : host}:${port}` }
 }

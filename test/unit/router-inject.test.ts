@@ -29,16 +29,16 @@ t.test('CORS: preflight answered locally, allowed origins echoed, others not', a
   t.equal(evil.headers['access-control-allow-origin'], undefined, 'a foreign origin gets no CORS headers')
 })
 
-t.test('413: Content-Length and chunked bodies over max_body_size', async t => {
-  const up = await echoUpstream(t)
+t.test('413: Content-Length and chunked bodies over max_body_size (to an IPv6 literal upstream)', async t => {
+  const up = await echoUpstream(t, '::1')
   const m = await mount(t, `  - { host: limit.test, proxy: { upstreams: ["${up.origin}"], max_body_size: 1k } }`)
   const small = await m.send('limit.test', { method: 'POST', body: Buffer.alloc(1024) })
-  t.equal((JSON.parse(small.body) as { bytes: number }).bytes, 1024)
+  t.equal((JSON.parse(small.body) as { bytes: number }).bytes, 1024, 'a body at the limit reaches the upstream on ::1')
   const big = await m.send('limit.test', { method: 'POST', body: Buffer.alloc(1025) })
-  t.equal(big.status, 413)
+  t.equal(big.status, 413, 'Content-Length over the limit')
   t.equal(m.access.at(-1)?.bytes, Buffer.byteLength(big.body), 'the access entry counts the error body')
   const chunked = await m.send('limit.test', { method: 'POST', headers: { 'transfer-encoding': 'chunked' }, body: [Buffer.alloc(800), Buffer.alloc(800)] })
-  t.equal(chunked.status, 413)
+  t.equal(chunked.status, 413, 'chunked body over the limit')
 })
 
 t.test('response header edits: set and remove on proxied responses', async t => {
