@@ -67,21 +67,31 @@ t.test('combined format (nginx/Apache) in the access file; the client behind a t
 t.test('console output: readable lines when asked, and by default on a terminal', async t => {
   const { dir, cleanup } = await makeTempDir()
   t.teardown(cleanup)
-  const port = await freePort()
-  const file = join(dir, 'portico.yaml')
-  await writeFile(file, `state_dir: ${join(dir, 'state')}\nadmin: null\nlisteners: [{ name: http, address: "127.0.0.1:${port}" }]\nroutes: [{ host: "*", respond: { body: hi } }]\n`)
   const readable = /^\d{2}:\d{2}:\d{2}\.\d{3} INFO +portico ready generation=\d+ listeners=/m
+  // Each run gets its own config and port: a daemon still exiting under `script` must not make the next one fail to bind.
+  let runs = 0
+  const configFile = async (): Promise<string> => {
+    const file = join(dir, `portico-${++runs}.yaml`)
+    const listen = `listeners: [{ name: http, address: "127.0.0.1:${await freePort()}" }]`
+    await writeFile(file, `state_dir: ${join(dir, `state-${runs}`)}\nadmin: null\n${listen}\nroutes: [{ host: "*", respond: { body: hi } }]\n`)
+    return file
+  }
   const run = async (cmd: string, args: string[]): Promise<string> => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    // Own process group, so `script`'s grandchild is stopped too; the exit promise exists before any early exit.
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+    const exited = once(child, 'exit')
     let out = ''
     child.stdout.on('data', (d: Buffer) => { out += d.toString() })
-    for (let i = 0; i < 200 && !readable.test(out) && !out.includes('"portico ready"'); i++) await new Promise(resolve => setTimeout(resolve, 50))
-    child.kill('SIGTERM')
-    await once(child, 'exit')
+    child.stderr.on('data', (d: Buffer) => { out += d.toString() })
+    for (let i = 0; i < 200 && !readable.test(out) && !out.includes('"portico ready"') && child.exitCode === null; i++) {
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+    try { process.kill(-child.pid!, 'SIGTERM') } catch { /* already gone */ }
+    await exited
     return out
   }
-  t.match(await run(process.execPath, [CLI, 'run', '--config', file, '--log-format', 'console']), readable, '--log-format console')
+  t.match(await run(process.execPath, [CLI, 'run', '--config', await configFile(), '--log-format', 'console']), readable, '--log-format console')
   // `script` gives the child a pseudo-terminal: auto picks the console encoder there.
-  t.match(await run('script', ['-qfec', `${process.execPath} ${CLI} run --config ${file}`, '/dev/null']), readable, 'auto on a terminal')
-  t.match(await run(process.execPath, [CLI, 'run', '--config', file]), /^\{"level":30,.*"msg":"portico ready"/m, 'auto on a pipe: JSON')
+  t.match(await run('script', ['-qfec', `${process.execPath} ${CLI} run --config ${await configFile()}`, '/dev/null']), readable, 'auto on a terminal')
+  t.match(await run(process.execPath, [CLI, 'run', '--config', await configFile()]), /^\{"level":30,.*"msg":"portico ready"/m, 'auto on a pipe: JSON')
 })
