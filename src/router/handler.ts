@@ -11,6 +11,7 @@ import { responseEditor } from './response-editor.js'
 import { openRequest, type OpenedRequest } from './open-request.js'
 import type { ListenerInfo, RouterDeps, RouterView } from './view.js'
 import { namesConfirmed } from './held-names.js'
+import { nodeReply, sendAnswer } from './reply.js'
 
 const ACME_PREFIX = '/.well-known/acme-challenge/'
 
@@ -140,19 +141,12 @@ function act (x: Exchange, d: Decision): void {
       x.reject(404, d.reason)
       return
     case 'redirect':
-      setAll(res, x.cors)
-      res.writeHead(d.status, { location: d.location, 'content-length': 0 })
-      res.end()
-      x.log(d.status, 0, undefined)
+      x.log(d.status, sendAnswer(nodeReply(res), { status: d.status, headers: [...x.cors ?? [], ['location', d.location]], body: '' }, 'GET'), undefined)
       return
     case 'respond': {
       const a = d.respond
-      setAll(res, x.cors)
-      res.statusCode = a.status
-      for (const [k, v] of a.headers) res.setHeader(k, v)
-      res.setHeader('content-length', a.body.length)
-      res.end(req.method === 'HEAD' ? undefined : a.body)
-      x.log(a.status, a.body.length, undefined)
+      const headers = [...x.cors ?? [], ...a.headers]
+      x.log(a.status, sendAnswer(nodeReply(res), { status: a.status, headers, body: a.body }, req.method ?? 'GET'), undefined)
     }
   }
 }
@@ -217,10 +211,6 @@ function proxy (x: Exchange, origins: string[], upstream: UpstreamSettings, t: P
       x.log(o.error?.status ?? o.status, o.bytesOut + own, o.upstream, o.error?.reason ?? o.aborted, o.bytesIn, o)
     }
   })
-}
-
-function setAll (res: ServerResponse, headers: HeaderList | undefined): void {
-  if (headers !== undefined) for (const [k, v] of headers) res.setHeader(k, v)
 }
 
 /** `/proxy/v3/x?y` → `/v3/x?y`; the rest of the path and query pass byte for byte. */
