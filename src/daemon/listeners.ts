@@ -183,7 +183,6 @@ export class ListenerSet {
         return { maxHeaderSize: x.max_header_size, maxHeaders: x.max_headers, headerTimeoutMs: x.header_timeout, keepaliveTimeoutMs: x.keepalive_timeout }
       },
       pools: this.#pools,
-      fallback: socket => { httpServer.emit(l.tls ? 'secureConnection' : 'connection', socket) },
       inflight: delta => { this.#inflight += delta }
     })
   }

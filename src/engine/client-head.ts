@@ -1,26 +1,22 @@
-import { connectionTokens, HOP_BY_HOP, scopeSetCookies } from '../router/index.js'
+import { clientResponseHeaders, connectionTokens, HOP_BY_HOP, type ResponseEditor, type ResponseHeaderMap } from '../router/index.js'
 import { Framing, type ResponseHeadParser } from './response-head.js'
 
 export interface HeadEdits {
   /** The route's HSTS value on TLS listeners (the upstream's own wins). */
   hsts: string | undefined
-  /** UAP cookie scoping: the request's host. */
-  cookieHost: string | undefined
   /** The client connection closes after this response. */
   close: boolean
 }
 
 /**
- * The response head for the client, from the upstream's: hop-by-hop fields and fields the
- * Connection field names are dropped (RFC 9110 §7.6.1), Set-Cookie values scoped by the
- * router's UAP rule, HSTS added, the framing stated (chunked is passed through as it came).
- * Field names keep their case; the string is latin1, written back byte for byte.
+ * The response head for the client, from the upstream's, when the route edits nothing (the
+ * common case): hop-by-hop fields and fields the Connection field names are dropped (RFC 9110
+ * §7.6.1), HSTS added, the framing stated (chunked is passed through as it came). Field names
+ * keep their case; the string is latin1, written back byte for byte.
  */
 export function clientHead (p: ResponseHeadParser, framing: Framing, edits: HeadEdits): string {
   const raw = p.headers
   const named = connectionTokens(raw)
-  const cookies = edits.cookieHost === undefined ? undefined : scopedCookies(raw, edits.cookieHost)
-  let c = 0
   let hsts = edits.hsts
   let out = `HTTP/1.1 ${p.statusCode} ${p.statusText}\r\n`
   for (let i = 0; i < raw.length; i += 2) {
@@ -29,11 +25,48 @@ export function clientHead (p: ResponseHeadParser, framing: Framing, edits: Head
     if (HOP_BY_HOP.has(lower) || (named !== undefined && named.has(lower))) continue
     // The upstream's own HSTS wins, as with node's writeHead over setHeader.
     if (lower === 'strict-transport-security') hsts = undefined
-    out += `${name}: ${cookies !== undefined && lower === 'set-cookie' ? cookies[c++] as string : raw[i + 1] as string}\r\n`
+    out += `${name}: ${raw[i + 1] as string}\r\n`
   }
-  if (hsts !== undefined) out += `strict-transport-security: ${hsts}\r\n`
+  return out + tail(hsts, framing, edits.close)
+}
+
+export interface EditedHead extends HeadEdits {
+  /** Upstream fields dropped besides hop-by-hop (a CORS route's upstream CORS fields). */
+  drop: ReadonlySet<string> | undefined
+  /** The route's response edits, cookie scoping and CORS answer: the node path's editor itself. */
+  edit: ResponseEditor | undefined
+}
+
+/**
+ * The response head when the route edits it: the upstream's fields as the node path sees them
+ * (lower-case names, a repeated field as a list), the same `clientResponseHeaders` and
+ * `responseEditor` applied, then written field by field as node's writeHead does.
+ */
+export function editedHead (p: ResponseHeadParser, framing: Framing, e: EditedHead): string {
+  const raw = p.headers
+  const h: ResponseHeaderMap = {}
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase()
+    const value = raw[i + 1] as string
+    const prev = h[name]
+    h[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value]
+  }
+  clientResponseHeaders(h, e.drop)
+  e.edit?.(h)
+  let out = `HTTP/1.1 ${p.statusCode} ${p.statusText}\r\n`
+  for (const name of Object.keys(h)) {
+    const v = h[name]
+    if (v === undefined) continue
+    if (Array.isArray(v)) for (const one of v) out += `${name}: ${one}\r\n`
+    else out += `${name}: ${v}\r\n`
+  }
+  return out + tail(h['strict-transport-security'] === undefined ? e.hsts : undefined, framing, e.close)
+}
+
+function tail (hsts: string | undefined, framing: Framing, close: boolean): string {
+  let out = hsts === undefined ? '' : `strict-transport-security: ${hsts}\r\n`
   if (framing === Framing.Chunked) out += 'transfer-encoding: chunked\r\n'
-  if (edits.close || framing === Framing.Close) out += 'connection: close\r\n'
+  if (close || framing === Framing.Close) out += 'connection: close\r\n'
   return out + '\r\n'
 }
 
@@ -41,14 +74,4 @@ export function clientHead (p: ResponseHeadParser, framing: Framing, edits: Head
 export function fieldValue (raw: readonly string[], lower: string): string | undefined {
   for (let i = 0; i < raw.length; i += 2) if ((raw[i] as string).length === lower.length && (raw[i] as string).toLowerCase() === lower) return raw[i + 1] as string
   return undefined
-}
-
-/** The response's Set-Cookie values, in order, scoped by the router's UAP cookie rule; undefined when there are none. */
-function scopedCookies (raw: readonly string[], host: string): string[] | undefined {
-  const list: string[] = []
-  for (let i = 0; i < raw.length; i += 2) if ((raw[i] as string).toLowerCase() === 'set-cookie') list.push(raw[i + 1] as string)
-  if (list.length === 0) return undefined
-  const h: { 'set-cookie'?: string[] } = { 'set-cookie': list }
-  scopeSetCookies(h, host)
-  return h['set-cookie']
 }

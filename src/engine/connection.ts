@@ -1,13 +1,16 @@
 import type { Socket } from 'node:net'
 import {
-  clientIp, decide, errorPage, normalizeHost, forwardFacts, nextRequestId, upstreamServerName, NO_SNI, requestTarget, upstreamRequestHeaders,
-  type AccessEntry, type Decision, type ListenerInfo, type RouterDeps
+  applyPolicy, clientIp, errorAnswer, forwardFacts, internalError, nextRequestId, openRequest, upstreamServerName, NO_SNI,
+  upstreamRequestHeaders, upgradeRefusal, withFields, type ListenerInfo, type OpenedRequest, type PolicyRequest, type ProxyPlan, type Reply,
+  type RouterDeps, type UpstreamSettings
 } from '../router/index.js'
 import { RequestFramer, Step } from './request-framer.js'
 import type { RequestHeadParser } from './request-head.js'
 import type { Framing, ResponseHeadParser } from './response-head.js'
-import { clientHead, fieldValue } from './client-head.js'
+import { clientHead, editedHead, fieldValue } from './client-head.js'
+import { ClientReply, type ReplySink } from './client-reply.js'
 import { UpstreamExchange, type ExchangeClient } from './exchange.js'
+import { engineRequestInfo, type EngineRequestInfo } from './request-info.js'
 import { upgrade } from './upgrade.js'
 import type { OriginSpec, UpstreamPools } from './upstream-pool.js'
 
@@ -24,44 +27,49 @@ export interface EngineDeps {
   listener: ListenerInfo
   limits: () => EngineLimits
   pools: UpstreamPools
-  /** Hands the socket, with bytes already read pushed back, to the node:http server (the same handler as before). */
-  fallback: (socket: Socket) => void
   /** The socket left the engine (it became a tunnel). */
   detach: (socket: Socket) => void
   /** In-flight requests (+1/-1), for the drain on shutdown and /readyz. */
   inflight: (delta: number) => void
 }
 
-const ACME_PREFIX = '/.well-known/acme-challenge/'
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large', 501: 'Not Implemented', 505: 'HTTP Version Not Supported' }
 
+/** One request from its head to the end of its response. */
+interface Current {
+  readonly info: EngineRequestInfo
+  readonly reply: ClientReply
+  opened: OpenedRequest | undefined
+  plan: ProxyPlan | undefined
+  /** Neither forwarded nor answered yet: the policy is waiting (CCP resolve, held Docker names). */
+  pending: boolean
+  /** The response (answer or forwarded) is complete. */
+  done: boolean
+  /** Body bytes read (chunked bodies: wire bytes). */
+  bodyIn: number
+  /** The forwarded response's head went out (a later failure can only abort). */
+  responseStarted: boolean
+}
+
 /**
- * One client connection served by the engine: reads requests with the strict framer, asks the
- * router's `decide()` what to do, forwards proxied requests itself and answers them in order.
- * A request the engine does not handle itself (anything but a plain proxy decision: CORS,
- * response edits, redirects, fixed answers, ACME, HTTP/1.0 ...) hands the whole
- * connection, from that request on, to the node:http server with the unchanged handler.
+ * One client connection served by the engine: reads requests with the strict framer, opens each
+ * with the router's `openRequest` (target, SNI check, decision), runs the shared policy
+ * (src/router/policy.ts) with a `Reply` on this socket for portico's own answers, forwards what
+ * the policy plans itself, and answers pipelined requests in order. Upgrades become tunnels.
  */
-export class ClientConnection implements ExchangeClient {
+export class ClientConnection implements ExchangeClient, ReplySink {
   readonly socket: Socket
   expectContinue = false
   readonly #deps: EngineDeps
   readonly #framer: RequestFramer
-  /** Raw bytes of a head that arrived in pieces (kept for a handover to node:http). */
-  #headChunks: Buffer[] = []
-  /** Bytes read past the current message while its response is pending (pipelining). */
+  /** Bytes read past what may be parsed now (a pipelined request, or a body while the policy waits). */
   #rest: Buffer | undefined
   #exchange: UpstreamExchange | undefined
-  #entry: AccessEntry | undefined
-  #started = 0
+  #cur: Current | undefined
   #keepAlive = true
   #inBody = false
+  #feeding = false
   #headStartedAt = 0
-  #hsts: string | undefined
-  /** UAP cookie scoping: the request's host, or undefined when the route does not scope. */
-  #cookieHost: string | undefined
-  /** The request's Accept field: error pages answer JSON to API clients, as on the node path. */
-  #accept: string | undefined
   #closed = false
 
   constructor (socket: Socket, deps: EngineDeps) {
@@ -79,47 +87,64 @@ export class ClientConnection implements ExchangeClient {
     socket.setTimeout(l.keepaliveTimeoutMs)
   }
 
+  /** A response is being produced (the next pipelined request waits). */
+  get #busy (): boolean { return this.#cur !== undefined && !this.#cur.done }
+
   /** Between requests with nothing pending: safe to close (shutdown, reload drain). */
-  get idle (): boolean { return this.#exchange === undefined && this.#framer.idle && this.#rest === undefined }
+  get idle (): boolean { return !this.#busy && this.#framer.idle && this.#rest === undefined }
+
+  get method (): string { return this.#cur?.info.method ?? 'GET' }
+  get http10 (): boolean { return this.#cur?.info.httpVersion === '1.0' }
 
   readonly #onError = (): void => { this.socket.destroy() }
 
   readonly #onClose = (): void => {
     this.#closed = true
-    if (this.#exchange !== undefined) {
-      this.#exchange.abort()
-      this.#log(499, 0, undefined, 'client closed the connection')
-      this.#exchange = undefined
-    }
+    const c = this.#cur
+    if (c === undefined || c.done) return
+    c.done = true
+    this.#exchange?.abort()
+    this.#exchange = undefined
+    c.reply.closed()
+    this.#deps.inflight(-1)
+    c.opened?.log(499, 0, undefined, 'client closed the connection', this.#bytesIn(c))
   }
 
   readonly #onTimeout = (): void => {
-    if (this.#exchange !== undefined) return // the exchange's own timers govern
+    if (this.#busy) return // the exchange's own timers govern
     if (this.#framer.idle) { this.socket.destroy(); return }
     this.#refuse(408)
   }
 
   readonly #onData = (chunk: Buffer): void => {
-    if (this.#exchange !== undefined && !this.#inBody) {
-      // Pipelined: the next request waits until this response is out.
-      this.#rest = this.#rest === undefined ? chunk : Buffer.concat([this.#rest, chunk])
-      this.socket.pause()
+    if (this.#rest !== undefined || this.#cur?.pending === true || (this.#busy && !this.#inBody)) {
+      // Pipelined (or the policy is still deciding, or earlier bytes wait): parsed once this response is out.
+      this.#stash(chunk)
       return
     }
     this.#feed(chunk)
   }
 
+  #stash (chunk: Buffer): void {
+    this.#rest = this.#rest === undefined ? chunk : Buffer.concat([this.#rest, chunk])
+    this.socket.pause()
+  }
+
   #feed (buf: Buffer): void {
+    this.#feeding = true
+    try { this.#parse(buf) } finally { this.#feeding = false }
+  }
+
+  #parse (buf: Buffer): void {
     const f = this.#framer
     let pos = 0
     while (pos < buf.length && !this.#closed) {
-      const start = pos
+      if (this.#cur?.pending === true || (this.#busy && !this.#inBody)) { this.#stash(buf.subarray(pos)); return }
       if (!this.#inBody && f.idle) this.#headStartedAt = performance.now()
       pos = f.next(buf, pos, buf.length)
       switch (f.step) {
         case Step.More:
           if (!this.#inBody) {
-            this.#headChunks.push(start === 0 ? buf : buf.subarray(start))
             const l = this.#deps.limits()
             // An absolute deadline from the head's first byte: a trickle of bytes never resets it.
             if (l.headerTimeoutMs > 0 && performance.now() - this.#headStartedAt > l.headerTimeoutMs) { this.#refuse(408); return }
@@ -129,192 +154,239 @@ export class ClientConnection implements ExchangeClient {
         case Step.Error:
           this.#refuse(f.status)
           return
-        case Step.Head: {
-          const chunks = this.#headChunks
-          this.#headChunks = []
-          if (f.head.upgrade && this.#openUpgrade(f.head, buf.subarray(pos))) return
-          if (f.head.upgrade || !this.#open(f.head)) {
-            chunks.push(buf.subarray(start))
-            this.#handOver(chunks.length === 1 ? chunks[0] as Buffer : Buffer.concat(chunks))
-            return
-          }
+        case Step.Head:
           this.#inBody = !f.messageDone
+          if (f.head.upgrade) { this.#openUpgrade(f.head, buf.subarray(pos)); return }
+          this.#start(f.head)
           break
-        }
-        case Step.Body:
-          this.#countIn(f.spanEnd - f.spanStart)
+        case Step.Body: {
+          const c = this.#cur
+          if (c === undefined || c.done) break // an answered request's body: read and dropped
+          c.bodyIn += f.spanEnd - f.spanStart
+          const max = c.plan?.upstream.maxBodySize ?? null
+          if (max !== null && c.bodyIn > max) { this.#tooLarge(c, max); return }
           if (this.#exchange !== undefined && !this.#exchange.body(buf, f.spanStart, f.spanEnd)) this.socket.pause()
           break
+        }
       }
       if (f.messageDone) {
         this.#inBody = false
         this.#exchange?.bodyEnd()
-        if (pos < buf.length) {
-          this.#rest = buf.subarray(pos)
-          this.socket.pause()
-          return
-        }
       }
     }
   }
 
-  /** Chunked bodies count their wire bytes (Content-Length ones were counted from the head). */
-  #countIn (n: number): void {
-    if (this.#entry !== undefined && this.#framer.head.chunked) this.#entry.bytesIn += n
+  /** Chunked bodies count what was read; Content-Length ones their declared length. */
+  #bytesIn (c: Current): number | undefined {
+    return c.info.declaredLength > 0 ? undefined : c.bodyIn
   }
 
   /**
-   * The one request-opening step of normal and upgrade requests (target, ACME and SNI checks,
-   * decision, request id, forwarding headers), so the two cannot drift; undefined when the
-   * request is not the engine's to serve.
+   * A request head: opened by the router (target, SNI check, decision, request id), then the
+   * shared policy answers it on a `Reply` or plans its forwarding.
    */
-  #opening (h: RequestHeadParser): Opening | undefined {
-    if (h.minor !== 1) return undefined
-    const { router, listener } = this.#deps
-    const view = router.view()
-    const target = requestTarget(h.target, h.host)
-    if (target === undefined) return undefined
-    const { host, url } = target
-    if ((view.acmeHttp !== undefined && url.startsWith(ACME_PREFIX)) || (listener.tls && view.strictSniHost)) return undefined
-    const d = decide(view.routes, { host, url, listener: listener.name, tls: listener.tls }, view.names)
-    if (!engineServes(d, h)) return undefined
-    const p = d as ProxyDecision
-    const origins = p.alternatives ?? (p.pool === undefined ? [p.target] : p.pool.candidates())
-    const rid = nextRequestId()
-    const facts = forwardFacts(clientIp(this.socket), listener.tls ? 'https' : 'http', host, rid, view.trustedProxies, view.via)
-    const forcedHost = host !== h.host ? host : undefined
-    const hostOverride = p.upstream.preserveHost ? forcedHost : new URL(origins[0] as string).host
-    const headers = upstreamRequestHeaders(h.headers, facts, hostOverride)
-    let head = `${h.method} ${url} HTTP/1.1\r\n`
-    for (let i = 0; i < headers.length; i += 2) head += `${headers[i] as string}: ${headers[i + 1] as string}\r\n`
-    const entry: AccessEntry = {
-      rid, method: h.method, host, path: url, status: 0, bytes: 0, bytesIn: h.chunked ? 0 : Math.max(0, h.contentLength), ms: 0,
-      route: p.route.name, upstream: undefined, action: h.upgrade ? `${p.action}:upgrade` : p.action, listener: listener.name
-    }
-    return { d: p, origins, head, entry }
-  }
-
-  /** Starts forwarding a request; false when it is not the engine's to serve. */
-  #open (h: RequestHeadParser): boolean {
-    const o = this.#opening(h)
-    if (o === undefined) return false
-    const { d, origins } = o
-    const up = d.upstream
-    this.#started = performance.now()
+  #start (h: RequestHeadParser): void {
     this.#keepAlive = h.keepAlive
     this.expectContinue = h.expectContinue
-    this.#hsts = this.#deps.listener.tls ? d.route.hsts : undefined
-    this.#cookieHost = d.route.action.kind === 'uap' && d.route.action.cookieScoping ? normalizeHost(o.entry.host) : undefined
-    this.#accept = fieldValue(h.headers, 'accept')
-    this.#entry = o.entry
+    const info = engineRequestInfo(h, this.socket)
+    const c: Current = { info, reply: new ClientReply(this), opened: undefined, plan: undefined, pending: true, done: false, bodyIn: 0, responseStarted: false }
+    this.#cur = c
     this.#deps.inflight(1)
+    this.socket.setTimeout(0)
+    this.#decide(c, nextRequestId(), false)
+  }
+
+  #decide (c: Current, rid: string, resumed: boolean): void {
+    const router = this.#deps.router
+    const view = router.view()
+    let p: PolicyRequest | undefined
+    try {
+      const opened = c.opened = openRequest(router, view, this.#deps.listener, c.info, rid, false)
+      p = { deps: router, view, listener: this.#deps.listener, req: c.info, opened, reply: c.reply }
+      const policy = p
+      applyPolicy(p, {
+        proxy: plan => { this.#forward(c, policy, plan) },
+        reopen: () => { if (!c.done) this.#decide(c, rid, true) }
+      }, resumed)
+    } catch (err) {
+      // Nothing may escape into the socket's event handler (an uncaught exception ends the process).
+      if (c.done) return
+      if (p !== undefined) { internalError(p, err); return }
+      router.fault?.(err instanceof Error ? err : new Error(String(err)), { rid, host: c.info.hostHeader, path: c.info.target, route: undefined })
+      errorAnswer(c.reply, 502, 'internal error', rid, undefined)
+    }
+    // An answer written meanwhile ends `pending` through `replied`; a wait keeps the bytes stashed.
+  }
+
+  /** Forwards a planned request over a pooled upstream connection. */
+  #forward (c: Current, p: PolicyRequest, plan: ProxyPlan): void {
+    if (c.done) return
+    c.plan = plan
+    c.pending = false
+    const { listener } = this.#deps
+    const { view, opened } = p
+    const info = c.info
+    const facts = forwardFacts(info.peer, listener.tls ? 'https' : 'http', opened.host, opened.rid, view.trustedProxies, view.via)
+    const headers = upstreamRequestHeaders(info.raw, facts, plan.hostOverride, plan.dropRequest)
+    // HTTP/1.0 clients: the upstream answers in 1.0 too (never chunked, which they could not read).
+    let head = `${info.method} ${plan.path} HTTP/${info.httpVersion}\r\n`
+    for (let i = 0; i < headers.length; i += 2) head += `${headers[i] as string}: ${headers[i + 1] as string}\r\n`
+    const chunked = info.chunked
+    const up = plan.upstream
     const specs = new Map<string, OriginSpec>()
     const ex = this.#exchange = new UpstreamExchange(this, {
-      origins,
+      origins: plan.origins,
       spec: origin => {
         let s = specs.get(origin)
-        if (s === undefined) specs.set(origin, s = originSpec(origin, up))
+        if (s === undefined) specs.set(origin, s = originSpec(origin, up, plan.serverName, view.dispatchers.caOf(up)))
         return s
       },
       headersTimeoutMs: up.headersTimeoutMs,
       idleTimeoutMs: up.idleTimeoutMs,
-      method: h.method,
-      head: o.head + (h.chunked ? 'transfer-encoding: chunked\r\n\r\n' : '\r\n'),
-      bodiless: !h.chunked && h.contentLength <= 0,
-      onUpstreamDown: d.pool === undefined ? undefined : origin => d.pool?.markDown(origin)
+      method: info.method,
+      head: head + (chunked ? 'transfer-encoding: chunked\r\n\r\n' : '\r\n'),
+      bodiless: !chunked && info.declaredLength <= 0,
+      onUpstreamDown: plan.onUpstreamDown
     }, this.#deps.pools)
     ex.onDrain = this.#resume
-    this.socket.setTimeout(0)
     ex.start()
-    return true
+    this.#continue()
   }
 
   /**
-   * An upgrade (websocket): its own upstream connection, then a spliced pair of sockets. The
-   * connection leaves the engine here (listeners removed, forgotten by the listener), so an open
-   * tunnel keeps nothing of this object, the request or the snapshot.
+   * An upgrade (websocket) with a proxy decision: its own upstream connection, then a spliced
+   * pair of sockets. The connection leaves the engine here (listeners removed, forgotten by the
+   * listener), so an open tunnel keeps nothing of this object, the request or the snapshot.
+   * Other decisions get the node path's refusal, then the connection closes.
    */
-  #openUpgrade (h: RequestHeadParser, early: Buffer): boolean {
-    const o = this.#opening(h)
-    if (o === undefined) return false
-    const { d, entry } = o
+  #openUpgrade (h: RequestHeadParser, early: Buffer): void {
+    const router = this.#deps.router
+    const view = router.view()
+    const info = engineRequestInfo(h, this.socket)
+    const opened = openRequest(router, view, this.#deps.listener, info, nextRequestId(), true)
+    const d = opened.decision
+    if (d.action !== 'proxy') {
+      // As on the node path: no policy for an upgrade that is not proxied, a bodiless refusal and close.
+      const r = upgradeRefusal(d, opened.rid)
+      this.socket.end(r.head)
+      this.#closed = true
+      opened.log(r.status, 0, undefined, d.reason)
+      return
+    }
     const protocol = fieldValue(h.headers, 'upgrade') ?? 'websocket'
     this.#detach()
     this.#deps.detach(this.socket)
-    const origin = o.origins[0] as string
-    const started = performance.now()
-    const access = this.#deps.router.access
+    const origin = d.pool === undefined ? d.target : d.pool.candidates()[0] as string
+    const facts = forwardFacts(info.peer, this.#deps.listener.tls ? 'https' : 'http', opened.host, opened.rid, view.trustedProxies, view.via)
+    const headers = upstreamRequestHeaders(h.headers, facts, d.upstream.preserveHost ? opened.forcedHost : new URL(origin).host)
+    let head = `${h.method} ${opened.url} HTTP/1.1\r\n`
+    for (let i = 0; i < headers.length; i += 2) head += `${headers[i] as string}: ${headers[i + 1] as string}\r\n`
     upgrade({
       client: this.socket,
-      spec: originSpec(origin, d.upstream),
-      head: `${o.head}connection: upgrade\r\nupgrade: ${protocol}\r\n\r\n`,
+      spec: originSpec(origin, d.upstream, d.upstream.serverName, view.dispatchers.caOf(d.upstream)),
+      head: `${head}connection: upgrade\r\nupgrade: ${protocol}\r\n\r\n`,
       early: early.length > 0 ? early : undefined,
       headersTimeoutMs: d.upstream.headersTimeoutMs,
       idleTimeoutMs: d.upstream.websocketIdleTimeoutMs,
-      rid: entry.rid,
-      tunnels: this.#deps.router.tunnels,
-      done: (status, error) => {
-        entry.status = status
-        entry.upstream = origin
-        entry.ms = Math.round(performance.now() - started)
-        if (error !== undefined) entry.error = error
-        access(entry)
-      }
+      rid: opened.rid,
+      tunnels: router.tunnels,
+      done: (status, error) => { opened.log(status, 0, origin, error) }
     })
-    return true
   }
 
   readonly #resume = (): void => { if (!this.#closed) this.socket.resume() }
 
   renderHead (p: ResponseHeadParser, framing: Framing): string {
-    return clientHead(p, framing, { hsts: this.#hsts, cookieHost: this.#cookieHost, close: !this.#keepAlive })
+    const c = this.#cur as Current
+    c.responseStarted = true
+    const plan = c.plan as ProxyPlan
+    const close = !this.#keepAlive
+    return plan.editResponse === undefined && plan.dropResponse === undefined
+      ? clientHead(p, framing, { hsts: plan.hsts, close })
+      : editedHead(p, framing, { hsts: plan.hsts, close, drop: plan.dropResponse, edit: plan.editResponse })
+  }
+
+  /** portico's own error answer on this connection (HSTS and CORS fields as the route says). */
+  #errorReply (c: Current): Reply {
+    const hsts = c.plan?.hsts
+    return hsts === undefined ? c.reply : withFields(c.reply, [['strict-transport-security', hsts]])
   }
 
   fail (status: 502 | 504, reason: string, origin: string): void {
-    const e = this.#entry
-    const page = errorPage(status, reason, e?.rid ?? '', this.#accept)
-    // The request body may not have been read to its end: the connection cannot go on then.
-    if (this.#inBody) this.#keepAlive = false
-    this.socket.write(`HTTP/1.1 ${status} ${page.title}\r\ncontent-type: ${page.type}\r\ncontent-length: ${Buffer.byteLength(page.body)}\r\n` +
-      `cache-control: no-store\r\nx-request-id: ${e?.rid ?? ''}\r\n${this.#hsts === undefined ? '' : `strict-transport-security: ${this.#hsts}\r\n`}` +
-      `${this.#keepAlive ? '' : 'connection: close\r\n'}\r\n${page.body}`)
-    this.#log(status, 0, origin, reason)
-    this.#next(false)
+    const c = this.#cur as Current
+    this.#exchange = undefined
+    const bytes = errorAnswer(this.#errorReply(c), status, reason, c.opened?.rid ?? '', c.info.header('accept'), c.plan?.cors, c.info.method)
+    c.opened?.log(status, bytes, origin, reason, this.#bytesIn(c))
   }
 
   done (status: number, bytes: number, origin: string, closeClient: boolean): void {
-    this.#log(status, bytes, origin)
-    this.#next(closeClient)
+    const c = this.#cur as Current
+    this.#exchange = undefined
+    c.opened?.log(status, bytes, origin, undefined, this.#bytesIn(c))
+    this.#finished(c, closeClient || !this.#keepAlive)
   }
 
   aborted (status: number, bytes: number, origin: string, reason: string): void {
-    this.#log(status, bytes, origin, reason)
+    const c = this.#cur as Current
     this.#exchange = undefined
+    c.done = true
+    this.#deps.inflight(-1)
+    c.opened?.log(status, bytes, origin, reason, this.#bytesIn(c))
     this.socket.destroy()
   }
 
-  #log (status: number, bytes: number, upstream: string | undefined, error?: string): void {
-    const e = this.#entry
-    if (e === undefined) return
-    this.#entry = undefined
-    e.status = status
-    e.bytes = bytes
-    e.upstream = upstream
-    e.ms = Math.round((performance.now() - this.#started) * 1000) / 1000
-    if (error !== undefined) e.error = error
-    this.#deps.inflight(-1)
-    this.#deps.router.access(e)
+  /** A chunked body past the route's max_body_size: 413 as on the node path (or an abort once the response started). */
+  #tooLarge (c: Current, max: number): void {
+    const ex = this.#exchange
+    this.#exchange = undefined
+    ex?.abort()
+    const reason = `request body larger than ${max} bytes`
+    if (c.responseStarted) {
+      this.aborted(0, 0, c.plan?.origins[0] ?? '', reason)
+      return
+    }
+    this.#keepAlive = false
+    const bytes = errorAnswer(this.#errorReply(c), 413, reason, c.opened?.rid ?? '', c.info.header('accept'), c.plan?.cors, c.info.method)
+    c.opened?.log(413, bytes, undefined, reason, c.bodyIn)
   }
 
-  /** After a response: close, or go on with pipelined bytes, or wait for the next request. */
-  #next (close: boolean): void {
+  /** ReplySink: the connection closes after an answer that leaves a request body unread (errors, or a client waiting for 100-continue). */
+  closeAfter (status: number): boolean {
+    if (!this.#keepAlive) return true
+    if (this.#inBody && (status >= 400 || this.expectContinue)) { this.#keepAlive = false; return true }
+    return false
+  }
+
+  /** ReplySink: portico's own answer is complete. */
+  replied (_status: number, _bytes: number, close: boolean): void {
+    const c = this.#cur
+    if (c === undefined || c.done) return
     this.#exchange = undefined
-    if (close || !this.#keepAlive || this.#inBody) { this.socket.end(); return }
+    this.#finished(c, close, true)
+  }
+
+  /** After a response: close, or go on with pipelined bytes (a pending body is read and dropped), or wait for the next request. */
+  #finished (c: Current, close: boolean, deferred = false): void {
+    c.done = true
+    c.pending = false
+    this.#deps.inflight(-1)
+    // The request body may not have been read to its end after a forwarded response: the stream is mid-message.
+    if (close || !this.#keepAlive || (this.#inBody && c.plan !== undefined)) { this.socket.end(); this.#closed = true; return }
     this.socket.setTimeout(this.#deps.limits().keepaliveTimeoutMs)
+    // An answer's writer logs it right after `end`: the next request waits for that line.
+    if (deferred && !this.#feeding) process.nextTick(this.#continueLater)
+    else this.#continue()
+  }
+
+  readonly #continueLater = (): void => { this.#continue() }
+
+  /** Parses what was stashed, unless a parse is under way (it goes on by itself). */
+  #continue (): void {
+    if (this.#feeding || this.#closed) return
     const rest = this.#rest
     this.#rest = undefined
     if (rest !== undefined) this.#feed(rest)
-    if (this.#exchange === undefined || this.#inBody) this.socket.resume()
+    if (!this.#closed && (!this.#busy || (this.#inBody && this.#cur?.pending !== true))) this.socket.resume()
   }
 
   /** A refused or timed-out head: answered like node:http's clientError answer, then closed. */
@@ -335,42 +407,11 @@ export class ClientConnection implements ExchangeClient {
     s.pause()
     this.#closed = true
   }
-
-  #handOver (bytes: Buffer): void {
-    const s = this.socket
-    this.#detach()
-    // node:http would read the socket's handle directly and never see the pushed-back bytes.
-    const handle = (s as Socket & { _handle?: { _consumed?: boolean } })._handle
-    if (handle !== undefined && handle !== null) handle._consumed = true
-    s.unshift(bytes)
-    this.#deps.fallback(s)
-    s.resume()
-  }
 }
-
-type ProxyDecision = Extract<Decision, { action: 'proxy' }>
-
-/** What opening a request yields: the decision, the origins to try, the upstream head so far (no framing, no final CRLF). */
-interface Opening { d: ProxyDecision, origins: readonly string[], head: string, entry: AccessEntry }
 
 /** The engine's pool says "no SNI" with an empty name. */
 const sniOf = (name: string): string => name === NO_SNI ? '' : name
 
-function originSpec (origin: string, up: ProxyDecision['upstream']): OriginSpec {
-  return { origin, serverName: sniOf(upstreamServerName(up.serverName, origin)), tlsVerify: up.tlsVerify, connectTimeoutMs: up.connectTimeoutMs }
+function originSpec (origin: string, up: UpstreamSettings, serverName: string | undefined, ca: string | undefined): OriginSpec {
+  return { origin, serverName: sniOf(upstreamServerName(serverName, origin)), tlsVerify: up.tlsVerify, connectTimeoutMs: up.connectTimeoutMs, ca }
 }
-
-/**
- * A plain proxy decision with nothing the engine leaves to the node:http path. Upgrades: the
- * node path applies no response edits to a 101 either, so only the CA file matters there.
- */
-function engineServes (d: Decision, h: RequestHeadParser): boolean {
-  if (d.action !== 'proxy') return false
-  if (h.upgrade) return d.upstream.caFile === undefined
-  const r = d.route
-  if (r.cors !== undefined || r.responseHeaders !== undefined) return false
-  const up = d.upstream
-  if (up.caFile !== undefined) return false
-  return up.maxBodySize === null || (!h.chunked && h.contentLength <= up.maxBodySize)
-}
-

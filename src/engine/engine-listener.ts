@@ -3,22 +3,15 @@ import { ClientConnection, type EngineDeps } from './connection.js'
 
 /**
  * The engine's side of one listener: serves each accepted (and, for TLS, handshaken) HTTP/1.1
- * socket, and knows its connections so a drain can close the idle ones. A connection handed to
- * node:http leaves this set (node's server closes its idle ones).
+ * socket, and knows its connections so a drain can close the idle ones. A connection that
+ * became a tunnel leaves this set.
  */
 export class EngineListener {
   readonly #connections = new Map<Socket, ClientConnection>()
   readonly #deps: EngineDeps
 
   constructor (deps: Omit<EngineDeps, 'detach'>) {
-    this.#deps = {
-      ...deps,
-      fallback: socket => {
-        this.#connections.delete(socket)
-        deps.fallback(socket)
-      },
-      detach: socket => { this.#connections.delete(socket) }
-    }
+    this.#deps = { ...deps, detach: socket => { this.#connections.delete(socket) } }
   }
 
   serve (socket: Socket): void {

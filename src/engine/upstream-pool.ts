@@ -9,6 +9,8 @@ export interface OriginSpec {
   serverName: string
   tlsVerify: boolean
   connectTimeoutMs: number
+  /** Trusted CAs for https origins (the route's `tls.ca_file`); default: the system's. */
+  ca?: string | undefined
 }
 
 export interface PoolLimits {
@@ -107,7 +109,7 @@ export class UpstreamPools {
 export function openUpstream (spec: OriginSpec, cb: Waiter): Socket {
   const { host, port, secure } = parseOrigin(spec.origin)
   const socket: Socket = secure
-    ? tls.connect({ host, port, servername: spec.serverName === '' ? undefined : spec.serverName, rejectUnauthorized: spec.tlsVerify, ALPNProtocols: ['http/1.1'] })
+    ? tls.connect({ host, port, servername: spec.serverName === '' ? undefined : spec.serverName, rejectUnauthorized: spec.tlsVerify, ALPNProtocols: ['http/1.1'], ...(spec.ca === undefined ? {} : { ca: spec.ca }) })
     : net.connect({ host, port })
   socket.setNoDelay(true)
   let done = false
@@ -142,7 +144,7 @@ function onIdleTimeout (this: Socket): void { this.destroy() }
 function ignore (): void {}
 
 function keyOf (s: OriginSpec): string {
-  return s.origin.startsWith('https:') ? `${s.origin}|${s.serverName}|${s.tlsVerify ? 1 : 0}` : s.origin
+  return s.origin.startsWith('https:') ? `${s.origin}|${s.serverName}|${s.tlsVerify ? 1 : 0}|${s.ca ?? ''}` : s.origin
 }
 
 /** `scheme://host[:port]` → parts; IPv6 brackets removed. */

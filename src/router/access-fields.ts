@@ -1,7 +1,5 @@
-import type { IncomingMessage } from 'node:http'
-import type { TLSSocket } from 'node:tls'
 import type { IpPolicy } from './ip-policy.js'
-import { clientIp } from './client-address.js'
+import type { RequestInfo } from './request-info.js'
 
 /** The access-log fields that come from the request itself (issue 18.3), gathered at log time. */
 export interface RequestAccessFields {
@@ -15,22 +13,21 @@ export interface RequestAccessFields {
   sni: string | undefined
 }
 
-export function requestAccessFields (req: IncomingMessage, trusted: IpPolicy | undefined): RequestAccessFields {
-  const servername = (req.socket as TLSSocket | undefined)?.servername
+export function requestAccessFields (req: RequestInfo, trusted: IpPolicy | undefined): RequestAccessFields {
   return {
     client: clientAddress(req, trusted),
     proto: `HTTP/${req.httpVersion}`,
-    ua: req.headers['user-agent'],
-    referer: req.headers.referer,
-    sni: typeof servername === 'string' ? servername : undefined
+    ua: req.header('user-agent'),
+    referer: req.header('referer'),
+    sni: req.servername
   }
 }
 
-function clientAddress (req: IncomingMessage, trusted: IpPolicy | undefined): string {
-  const peer = clientIp(req.socket)
+function clientAddress (req: RequestInfo, trusted: IpPolicy | undefined): string {
+  const peer = req.peer
   const isTrusted = (ip: string): boolean => trusted !== undefined && trusted.check(ip, 1) === undefined
-  const xff = req.headers['x-forwarded-for']
-  if (!isTrusted(peer) || typeof xff !== 'string') return peer
+  const xff = req.header('x-forwarded-for')
+  if (!isTrusted(peer) || xff === undefined) return peer
   const hops = xff.split(',').map(h => h.trim()).filter(h => h !== '')
   for (let i = hops.length - 1; i >= 0; i--) if (!isTrusted(hops[i]!)) return hops[i]!
   return hops[0] ?? peer

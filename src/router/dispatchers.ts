@@ -30,6 +30,8 @@ const KEEP_ALIVE_MS = 4_000
 export class DispatcherRegistry {
   #byKey = new Map<string, Agent>()
   #bySettings = new WeakMap<UpstreamSettings, Dispatcher>()
+  /** The CA bundle read for each route's settings (the engine's upstream connections use it too). */
+  #caBySettings = new WeakMap<UpstreamSettings, string>()
   readonly #onConnecting: ((host: string, socket: Socket) => void) | undefined
 
   /** `onConnecting`: sees every upstream socket before it connects (may destroy it, e.g. its address is gone). */
@@ -68,6 +70,7 @@ export class DispatcherRegistry {
         this.#byKey.set(key, agent)
       }
       this.#bySettings.set(a.upstream, agent)
+      if (ca !== undefined) this.#caBySettings.set(a.upstream, ca)
       used.add(key)
     }
     return used
@@ -77,6 +80,11 @@ export class DispatcherRegistry {
     const d = this.#bySettings.get(settings)
     if (d === undefined) throw new Error('dispatcher not prepared for this route (snapshot compiled without prepare)')
     return d
+  }
+
+  /** The route's `tls.ca_file` contents (read in `prepare`, never on the request path). */
+  caOf (settings: UpstreamSettings): string | undefined {
+    return this.#caBySettings.get(settings)
   }
 
   /** Closes agents whose keys are not in `keep` (gracefully: queued requests complete first). */

@@ -1,14 +1,13 @@
-import type { IncomingMessage } from 'node:http'
 import { decide, type Decision } from './decide.js'
-import { h2StreamOf } from './h2-stream.js'
 import { requestTarget } from './request-target.js'
 import { misdirected } from './sni.js'
 import { requestAccessFields } from './access-fields.js'
+import type { RequestInfo } from './request-info.js'
 import type { AccessEntry, ListenerInfo, RouterDeps, RouterView } from './view.js'
 
 export interface UpstreamTiming { upstreamStatus?: number | undefined, upstreamMs?: number | undefined }
 
-/** A request as the HTTP and the upgrade path both see it: one derivation, so they cannot drift. */
+/** A request as every transport and the upgrade path see it: one derivation, so they cannot drift. */
 export interface OpenedRequest {
   readonly rid: string
   /** Host header (or :authority, or the absolute-form target's authority) as received. */
@@ -30,18 +29,18 @@ export interface OpenedRequest {
  * and the routing decision, against the snapshot the request keeps to its end.
  */
 export function openRequest (
-  deps: RouterDeps, view: RouterView, listener: ListenerInfo, req: IncomingMessage, rid: string, upgrade: boolean
+  deps: RouterDeps, view: RouterView, listener: ListenerInfo, req: RequestInfo, rid: string, upgrade: boolean
 ): OpenedRequest {
   const started = performance.now()
-  const hostHeader = h2StreamOf(req) === undefined ? singleHost(req.rawHeaders) : req.headers[':authority'] as string | undefined ?? req.headers.host
+  const hostHeader = req.hostHeader
   // Absolute-form targets bring their own host; other non-path targets are refused by decide().
-  const { host, url } = requestTarget(req.url ?? '/', hostHeader) ?? { host: hostHeader, url: req.url ?? '' }
+  const { host, url } = requestTarget(req.target, hostHeader) ?? { host: hostHeader, url: req.target }
   // A TLS listener configured on port 0 (tests, demos): redirects name the port it is bound to.
   const httpsPort = view.routes.httpsPort === 0 ? deps.boundHttpsPort?.() : undefined
   const facts = { host, url, listener: listener.name, tls: listener.tls, httpsPort }
-  const decision = (listener.tls && view.strictSniHost ? misdirected(req, host) : undefined) ?? decide(view.routes, facts, view.names)
+  const decision = (listener.tls && view.strictSniHost ? misdirected(req.servername, host) : undefined) ?? decide(view.routes, facts, view.names)
   const action = upgrade ? `${decision.action}:upgrade` : decision.action
-  const declared = upgrade ? 0 : Number(req.headers['content-length'] ?? 0) || 0
+  const declared = upgrade ? 0 : req.declaredLength
   return {
     rid,
     host,
@@ -52,23 +51,11 @@ export function openRequest (
     log (status, bytes, upstream, error, bytesIn, up) {
       const entry: AccessEntry = {
         ...requestAccessFields(req, view.trustedProxies), upstreamStatus: up?.upstreamStatus, upstreamMs: up?.upstreamMs,
-        rid, method: req.method ?? '', host, path: url, status, bytes, bytesIn: bytesIn ?? declared,
+        rid, method: req.method, host, path: url, status, bytes, bytesIn: bytesIn ?? declared,
         ms: Math.round((performance.now() - started) * 1000) / 1000, route: decision.route?.name, upstream, action, listener: listener.name
       }
       if (error !== undefined) entry.error = error
       deps.access(entry)
     }
   }
-}
-
-/** RFC 9112 §3.2: the Host header's value, or undefined when it is missing or repeated. */
-function singleHost (raw: readonly string[]): string | undefined {
-  let host: string | undefined
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i] as string
-    if (name.length !== 4 || name.toLowerCase() !== 'host') continue
-    if (host !== undefined) return undefined
-    host = raw[i + 1] as string
-  }
-  return host
 }

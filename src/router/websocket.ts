@@ -5,8 +5,9 @@ import { openRequest } from './open-request.js'
 import { clientResponseHeaders, forwardFacts, upstreamRequestHeaders, type ResponseHeaderMap } from './headers.js'
 import { upstreamServerName } from './forward.js'
 import { nextRequestId } from './request-id.js'
-import { clientIp } from './client-address.js'
+import { nodeRequestInfo } from './request-info.js'
 import type { ListenerInfo, RouterDeps } from './view.js'
+import type { Decision } from './decide.js'
 
 /**
  * HTTP/1.1 Upgrade (WebSocket: Guacamole, JupyterLab) dispatched through undici with `upgrade`,
@@ -29,16 +30,16 @@ export function createUpgradeHandler (deps: RouterDeps, listener: ListenerInfo):
 function upgrade (deps: RouterDeps, listener: ListenerInfo, req: IncomingMessage, socket: Duplex, head: Buffer, rid: string): void {
   const view = deps.view()
   socket.on('error', destroyOnError)
-  const { host, url, forcedHost, decision: d, log } = openRequest(deps, view, listener, req, rid, true)
+  const info = nodeRequestInfo(req)
+  const { host, url, forcedHost, decision: d, log } = openRequest(deps, view, listener, info, rid, true)
   if (d.action !== 'proxy') {
-    const status = d.action === 'deny' || d.action === 'redirect' ? d.status : 404
-    const extra = d.action === 'redirect' ? `location: ${d.location}\r\n` : ''
-    socket.end(`${statusLine(status)}${extra}content-length: 0\r\nconnection: close\r\nx-request-id: ${rid}\r\n\r\n`)
-    log(status, 0, undefined, d.reason)
+    const r = upgradeRefusal(d, rid)
+    socket.end(r.head)
+    log(r.status, 0, undefined, d.reason)
     return
   }
   const origin = d.pool === undefined ? d.target : (d.pool.candidates()[0] as string)
-  const facts = forwardFacts(clientIp(req.socket), listener.tls ? 'https' : 'http', host, rid, view.trustedProxies, view.via)
+  const facts = forwardFacts(info.peer, listener.tls ? 'https' : 'http', host, rid, view.trustedProxies, view.via)
   const headers = upstreamRequestHeaders(req.rawHeaders, facts, d.upstream.preserveHost ? forcedHost : new URL(origin).host)
   const idleMs = d.upstream.websocketIdleTimeoutMs
   const options = {
@@ -75,6 +76,13 @@ function upgrade (deps: RouterDeps, listener: ListenerInfo, req: IncomingMessage
       log(status, 0, origin, code ?? err.message)
     }
   })
+}
+
+/** The answer to an upgrade that is not proxied (a deny's or redirect's status, else 404), on every transport. */
+export function upgradeRefusal (d: Exclude<Decision, { action: 'proxy' }>, rid: string): { status: number, head: string } {
+  const status = d.action === 'deny' || d.action === 'redirect' ? d.status : 404
+  const extra = d.action === 'redirect' ? `location: ${d.location}\r\n` : ''
+  return { status, head: `${statusLine(status)}${extra}content-length: 0\r\nconnection: close\r\nx-request-id: ${rid}\r\n\r\n` }
 }
 
 const statusLine = (status: number): string => `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n`
