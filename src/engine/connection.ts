@@ -45,10 +45,13 @@ interface Current {
   pending: boolean
   /** The response (answer or forwarded) is complete. */
   done: boolean
-  /** Body bytes read (chunked bodies: wire bytes). */
+  /** Body bytes read (chunked bodies: their data bytes). */
   bodyIn: number
   /** The forwarded response's head went out (a later failure can only abort). */
   responseStarted: boolean
+  /** When the request went upstream, and the upstream's status and time to its head (access log). */
+  sentAt: number
+  upstream: { upstreamStatus: number, upstreamMs: number } | undefined
 }
 
 /**
@@ -162,7 +165,8 @@ export class ClientConnection implements ExchangeClient, ReplySink {
         case Step.Body: {
           const c = this.#cur
           if (c === undefined || c.done) break // an answered request's body: read and dropped
-          c.bodyIn += f.spanEnd - f.spanStart
+          // Chunked bodies count their data (not their framing), as the node path does.
+          c.bodyIn = f.head.chunked ? f.chunks.bodyBytes : c.bodyIn + f.spanEnd - f.spanStart
           const max = c.plan?.upstream.maxBodySize ?? null
           if (max !== null && c.bodyIn > max) { this.#tooLarge(c, max); return }
           if (this.#exchange !== undefined && !this.#exchange.body(buf, f.spanStart, f.spanEnd)) this.socket.pause()
@@ -189,7 +193,7 @@ export class ClientConnection implements ExchangeClient, ReplySink {
     this.#keepAlive = h.keepAlive
     this.expectContinue = h.expectContinue
     const info = engineRequestInfo(h, this.socket)
-    const c: Current = { info, reply: new ClientReply(this), opened: undefined, plan: undefined, pending: true, done: false, bodyIn: 0, responseStarted: false }
+    const c: Current = { info, reply: new ClientReply(this), opened: undefined, plan: undefined, pending: true, done: false, bodyIn: 0, responseStarted: false, sentAt: 0, upstream: undefined }
     this.#cur = c
     this.#deps.inflight(1)
     this.socket.setTimeout(0)
@@ -249,6 +253,12 @@ export class ClientConnection implements ExchangeClient, ReplySink {
       onUpstreamDown: plan.onUpstreamDown
     }, this.#deps.pools)
     ex.onDrain = this.#resume
+    // Expect is not forwarded (as on the node path): portico itself asks for the body, once it is going upstream.
+    if (this.expectContinue && this.#inBody) {
+      this.socket.write('HTTP/1.1 100 Continue\r\n\r\n')
+      this.expectContinue = false
+    }
+    c.sentAt = performance.now()
     ex.start()
     this.#continue()
   }
@@ -299,11 +309,20 @@ export class ClientConnection implements ExchangeClient, ReplySink {
   renderHead (p: ResponseHeadParser, framing: Framing): string {
     const c = this.#cur as Current
     c.responseStarted = true
+    c.upstream = { upstreamStatus: p.statusCode, upstreamMs: Math.round((performance.now() - c.sentAt) * 1000) / 1000 }
     const plan = c.plan as ProxyPlan
     const close = !this.#keepAlive
     return plan.editResponse === undefined && plan.dropResponse === undefined
       ? clientHead(p, framing, { hsts: plan.hsts, close })
       : editedHead(p, framing, { hsts: plan.hsts, close, drop: plan.dropResponse, edit: plan.editResponse })
+  }
+
+  /** 103 Early Hints: only the Link fields pass, as node's writeEarlyHints on the node path. */
+  earlyHints (p: ResponseHeadParser): void {
+    let links = ''
+    const h = p.headers
+    for (let i = 0; i < h.length; i += 2) if ((h[i] as string).toLowerCase() === 'link') links += `link: ${h[i + 1] as string}\r\n`
+    if (links !== '' && !this.http10 && this.#cur?.plan !== undefined) this.socket.write(`HTTP/1.1 103 Early Hints\r\n${links}\r\n`, 'latin1')
   }
 
   /** portico's own error answer on this connection (HSTS and CORS fields as the route says). */
@@ -322,7 +341,7 @@ export class ClientConnection implements ExchangeClient, ReplySink {
   done (status: number, bytes: number, origin: string, closeClient: boolean): void {
     const c = this.#cur as Current
     this.#exchange = undefined
-    c.opened?.log(status, bytes, origin, undefined, this.#bytesIn(c))
+    c.opened?.log(status, bytes, origin, undefined, this.#bytesIn(c), c.upstream)
     this.#finished(c, closeClient || !this.#keepAlive)
   }
 
@@ -331,7 +350,7 @@ export class ClientConnection implements ExchangeClient, ReplySink {
     this.#exchange = undefined
     c.done = true
     this.#deps.inflight(-1)
-    c.opened?.log(status, bytes, origin, reason, this.#bytesIn(c))
+    c.opened?.log(status, bytes, origin, reason, this.#bytesIn(c), c.upstream)
     this.socket.destroy()
   }
 

@@ -11,6 +11,8 @@ export interface ExchangeClient {
   readonly expectContinue: boolean
   /** The response head to send the client, from the upstream's (hop-by-hop removed, framing set). */
   renderHead (p: ResponseHeadParser, framing: Framing): string
+  /** A 103 Early Hints from the upstream (relayed as on the node path: its Link fields). */
+  earlyHints?: (p: ResponseHeadParser) => void
   /** Before any response byte: portico answers itself. */
   fail (status: 502 | 504, reason: string, origin: string): void
   /** The response is complete (`bytes`: body bytes sent); `closeClient` when the client connection cannot continue. */
@@ -178,6 +180,7 @@ export class UpstreamExchange {
       }
       if (code === 101) { this.#failedHead('upstream switched protocols unasked'); return -1 }
       if (code === 100 && this.#c.expectContinue) this.#c.socket.write('HTTP/1.1 100 Continue\r\n\r\n')
+      else if (code === 103) this.#c.earlyHints?.(this.#head)
       pos = r
       if (pos === chunk.length) return -1
     }
@@ -246,7 +249,12 @@ export class UpstreamExchange {
     const up = this.#detach()
     if (up !== undefined) this.#pools.release(spec, up, reusable)
     // A response that ended before the request body did leaves the client stream mid-message.
-    this.#c.done(this.#head.statusCode, this.#bytes, this.#origin, !this.#requestDone || this.#framing === Framing.Close)
+    this.#c.done(this.#head.statusCode, this.#bodyBytes(), this.#origin, !this.#requestDone || this.#framing === Framing.Close)
+  }
+
+  /** Body bytes for the access log: a chunked body's data, without its framing (as the node path counts). */
+  #bodyBytes (): number {
+    return this.#framing === Framing.Chunked && this.#chunks !== undefined ? this.#chunks.bodyBytes : this.#bytes
   }
 
   #finish (): void {
@@ -258,7 +266,7 @@ export class UpstreamExchange {
     if (this.#finished) return
     this.#detach()?.destroy()
     this.#finish()
-    this.#c.aborted(this.#head.statusCode, this.#bytes, this.#origin, reason)
+    this.#c.aborted(this.#head.statusCode, this.#bodyBytes(), this.#origin, reason)
   }
 
   #failedHead (reason: string): void {

@@ -1,7 +1,10 @@
+import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import { tunnel } from '../router/index.js'
 import { NEED_MORE, REFUSED } from './head-reader.js'
-import { ResponseHeadParser } from './response-head.js'
+import { Framing, ResponseHeadParser } from './response-head.js'
+import { ChunkedTracker, CHUNKED_NEED_MORE, CHUNKED_REFUSED } from './chunked.js'
+import { clientHead } from './client-head.js'
 import { CONNECT_TIMEOUT, openUpstream, type OriginSpec } from './upstream-pool.js'
 
 export interface UpgradeRequest {
@@ -25,8 +28,9 @@ const HEAD_LIMITS = { maxHeaderSize: 65536, maxHeaders: 256 }
  * An HTTP/1.1 upgrade (websockets, any 101) on its own upstream connection (never pooled: a
  * tunnel must not hold a pool slot): the head goes out in one write, the upstream's 101 head
  * is passed on, and the two sockets become a spliced pair (router's `tunnel`, the same as the
- * node path: both close together, idle ones after the route's idle timeout). Anything but a
- * 101 is a 502, as on the node path. Nothing of the request is kept once the tunnel is open.
+ * node path: both close together, idle ones after the route's idle timeout). Any other final
+ * answer (a declined upgrade) is passed on as the node path does, then both connections close.
+ * Nothing of the request is kept once the tunnel is open.
  */
 export function upgrade (r: UpgradeRequest): void {
   const client = r.client
@@ -37,7 +41,7 @@ export function upgrade (r: UpgradeRequest): void {
     finished = true
     client.removeListener('close', onClientClose)
     up?.destroy()
-    if (!client.destroyed) client.end(`HTTP/1.1 ${status} Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\nx-request-id: ${r.rid}\r\n\r\n`)
+    if (!client.destroyed) client.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Bad Gateway'}\r\ncontent-length: 0\r\nconnection: close\r\nx-request-id: ${r.rid}\r\n\r\n`)
     r.done(status, reason)
   }
   const onClientClose = (): void => { if (!finished) { finished = true; up?.destroy(); r.done(499, 'client closed the connection') } }
@@ -61,11 +65,11 @@ export function upgrade (r: UpgradeRequest): void {
         if (end === NEED_MORE) return
         if (end === REFUSED) { fail(502, parser.reason); return }
         if (parser.statusCode === 101) { splice(chunk.subarray(end)); return }
-        if (parser.statusCode >= 200) { fail(502, `upstream answered the upgrade with ${parser.statusCode}`); return }
+        if (parser.statusCode >= 200) { declined(chunk.subarray(end)); return }
         pos = end
       }
     }
-    const splice = (rest: Buffer): void => {
+    const settle = (): void => {
       finished = true
       s.removeListener('data', onData)
       s.removeListener('error', onError)
@@ -73,6 +77,30 @@ export function upgrade (r: UpgradeRequest): void {
       s.setTimeout(0)
       s.removeListener('timeout', onTimeout)
       client.removeListener('close', onClientClose)
+    }
+    /**
+     * The upstream declined (a 404 for a gone Jupyter kernel, a 401...): its answer is passed on
+     * as on the node path, hop-by-hop fields out, then both connections close (it was never a tunnel).
+     */
+    const declined = (rest: Buffer): void => {
+      settle()
+      const framing = parser.framing('GET')
+      client.write(clientHead(parser, framing, { hsts: undefined, close: true }), 'latin1')
+      const body = new DeclinedBody(framing, parser.contentLength)
+      const pass = (chunk: Buffer, from: number): void => {
+        const end = body.end(chunk, from)
+        if (end > from) client.write(chunk.subarray(from, end))
+        if (end < 0 || body.complete) { s.destroy(); client.end() }
+      }
+      s.on('data', (chunk: Buffer) => { pass(chunk, 0) })
+      s.on('end', () => { client.end() })
+      s.on('error', () => { client.destroy() })
+      client.on('close', () => { s.destroy() })
+      r.done(parser.statusCode)
+      pass(rest, 0)
+    }
+    const splice = (rest: Buffer): void => {
+      settle()
       let head = `HTTP/1.1 101 ${parser.statusText === '' ? 'Switching Protocols' : parser.statusText}\r\n`
       const h = parser.headers
       for (let i = 0; i < h.length; i += 2) head += `${h[i] as string}: ${h[i + 1] as string}\r\n`
@@ -88,4 +116,40 @@ export function upgrade (r: UpgradeRequest): void {
     s.setTimeout(r.headersTimeoutMs, onTimeout)
     s.write(r.head, 'latin1')
   })
+}
+
+/** Where a declined upgrade's body ends in each chunk: its Content-Length, its chunked framing, or the upstream's close. */
+class DeclinedBody {
+  complete = false
+  readonly #framing: Framing
+  #left: number
+  readonly #chunks: ChunkedTracker | undefined
+
+  constructor (framing: Framing, length: number) {
+    this.#framing = framing
+    this.#left = length
+    this.#chunks = framing === Framing.Chunked ? new ChunkedTracker(HEAD_LIMITS.maxHeaderSize, HEAD_LIMITS.maxHeaders) : undefined
+    this.complete = framing === Framing.None || (framing === Framing.Length && length <= 0)
+  }
+
+  /** The end of the body's bytes in `chunk` from `from` (-1: the upstream broke the framing). */
+  end (chunk: Buffer, from: number): number {
+    if (this.complete) return from
+    switch (this.#framing) {
+      case Framing.Length: {
+        const n = Math.min(this.#left, chunk.length - from)
+        this.#left -= n
+        this.complete = this.#left === 0
+        return from + n
+      }
+      case Framing.Chunked: {
+        const r = (this.#chunks as ChunkedTracker).feed(chunk, from, chunk.length)
+        if (r === CHUNKED_REFUSED) return -1
+        if (r === CHUNKED_NEED_MORE) return chunk.length
+        this.complete = true
+        return r
+      }
+      default: return chunk.length
+    }
+  }
 }

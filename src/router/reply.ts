@@ -47,9 +47,12 @@ export function nodeReply (res: ServerResponse): Reply {
     head (status, headers) {
       started = true
       res.statusCode = status
+      const seen = new Set<string>()
       for (const [k, v] of headers) {
-        const prev = res.getHeader(k)
-        // Repeated names (Set-Cookie, Vary lines) stay separate fields, as the engine writes them.
+        // Repeated names (Set-Cookie, Vary lines) stay separate fields, as the engine writes them;
+        // a field set before (an upstream head that failed half-way) is replaced.
+        const prev = seen.has(k) ? res.getHeader(k) : undefined
+        seen.add(k)
         res.setHeader(k, prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [String(prev), v])
       }
     },
