@@ -12,6 +12,9 @@ export const Framing = {
 } as const
 export type Framing = typeof Framing[keyof typeof Framing]
 
+const KEEP_ALIVE_TIMEOUT = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i
+const REUSE_THRESHOLD_MS = 2000
+
 /**
  * Parses upstream response heads with the same strict field rules as requests (a refused head
  * is a 502). Knows the request method (HEAD) because framing depends on it.
@@ -44,7 +47,21 @@ export class ResponseHeadParser extends HeadReader {
 
   /** The upstream connection can carry another request after this response. */
   reusable (method: string): boolean {
-    return this.keepAlive && this.framing(method) !== Framing.Close
+    return this.keepAlive && this.framing(method) !== Framing.Close && !this.#closesSoon()
+  }
+
+  /**
+   * `Keep-Alive: timeout=N` at or below the reuse threshold (undici's 2 s, the node path's): the
+   * upstream would close the connection about when the next request arrives, so it is not reused.
+   */
+  #closesSoon (): boolean {
+    const h = this.headers
+    for (let i = 0; i < h.length; i += 2) {
+      if ((h[i] as string).length !== 10 || (h[i] as string).toLowerCase() !== 'keep-alive') continue
+      const m = KEEP_ALIVE_TIMEOUT.exec(h[i + 1] as string)
+      if (m !== null && Number(m[1]) * 1000 <= REUSE_THRESHOLD_MS) return true
+    }
+    return false
   }
 
   protected begin (): void {
