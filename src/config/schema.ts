@@ -247,7 +247,7 @@ const listener = z.strictObject({
   address: listenAddress,
   tls: z.boolean().default(false),
   http2: z.boolean().default(true),
-  engine: z.enum(['node', 'portico']).default('node')
+  engine: z.enum(['node', 'portico']).default('portico')
 })
 
 const admin = z.strictObject({

@@ -40,8 +40,8 @@ export async function makeTempDir (prefix = 'portico-test-'): Promise<{ dir: str
 }
 
 /**
- * PORTICO_TEST_ENGINE=portico runs every test that starts portico on the HTTP/1.1 engine: each
- * listener of the config gets `engine: portico` (unless the test chose an engine itself).
+ * PORTICO_TEST_ENGINE=node (or =portico, the default) runs every test that starts portico on that
+ * HTTP/1.1 engine: each listener of the config gets it (unless the test chose an engine itself).
  * `httpConfig` adds it too, so configs written for reloads keep the same listener.
  */
 function withTestEngine (config: string): string {
