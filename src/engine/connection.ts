@@ -369,6 +369,8 @@ function engineServes (d: Decision, h: RequestHeadParser): boolean {
   if (h.upgrade) return d.upstream.caFile === undefined
   const r = d.route
   if (r.cors !== undefined || r.responseHeaders !== undefined) return false
+  // Compression and upstream error pages are written through a Reply on the node path (for now).
+  if (r.compress !== undefined || r.errorPages !== undefined) return false
   const up = d.upstream
   if (up.caFile !== undefined) return false
   return up.maxBodySize === null || (!h.chunked && h.contentLength <= up.maxBodySize)

@@ -11,7 +11,10 @@ import { responseEditor } from './response-editor.js'
 import { openRequest, type OpenedRequest } from './open-request.js'
 import type { ListenerInfo, RouterDeps, RouterView } from './view.js'
 import { namesConfirmed } from './held-names.js'
-import { nodeReply, sendAnswer } from './reply.js'
+import { nodeReply, sendAnswer, type Reply } from './reply.js'
+import { pageAnswer, upstreamErrorReply } from './error-pages.js'
+import { compressingReply } from '../compress/index.js'
+import { serveStatic } from '../static/index.js'
 
 const ACME_PREFIX = '/.well-known/acme-challenge/'
 
@@ -28,6 +31,8 @@ interface Exchange extends OpenedRequest {
   corsRoute: boolean
   /** portico's own answer (an error page) and its access entry. */
   reject: (status: number, reason: string, logged?: string) => void
+  /** portico's own error answer (the route's error page when it has one); returns the body bytes. */
+  answerError: (status: number, reason: string) => number
   /** An exception of portico's own: logged at error level, answered 502 (or the response aborted). */
   internal: (err: unknown) => void
   /** Logs a portico exception at error level (the caller answers). */
@@ -93,8 +98,14 @@ function handle (
     cors = policy.responseHeaders(origin)
   }
   // The access entry's bytes include portico's own error bodies.
+  const answerError = (status: number, reason: string): number => {
+    const page = d.route?.errorPages?.find(status)
+    if (page === undefined) return sendError(res, status, reason, rid, req.headers.accept, cors)
+    if (res.headersSent) { res.destroy(); return 0 }
+    return sendAnswer(nodeReply(res), pageAnswer(page, status, [['x-request-id', rid], ...cors ?? []]), req.method ?? 'GET')
+  }
   const reject = (status: number, reason: string, logged = reason): void => {
-    log(status, sendError(res, status, reason, rid, req.headers.accept, cors), undefined, logged)
+    log(status, answerError(status, reason), undefined, logged)
   }
   const fault = (err: Error): void => deps.fault?.(err, { rid, host: opened.host, path: url, route: d.route?.name })
   const internal = (err: unknown): void => {
@@ -102,7 +113,7 @@ function handle (
     log(res.headersSent ? res.statusCode : 502, 0, undefined, `internal error: ${asError(err).message}`)
     answerInternal(res, rid)
   }
-  const x: Exchange = { ...opened, view, req, res, proto, cors, corsRoute: policy !== undefined, reject, internal, fault }
+  const x: Exchange = { ...opened, view, req, res, proto, cors, corsRoute: policy !== undefined, reject, answerError, internal, fault }
   if (policy !== undefined && origin !== undefined && cors === undefined && policy.denyDisallowed) {
     reject(403, 'origin not allowed')
     return
@@ -146,9 +157,32 @@ function act (x: Exchange, d: Decision): void {
     case 'respond': {
       const a = d.respond
       const headers = [...x.cors ?? [], ...a.headers]
-      x.log(a.status, sendAnswer(nodeReply(res), { status: a.status, headers, body: a.body }, req.method ?? 'GET'), undefined)
+      x.log(a.status, sendAnswer(routeReply(x, d.route), { status: a.status, headers, body: a.body }, req.method ?? 'GET'), undefined)
+      return
     }
+    case 'static':
+      serveFiles(x, d)
   }
+}
+
+/** The route's Reply: node:http / h2 underneath, compressed when the route asks for it. */
+function routeReply (x: Exchange, route: CompiledRoute): Reply {
+  const inner = nodeReply(x.res)
+  const c = route.compress
+  return c === undefined ? inner : compressingReply(inner, c, { method: x.req.method ?? 'GET', acceptEncoding: x.req.headers['accept-encoding'] })
+}
+
+function serveFiles (x: Exchange, d: Extract<Decision, { action: 'static' }>): void {
+  const { req } = x
+  const reply = routeReply(x, d.route)
+  const header = (name: string): string | undefined => { const v = req.headers[name]; return Array.isArray(v) ? v.join(', ') : v }
+  serveStatic(d.site, { method: req.method ?? 'GET', url: x.url, header }, reply).then(o => {
+    if (o.kind === 'error') x.reject(o.status, o.reason)
+    else x.log(o.status, o.bytes, undefined)
+  }, (err: unknown) => {
+    // A read error once the head is out can only abort the response (streamFile did).
+    if (reply.headSent) { x.fault(asError(err)); x.log(x.res.statusCode, 0, undefined, `file read failed: ${asError(err).message}`) } else x.internal(err)
+  }).catch(x.internal)
 }
 
 /** Exosphere's Cloud CORS Proxy: target from the exo headers, checked, resolved once, pinned. */
@@ -205,12 +239,20 @@ function proxy (x: Exchange, origins: string[], upstream: UpstreamSettings, t: P
     editResponseHeaders: responseEditor(t.route, x.host, x.cors),
     retries: upstream.retries,
     onUpstreamDown: t.onUpstreamDown,
+    reply: proxyReply(x, t.route),
     done: (o: ForwardOutcome) => {
       if (o.fault !== undefined) x.fault(o.fault)
-      const own = o.error === undefined ? 0 : sendError(res, o.error.status, o.error.reason, x.rid, req.headers.accept, x.cors)
+      const own = o.error === undefined ? 0 : x.answerError(o.error.status, o.error.reason)
       x.log(o.error?.status ?? o.status, o.bytesOut + own, o.upstream, o.error?.reason ?? o.aborted, o.bytesIn, o)
     }
   })
+}
+
+/** Only routes with compression or upstream error pages write proxied responses through a Reply. */
+function proxyReply (x: Exchange, route: CompiledRoute): Reply | undefined {
+  if (route.compress === undefined && route.errorPages === undefined) return undefined
+  const r = routeReply(x, route)
+  return route.errorPages === undefined ? r : upstreamErrorReply(r, route.errorPages, x.req.method ?? 'GET', [['x-request-id', x.rid], ...x.cors ?? []])
 }
 
 /** `/proxy/v3/x?y` → `/v3/x?y`; the rest of the path and query pass byte for byte. */
