@@ -1,14 +1,16 @@
 import http from 'node:http'
+import https from 'node:https'
 import http2 from 'node:http2'
 
 export interface BytesReply { status: number, headers: http.IncomingHttpHeaders, body: Buffer }
 
-export interface BytesOptions { path?: string, method?: string, headers?: Record<string, string> }
+export interface BytesOptions { path?: string, method?: string, headers?: Record<string, string>, tls?: boolean }
 
-/** One HTTP/1.1 request to 127.0.0.1:port; the body as raw bytes (never decoded), for binary and compressed answers. */
+/** One HTTP/1.1 request (TLS with `tls`, self-signed accepted) to 127.0.0.1:port; the body as raw bytes (never decoded), for binary and compressed answers. */
 export async function fetchBytes (port: number, host: string, opts: BytesOptions = {}): Promise<BytesReply> {
   return await new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path: opts.path ?? '/', method: opts.method ?? 'GET', headers: { host, ...opts.headers }, agent: false }, res => {
+    const mod = opts.tls === true ? https : http
+    const req = mod.request({ host: '127.0.0.1', port, path: opts.path ?? '/', method: opts.method ?? 'GET', headers: { host, ...opts.headers }, agent: false, rejectUnauthorized: false, servername: host }, res => {
       const chunks: Buffer[] = []
       res.on('data', (d: Buffer) => chunks.push(d))
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }))
