@@ -172,9 +172,15 @@ function routeReply (x: Exchange, route: CompiledRoute): Reply {
   return c === undefined ? inner : compressingReply(inner, c, { method: x.req.method ?? 'GET', acceptEncoding: x.req.headers['accept-encoding'] })
 }
 
+/** Adds the route's CORS headers to whatever the inner code answers (fonts and JSON fetched cross-origin). */
+function withHeaders (inner: Reply, extra: HeaderList | undefined): Reply {
+  if (extra === undefined || extra.length === 0) return inner
+  return { ...inner, get headSent () { return inner.headSent }, head: (status, headers) => { inner.head(status, [...extra, ...headers]) } }
+}
+
 function serveFiles (x: Exchange, d: Extract<Decision, { action: 'static' }>): void {
   const { req } = x
-  const reply = routeReply(x, d.route)
+  const reply = withHeaders(routeReply(x, d.route), x.cors)
   const header = (name: string): string | undefined => { const v = req.headers[name]; return Array.isArray(v) ? v.join(', ') : v }
   serveStatic(d.site, { method: req.method ?? 'GET', url: x.url, header }, reply).then(o => {
     if (o.kind === 'error') x.reject(o.status, o.reason)

@@ -62,6 +62,8 @@ t.test('config/examples/exosphere-main.yaml runs on loopback: SPA fallback, immu
   const checked = await runCli(['check', '--config', file], 60_000)
   t.same([checked.code, checked.stdout], [0, 'ok\n'], `check passes with the host's paths: ${checked.stderr}`)
 
+  const explained = await runCli(['explain', '--config', EXAMPLE, 'exosphere.example.org/projects/1', 'exosphere.example.org/proxy/v3'])
+  t.match(explained.stdout.trim().split('\n').map(l => JSON.parse(l) as unknown), [{ route: 'app', action: 'static' }, { route: 'ccp', action: 'cors-proxy' }], 'explain names the actions')
   const p = await startPortico({ dir, config })
   t.teardown(() => p.stop('SIGKILL'))
   const https = p.ports.https!
