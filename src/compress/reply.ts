@@ -1,6 +1,6 @@
 import type { HeaderPairs, Reply } from '../router/reply.js'
 import { createEncoder } from './encoder.js'
-import { chooseEncoding } from './negotiate.js'
+import { chooseEncoding, type Encoding } from './negotiate.js'
 import type { CompressSettings } from './settings.js'
 
 /** What the request says about compression: its method and Accept-Encoding. */
@@ -10,8 +10,8 @@ export interface CompressRequest { method: string, acceptEncoding: string | unde
  * A Reply that compresses into an inner Reply, so every transport (node:http, HTTP/2, the
  * engine) gets the same behaviour. The decision is taken at `head`: only listed types, only
  * bodies of at least `min_size` (or of unknown size), never HEAD, 1xx/204/206/304, a response that
- * is encoded already or a range. A compressible type always gets `Vary: Accept-Encoding` (the
- * answer depends on it even when this client got identity). When compressing, Content-Length
+ * is encoded already, a range, or `Cache-Control: no-transform`. A compressible type always gets
+ * `Vary: Accept-Encoding` (the answer depends on it even when this client got identity). When compressing, Content-Length
  * is dropped (the transport frames the body) and a strong ETag becomes weak (the bytes differ).
  * Backpressure passes through: the encoder pauses while the inner reply is full, and `write`
  * returns false while the encoder's input is full.
@@ -46,9 +46,13 @@ export function compressingReply (inner: Reply, s: CompressSettings, req: Compre
 }
 
 const NO_BODY = new Set([204, 206, 304])
+const NO_TRANSFORM = /(^|[\s,])no-transform\b/i
+const VARIES = /(^|,)\s*(accept-encoding|\*)\s*(,|$)/i
 
 /** undefined: not a candidate at all (no Vary); encoding undefined: candidate, but identity for this request. */
-function decide (status: number, headers: HeaderPairs, s: CompressSettings, req: CompressRequest): { encoding: 'br' | 'gzip' | undefined, length: number | undefined } | undefined {
+type Verdict = { encoding: Encoding | undefined, length: number | undefined } | undefined
+
+function decide (status: number, headers: HeaderPairs, s: CompressSettings, req: CompressRequest): Verdict {
   if (status < 200 || NO_BODY.has(status)) return undefined
   let type: string | undefined
   let length: number | undefined
@@ -56,6 +60,8 @@ function decide (status: number, headers: HeaderPairs, s: CompressSettings, req:
     if (k === 'content-encoding' || k === 'content-range') return undefined
     if (k === 'content-type') type = v
     else if (k === 'content-length') length = Number(v)
+    // RFC 9111 §5.2.2.6: no-transform forbids changing the coding on the way.
+    else if (k === 'cache-control' && NO_TRANSFORM.test(v)) return undefined
   }
   if (type === undefined) return undefined
   const semi = type.indexOf(';')
@@ -68,7 +74,7 @@ function decide (status: number, headers: HeaderPairs, s: CompressSettings, req:
 function withVary (headers: HeaderPairs): HeaderPairs {
   const vary = headers.find(([k]) => k === 'vary')
   if (vary === undefined) return [...headers, ['vary', 'Accept-Encoding']]
-  if (/(^|,)\s*(accept-encoding|\*)\s*(,|$)/i.test(vary[1])) return headers
+  if (VARIES.test(vary[1])) return headers
   return headers.map(([k, v]) => k === 'vary' && v === vary[1] ? [k, `${v}, Accept-Encoding`] as const : [k, v] as const)
 }
 

@@ -162,7 +162,9 @@ const errorPage = z.strictObject({
   content_type: z.string().min(1).default('text/html; charset=utf-8'),
   upstream: z.boolean().default(false)
 }).superRefine((e, ctx) => {
-  if ((e.body === undefined) === (e.file === undefined)) ctx.addIssue({ code: 'custom', message: 'an error page needs exactly one of body or file' })
+  if ((e.body === undefined) === (e.file === undefined)) {
+    ctx.addIssue({ code: 'custom', message: 'an error page needs exactly one of body or file' })
+  }
 })
 
 const route = z.strictObject({

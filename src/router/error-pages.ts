@@ -28,7 +28,9 @@ export function compileErrorPages (pages: readonly ErrorPageConfig[], files: Err
     }
     for (const s of Array.isArray(p.status) ? p.status : [p.status]) {
       // The first entry naming a status keeps it (like the first matching route).
-      if (typeof s === 'number' || !s.endsWith('xx')) { const n = Number(s); if (!exact.has(n)) exact.set(n, page) } else if (!classes.has(Number(s[0]))) classes.set(Number(s[0]), page)
+      const isClass = typeof s === 'string' && s.endsWith('xx')
+      const [map, key] = isClass ? [classes, Number(s.slice(0, 1))] : [exact, Number(s)]
+      if (!map.has(key)) map.set(key, page)
     }
   }
   return { find: status => exact.get(status) ?? classes.get(Math.floor(status / 100)) }

@@ -169,7 +169,8 @@ function act (x: Exchange, d: Decision): void {
 function routeReply (x: Exchange, route: CompiledRoute): Reply {
   const inner = nodeReply(x.res)
   const c = route.compress
-  return c === undefined ? inner : compressingReply(inner, c, { method: x.req.method ?? 'GET', acceptEncoding: x.req.headers['accept-encoding'] })
+  if (c === undefined) return inner
+  return compressingReply(inner, c, { method: x.req.method ?? 'GET', acceptEncoding: x.req.headers['accept-encoding'] })
 }
 
 /** Adds the route's CORS headers to whatever the inner code answers (fonts and JSON fetched cross-origin). */
@@ -187,7 +188,9 @@ function serveFiles (x: Exchange, d: Extract<Decision, { action: 'static' }>): v
     else x.log(o.status, o.bytes, undefined)
   }, (err: unknown) => {
     // A read error once the head is out can only abort the response (streamFile did).
-    if (reply.headSent) { x.fault(asError(err)); x.log(x.res.statusCode, 0, undefined, `file read failed: ${asError(err).message}`) } else x.internal(err)
+    if (!reply.headSent) { x.internal(err); return }
+    x.fault(asError(err))
+    x.log(x.res.statusCode, 0, undefined, `file read failed: ${asError(err).message}`)
   }).catch(x.internal)
 }
 
@@ -258,7 +261,8 @@ function proxy (x: Exchange, origins: string[], upstream: UpstreamSettings, t: P
 function proxyReply (x: Exchange, route: CompiledRoute): Reply | undefined {
   if (route.compress === undefined && route.errorPages === undefined) return undefined
   const r = routeReply(x, route)
-  return route.errorPages === undefined ? r : upstreamErrorReply(r, route.errorPages, x.req.method ?? 'GET', [['x-request-id', x.rid], ...x.cors ?? []])
+  if (route.errorPages === undefined) return r
+  return upstreamErrorReply(r, route.errorPages, x.req.method ?? 'GET', [['x-request-id', x.rid], ...x.cors ?? []])
 }
 
 /** `/proxy/v3/x?y` → `/v3/x?y`; the rest of the path and query pass byte for byte. */

@@ -39,7 +39,9 @@ export type RangeResult = { kind: 'full' } | { kind: 'partial', start: number, e
  * answered with the whole file (which RFC 9110 allows); If-Range that does not match the
  * current validator does the same.
  */
-export function byteRange (size: number, range: string | undefined, ifRange: string | undefined, etag: string, modified: string): RangeResult {
+export function byteRange (
+  size: number, range: string | undefined, ifRange: string | undefined, etag: string, modified: string
+): RangeResult {
   if (range === undefined) return { kind: 'full' }
   if (ifRange !== undefined) {
     const v = ifRange.trim()

@@ -9,7 +9,8 @@ export function directoryListing (urlPath: string, entries: ReadonlyArray<{ name
     })
   const title = escapeHtml(`Index of ${urlPath}`)
   const up = urlPath === '/' ? '' : '<li><a href="../">../</a></li>'
-  return `<!doctype html>\n<html><head><meta charset="utf-8"><title>${title}</title></head>\n<body><h1>${title}</h1><ul>${up}${rows.join('')}</ul></body></html>\n`
+  return `<!doctype html>\n<html><head><meta charset="utf-8"><title>${title}</title></head>\n` +
+    `<body><h1>${title}</h1><ul>${up}${rows.join('')}</ul></body></html>\n`
 }
 
 export function escapeHtml (s: string): string {

@@ -23,6 +23,7 @@ export type StaticOutcome =
   | { kind: 'error', status: 404 | 405, reason: string }
 
 const IMMUTABLE = 'public, max-age=31536000, immutable'
+const TEXT = ['content-type', 'text/plain; charset=utf-8'] as const
 const NOT_FOUND = { kind: 'error', status: 404, reason: 'no such file' } as const
 
 /**
@@ -32,8 +33,7 @@ const NOT_FOUND = { kind: 'error', status: 404, reason: 'no such file' } as cons
  */
 export async function serveStatic (site: StaticSite, req: StaticRequest, reply: Reply): Promise<StaticOutcome> {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
-    const bytes = sendAnswer(reply, { status: 405, headers: [['allow', 'GET, HEAD'], ['content-type', 'text/plain; charset=utf-8']], body: 'method not allowed\n' }, req.method)
-    return { kind: 'sent', status: 405, bytes }
+    return sent(reply, 405, [['allow', 'GET, HEAD'], TEXT], 'method not allowed\n', req.method)
   }
   const q = req.url.indexOf('?')
   const urlPath = q < 0 ? req.url : req.url.slice(0, q)
@@ -46,10 +46,12 @@ export async function serveStatic (site: StaticSite, req: StaticRequest, reply: 
   if (found !== undefined && found.st.isDirectory()) {
     if (!urlPath.endsWith('/')) {
       const location = `${urlPath}/${q < 0 ? '' : req.url.slice(q)}`
-      return { kind: 'sent', status: 301, bytes: sendAnswer(reply, { status: 301, headers: [['location', location]], body: '' }, req.method) }
+      return sent(reply, 301, [['location', location]], '', req.method)
     }
     const index = await inside(root, join(found.real, site.index))
-    if (index !== undefined && index !== 'outside' && index.st.isFile()) return await sendFile(site, req, reply, index.real, [...rel, site.index].join('/'))
+    if (index !== undefined && index !== 'outside' && index.st.isFile()) {
+      return await sendFile(site, req, reply, index.real, [...rel, site.index].join('/'))
+    }
     if (site.browse) return await listing(found.real, urlPath, req.method, reply)
   } else if (found !== undefined && found.st.isFile()) {
     return await sendFile(site, req, reply, found.real, rel.join('/'))
@@ -95,11 +97,12 @@ async function sendFile (site: StaticSite, req: StaticRequest, reply: Reply, fil
   }
   const type = mime.contentType(relPath.slice(relPath.lastIndexOf('/') + 1)) || 'application/octet-stream'
   const headers: Array<[string, string]> = [['content-type', type], ...validators, ['accept-ranges', 'bytes']]
-  const range = req.method === 'GET' ? byteRange(st.size, req.header('range'), req.header('if-range'), etag, modified) : { kind: 'full' as const }
+  const range = req.method === 'GET'
+    ? byteRange(st.size, req.header('range'), req.header('if-range'), etag, modified)
+    : { kind: 'full' as const }
   if (range.kind === 'unsatisfiable') {
     await fh.close()
-    const bytes = sendAnswer(reply, { status: 416, headers: [['content-range', `bytes */${st.size}`], ['content-type', 'text/plain; charset=utf-8']], body: 'range not satisfiable\n' }, req.method)
-    return { kind: 'sent', status: 416, bytes }
+    return sent(reply, 416, [['content-range', `bytes */${st.size}`], TEXT], 'range not satisfiable\n', req.method)
   }
   const [status, start, end] = range.kind === 'partial' ? [206, range.start, range.end] : [200, 0, st.size - 1]
   if (range.kind === 'partial') headers.push(['content-range', `bytes ${start}-${end}/${st.size}`])
@@ -116,6 +119,10 @@ async function sendFile (site: StaticSite, req: StaticRequest, reply: Reply, fil
 async function listing (dir: string, urlPath: string, method: string, reply: Reply): Promise<StaticOutcome> {
   const entries = await readdir(dir, { withFileTypes: true })
   const body = directoryListing(urlPath, entries.map(e => ({ name: e.name, dir: e.isDirectory() })))
-  const bytes = sendAnswer(reply, { status: 200, headers: [['content-type', 'text/html; charset=utf-8'], ['cache-control', 'no-cache']], body }, method)
-  return { kind: 'sent', status: 200, bytes }
+  return sent(reply, 200, [['content-type', 'text/html; charset=utf-8'], ['cache-control', 'no-cache']], body, method)
+}
+
+/** A small complete answer of the static handler itself (405, 301, 416, listings). */
+function sent (reply: Reply, status: number, headers: HeaderPairs, body: string, method: string): StaticOutcome {
+  return { kind: 'sent', status, bytes: sendAnswer(reply, { status, headers, body }, method) }
 }

@@ -11,7 +11,7 @@ import { fetchBytes } from '../helpers/fetch-bytes.js'
 /** Compressible text of exactly n bytes. */
 const text = (n: number): Buffer => Buffer.from('{"id":1,"name":"portico","tags":["edge","gzip"]}\n'.repeat(Math.ceil(n / 48) + 1).slice(0, n))
 
-/** The upstream answers /gen?type=&size=&status=[&encoded=1][&chunked=1][&range=1] with headers the row asks for. */
+/** The upstream answers /gen?type=&size=&status=[&encoded=1][&chunked=1][&range=1][&notransform=1] with headers the row asks for. */
 function upstreamServer (): http.Server {
   return http.createServer((req, res) => {
     const q = new URL(req.url ?? '/', 'http://x').searchParams
@@ -21,6 +21,7 @@ function upstreamServer (): http.Server {
     if (status === 204 || status === 304) { res.writeHead(status, headers); res.end(); return }
     let out = body
     if (q.get('encoded') === '1') { out = gzipSync(body); headers['content-encoding'] = 'gzip' }
+    if (q.get('notransform') === '1') headers['cache-control'] = 'public, no-transform'
     if (q.get('range') === '1') headers['content-range'] = `bytes 0-${out.length - 1}/${out.length * 2}`
     if (q.get('chunked') !== '1') headers['content-length'] = String(out.length)
     res.writeHead(status, headers)
@@ -66,6 +67,7 @@ const TABLE: Row[] = [
   ['gzip', 'status=304', 'GET', undefined, false],
   ['gzip', 'size=5000&status=206&range=1', 'GET', undefined, false],
   ['gzip', 'size=5000&encoded=1', 'GET', undefined, false],
+  ['gzip', 'size=5000&notransform=1', 'GET', undefined, false],
   ['br', 'size=5000&encoded=1', 'GET', undefined, false],
   ['gzip', 'size=5000', 'HEAD', undefined, true],
   ['gzip, br', 'size=200000', 'GET', 'br', true],
