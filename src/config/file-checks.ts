@@ -1,5 +1,5 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto'
-import { access, constants, readFile } from 'node:fs/promises'
+import { access, constants, readFile, stat } from 'node:fs/promises'
 import type { Config } from './schema.js'
 
 /** A problem found in a file the config names, at the key that names it. */
@@ -19,6 +19,8 @@ export async function checkFiles (c: Config): Promise<FileProblem[]> {
       const ca = r[kind]?.tls.ca_file
       if (ca !== undefined) checks.push(caBundle(ca, ['routes', i, kind, 'tls', 'ca_file']))
     }
+    if (r.static !== undefined) checks.push(directory(r.static.root, ['routes', i, 'static', 'root']))
+    r.error_pages?.forEach((p, j) => { if (p.file !== undefined) checks.push(readable(p.file, ['routes', i, 'error_pages', j, 'file'])) })
   })
   if (c.admin?.token_file !== undefined) checks.push(secret(c.admin.token_file, ['admin', 'token_file']))
   const a = c.acme
@@ -66,6 +68,20 @@ async function secret (file: string, path: FileProblem['path']): Promise<FilePro
   const text = await read(file, path)
   if (typeof text !== 'string') return text
   return text.trim() === '' ? { path, message: `${file} is empty` } : undefined
+}
+
+async function readable (file: string, path: FileProblem['path']): Promise<FileProblem | undefined> {
+  const text = await read(file, path)
+  return typeof text === 'string' ? undefined : text
+}
+
+async function directory (dir: string, path: FileProblem['path']): Promise<FileProblem | undefined> {
+  try {
+    if ((await stat(dir)).isDirectory()) return undefined
+    return { path, message: `${dir} is not a directory` }
+  } catch (err) {
+    return { path, message: `cannot read ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }
+  }
 }
 
 async function executable (file: string, path: FileProblem['path']): Promise<FileProblem | undefined> {

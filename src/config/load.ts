@@ -176,7 +176,9 @@ function resolvePaths (config: Config, base: string): Config {
       ...(r.uap === undefined ? {} : { uap: { ...r.uap, tls: fixTls(r.uap.tls) } }),
       ...(r.proxy === undefined ? {} : { proxy: { ...r.proxy, tls: fixTls(r.proxy.tls) } }),
       ...(r.cors_proxy === undefined ? {} : { cors_proxy: { ...r.cors_proxy, tls: fixTls(r.cors_proxy.tls) } }),
-      ...(r.docker === undefined ? {} : { docker: { ...r.docker, tls: fixTls(r.docker.tls) } })
+      ...(r.docker === undefined ? {} : { docker: { ...r.docker, tls: fixTls(r.docker.tls) } }),
+      ...(r.static === undefined ? {} : { static: { ...r.static, root: abs(r.static.root) } }),
+      ...(r.error_pages === undefined ? {} : { error_pages: r.error_pages.map(p => p.file === undefined ? p : { ...p, file: abs(p.file) }) })
     }))
   }
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { crossChecks } from './cross-checks.js'
+import { DEFAULT_COMPRESS_TYPES, DEFAULT_IMMUTABLE } from './edge-defaults.js'
 import { cidr, duration, filePath, hostName, httpStatus, listenAddress, portRange, size } from './fields.js'
 
 /**
@@ -131,6 +132,41 @@ const respondAction = z.strictObject({
   headers: z.record(z.string(), z.string()).default({})
 })
 
+/** `static`: files under `root` (see src/static); the asset pattern is compiled here so a bad one is a config error. */
+const staticAction = z.strictObject({
+  root: filePath,
+  index: z.string().min(1).regex(/^[^/\\]+$/, 'a file name inside each directory, such as index.html').default('index.html'),
+  spa_fallback: z.boolean().default(false),
+  browse: z.boolean().default(false),
+  immutable: z.string().min(1).superRefine((v, ctx) => {
+    try { new RegExp(v) } catch (err) { ctx.addIssue({ code: 'custom', message: `invalid regex: ${(err as Error).message}` }) }
+  }).default(DEFAULT_IMMUTABLE),
+  cache_control: z.string().min(1).optional()
+})
+
+/** `compress` on any route: what is compressed, and how hard (levels chosen for on-the-fly use). */
+const compressOptions = z.strictObject({
+  encodings: z.array(z.enum(['br', 'gzip'])).min(1).default(['br', 'gzip']),
+  types: z.array(z.string().min(1).transform(t => t.toLowerCase())).min(1).default([...DEFAULT_COMPRESS_TYPES]),
+  min_size: size.default(1024),
+  gzip_level: z.number().int().min(1).max(9).default(6),
+  brotli_quality: z.number().int().min(0).max(11).default(4)
+})
+
+/** `error_pages`: a status (502), a class ("5xx") or a list of them, with an inline or file body. */
+const errorStatus = z.union([httpStatus, z.string().regex(/^[1-5](xx|\d\d)$/, 'expected a status such as 502 or a class such as "5xx"')])
+const errorPage = z.strictObject({
+  status: z.union([errorStatus, z.array(errorStatus).min(1)]),
+  body: z.string().optional(),
+  file: filePath.optional(),
+  content_type: z.string().min(1).default('text/html; charset=utf-8'),
+  upstream: z.boolean().default(false)
+}).superRefine((e, ctx) => {
+  if ((e.body === undefined) === (e.file === undefined)) {
+    ctx.addIssue({ code: 'custom', message: 'an error page needs exactly one of body or file' })
+  }
+})
+
 const route = z.strictObject({
   name: z.string().min(1).optional(),
   host: z.union([hostPattern, z.array(hostPattern).min(1)]).optional(),
@@ -148,14 +184,17 @@ const route = z.strictObject({
   cors_proxy: ccpAction.optional(),
   docker: dockerAction.optional(),
   redirect: redirectAction.optional(),
-  respond: respondAction.optional()
+  respond: respondAction.optional(),
+  static: staticAction.optional(),
+  compress: compressOptions.optional(),
+  error_pages: z.array(errorPage).optional()
 }).superRefine((r, ctx) => {
-  const actions = (['uap', 'proxy', 'cors_proxy', 'docker', 'redirect', 'respond'] as const).filter(k => r[k] !== undefined)
+  const actions = (['uap', 'proxy', 'cors_proxy', 'docker', 'redirect', 'respond', 'static'] as const).filter(k => r[k] !== undefined)
   if (actions.length !== 1) {
     ctx.addIssue({
       code: 'custom',
       message: actions.length === 0
-        ? 'a route needs exactly one action: uap, proxy, cors_proxy, docker, redirect or respond'
+        ? 'a route needs exactly one action: uap, proxy, cors_proxy, docker, redirect, respond or static'
         : `a route has exactly one action, found ${actions.join(' and ')}`
     })
   }
@@ -329,5 +368,8 @@ export type ProxyConfig = NonNullable<RouteConfig['proxy']>
 export type CorsConfig = NonNullable<RouteConfig['cors']>
 export type CcpConfig = NonNullable<RouteConfig['cors_proxy']>
 export type DockerRouteConfig = NonNullable<RouteConfig['docker']>
+export type StaticConfig = NonNullable<RouteConfig['static']>
+export type CompressConfig = NonNullable<RouteConfig['compress']>
+export type ErrorPageConfig = NonNullable<RouteConfig['error_pages']>[number]
 export type AcmeConfig = NonNullable<Config['acme']>
 export type PortRange = { from: number, to: number }

@@ -5,6 +5,8 @@ import { buildTlsContexts, ensureSelfSigned, parseCertificate, type LoadedCertif
 import type { NameTable } from '../dns/index.js'
 import { readServable } from '../acme/index.js'
 import { join } from 'node:path'
+import { readFile } from 'node:fs/promises'
+import { errorPageFiles } from '../router/error-pages.js'
 
 let generation = 0
 
@@ -24,7 +26,7 @@ export interface BuiltSnapshot {
  * CA files, self-signed generation) fails here, before anything is swapped.
  */
 export async function buildSnapshot (config: Config, dispatchers: DispatcherRegistry, names: NameTable, acmeHttp?: (token: string) => string | undefined, previous?: TlsSelector): Promise<BuiltSnapshot> {
-  const routes = compileRouteTable(config)
+  const routes = compileRouteTable(config, { errorPageFiles: await readErrorPageFiles(config) })
   const dispatcherKeys = await dispatchers.prepare(routes)
   const warnings: string[] = []
   const tls = await buildTls(config, previous, warnings)
@@ -42,6 +44,12 @@ export async function buildSnapshot (config: Config, dispatchers: DispatcherRegi
     acmeHttp
   }
   return { snapshot, dispatcherKeys, warnings }
+}
+
+/** Error page files become bytes in the snapshot: the request path never reads them. */
+async function readErrorPageFiles (config: Config): Promise<Map<string, Buffer>> {
+  const files = errorPageFiles(config.routes)
+  return new Map(await Promise.all(files.map(async f => [f, await readFile(f)] as const)))
 }
 
 async function buildTls (config: Config, previous: TlsSelector | undefined, warnings: string[]): Promise<TlsSelector | undefined> {

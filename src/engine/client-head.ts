@@ -43,6 +43,17 @@ export interface EditedHead extends HeadEdits {
  * `responseEditor` applied, then written field by field as node's writeHead does.
  */
 export function editedHead (p: ResponseHeadParser, framing: Framing, e: EditedHead): string {
+  let out = `HTTP/1.1 ${p.statusCode} ${p.statusText}\r\n`
+  for (const [name, value] of editedFields(p, e)) out += `${name}: ${value}\r\n`
+  return out + tail(undefined, framing, e.close)
+}
+
+/**
+ * The upstream's fields as the node path sees them (lower-case names, a repeated field as a
+ * list), the same `clientResponseHeaders` and `responseEditor` applied, HSTS added when the
+ * upstream sent none: the field list node's writeHead would write.
+ */
+export function editedFields (p: ResponseHeadParser, e: Omit<EditedHead, 'close'>): Array<[string, string]> {
   const raw = p.headers
   const h: ResponseHeaderMap = {}
   for (let i = 0; i < raw.length; i += 2) {
@@ -53,14 +64,15 @@ export function editedHead (p: ResponseHeadParser, framing: Framing, e: EditedHe
   }
   clientResponseHeaders(h, e.drop)
   e.edit?.(h)
-  let out = `HTTP/1.1 ${p.statusCode} ${p.statusText}\r\n`
+  const out: Array<[string, string]> = []
   for (const name of Object.keys(h)) {
     const v = h[name]
     if (v === undefined) continue
-    if (Array.isArray(v)) for (const one of v) out += `${name}: ${one}\r\n`
-    else out += `${name}: ${v}\r\n`
+    if (Array.isArray(v)) for (const one of v) out.push([name, one])
+    else out.push([name, v])
   }
-  return out + tail(h['strict-transport-security'] === undefined ? e.hsts : undefined, framing, e.close)
+  if (h['strict-transport-security'] === undefined && e.hsts !== undefined) out.push(['strict-transport-security', e.hsts])
+  return out
 }
 
 function tail (hsts: string | undefined, framing: Framing, close: boolean): string {

@@ -1,13 +1,13 @@
 import type { Socket } from 'node:net'
 import {
-  applyPolicy, clientIp, errorAnswer, forwardFacts, internalError, nextRequestId, openRequest, upstreamServerName, NO_SNI,
+  applyPolicy, clientIp, errorAnswer, routeErrorAnswer, forwardFacts, internalError, nextRequestId, openRequest, upstreamServerName, NO_SNI,
   upstreamRequestHeaders, upgradeRefusal, withFields, type ListenerInfo, type OpenedRequest, type PolicyRequest, type ProxyPlan, type Reply,
   type RouterDeps, type UpstreamSettings
 } from '../router/index.js'
 import { RequestFramer, Step } from './request-framer.js'
 import type { RequestHeadParser } from './request-head.js'
 import type { Framing, ResponseHeadParser } from './response-head.js'
-import { clientHead, editedHead, fieldValue } from './client-head.js'
+import { clientHead, editedHead, editedFields, fieldValue } from './client-head.js'
 import { ClientReply, type ReplySink } from './client-reply.js'
 import { UpstreamExchange, type ExchangeClient } from './exchange.js'
 import { engineRequestInfo, type EngineRequestInfo } from './request-info.js'
@@ -52,6 +52,11 @@ interface Current {
   /** When the request went upstream, and the upstream's status and time to its head (access log). */
   sentAt: number
   upstream: { upstreamStatus: number, upstreamMs: number } | undefined
+  /**
+   * The forwarded response passes through a Reply (compression, upstream error pages): the
+   * request ends when both the upstream's response and the Reply's answer have ended.
+   */
+  through: { upstreamEnded: boolean, replyEnded: boolean, close: boolean } | undefined
 }
 
 /**
@@ -193,7 +198,7 @@ export class ClientConnection implements ExchangeClient, ReplySink {
     this.#keepAlive = h.keepAlive
     this.expectContinue = h.expectContinue
     const info = engineRequestInfo(h, this.socket)
-    const c: Current = { info, reply: new ClientReply(this), opened: undefined, plan: undefined, pending: true, done: false, bodyIn: 0, responseStarted: false, sentAt: 0, upstream: undefined }
+    const c: Current = { info, reply: new ClientReply(this), opened: undefined, plan: undefined, pending: true, done: false, bodyIn: 0, responseStarted: false, sentAt: 0, upstream: undefined, through: undefined }
     this.#cur = c
     this.#deps.inflight(1)
     this.socket.setTimeout(0)
@@ -308,13 +313,29 @@ export class ClientConnection implements ExchangeClient, ReplySink {
 
   renderHead (p: ResponseHeadParser, framing: Framing): string {
     const c = this.#cur as Current
-    c.responseStarted = true
-    c.upstream = { upstreamStatus: p.statusCode, upstreamMs: Math.round((performance.now() - c.sentAt) * 1000) / 1000 }
+    this.#responseStarted(c, p)
     const plan = c.plan as ProxyPlan
     const close = !this.#keepAlive
     return plan.editResponse === undefined && plan.dropResponse === undefined
       ? clientHead(p, framing, { hsts: plan.hsts, close })
       : editedHead(p, framing, { hsts: plan.hsts, close, drop: plan.dropResponse, edit: plan.editResponse })
+  }
+
+  /** The route passes proxied responses through a Reply: it gets the edited head now, the de-framed body next. */
+  through (p: ResponseHeadParser): Reply | undefined {
+    const c = this.#cur as Current
+    const plan = c.plan as ProxyPlan
+    if (plan.through === undefined) return undefined
+    this.#responseStarted(c, p)
+    c.through = { upstreamEnded: false, replyEnded: false, close: false }
+    const reply = plan.through(c.reply)
+    reply.head(p.statusCode, editedFields(p, { hsts: plan.hsts, drop: plan.dropResponse, edit: plan.editResponse }))
+    return reply
+  }
+
+  #responseStarted (c: Current, p: ResponseHeadParser): void {
+    c.responseStarted = true
+    c.upstream = { upstreamStatus: p.statusCode, upstreamMs: Math.round((performance.now() - c.sentAt) * 1000) / 1000 }
   }
 
   /** 103 Early Hints: only the Link fields pass, as node's writeEarlyHints on the node path. */
@@ -334,7 +355,7 @@ export class ClientConnection implements ExchangeClient, ReplySink {
   fail (status: 502 | 504, reason: string, origin: string): void {
     const c = this.#cur as Current
     this.#exchange = undefined
-    const bytes = errorAnswer(this.#errorReply(c), status, reason, c.opened?.rid ?? '', c.info.header('accept'), c.plan?.cors, c.info.method)
+    const bytes = routeErrorAnswer(this.#errorReply(c), c.plan?.errorPages, status, reason, c.opened?.rid ?? '', c.info.header('accept'), c.plan?.cors, c.info.method)
     c.opened?.log(status, bytes, origin, reason, this.#bytesIn(c))
   }
 
@@ -342,7 +363,14 @@ export class ClientConnection implements ExchangeClient, ReplySink {
     const c = this.#cur as Current
     this.#exchange = undefined
     c.opened?.log(status, bytes, origin, undefined, this.#bytesIn(c), c.upstream)
-    this.#finished(c, closeClient || !this.#keepAlive)
+    const t = c.through
+    if (t !== undefined) {
+      // The Reply may still be writing (a compressor flushing): the next request waits for it.
+      t.upstreamEnded = true
+      t.close ||= closeClient
+      if (!t.replyEnded) return
+    }
+    this.#finished(c, closeClient || t?.close === true || !this.#keepAlive)
   }
 
   aborted (status: number, bytes: number, origin: string, reason: string): void {
@@ -365,7 +393,7 @@ export class ClientConnection implements ExchangeClient, ReplySink {
       return
     }
     this.#keepAlive = false
-    const bytes = errorAnswer(this.#errorReply(c), 413, reason, c.opened?.rid ?? '', c.info.header('accept'), c.plan?.cors, c.info.method)
+    const bytes = routeErrorAnswer(this.#errorReply(c), c.plan?.errorPages, 413, reason, c.opened?.rid ?? '', c.info.header('accept'), c.plan?.cors, c.info.method)
     c.opened?.log(413, bytes, undefined, reason, c.bodyIn)
   }
 
@@ -380,8 +408,15 @@ export class ClientConnection implements ExchangeClient, ReplySink {
   replied (_status: number, _bytes: number, close: boolean): void {
     const c = this.#cur
     if (c === undefined || c.done) return
+    const t = c.through
+    if (t !== undefined && !t.upstreamEnded) {
+      // A replaced upstream answer (error page) ends first: the upstream's body is still read and dropped.
+      t.replyEnded = true
+      t.close ||= close
+      return
+    }
     this.#exchange = undefined
-    this.#finished(c, close, true)
+    this.#finished(c, close || c.through?.close === true, true)
   }
 
   /** After a response: close, or go on with pipelined bytes (a pending body is read and dropped), or wait for the next request. */

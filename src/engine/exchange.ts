@@ -3,6 +3,7 @@ import { ChunkedTracker, CHUNKED_REFUSED } from './chunked.js'
 import { NEED_MORE, REFUSED } from './head-reader.js'
 import { Framing, ResponseHeadParser } from './response-head.js'
 import { CONNECT_TIMEOUT, type OriginSpec, type UpstreamPools } from './upstream-pool.js'
+import type { Reply } from '../router/index.js'
 
 /** The client side of one exchange, as the connection offers it. */
 export interface ExchangeClient {
@@ -11,6 +12,11 @@ export interface ExchangeClient {
   readonly expectContinue: boolean
   /** The response head to send the client, from the upstream's (hop-by-hop removed, framing set). */
   renderHead (p: ResponseHeadParser, framing: Framing): string
+  /**
+   * A Reply the response passes through (compression, upstream error pages) — its head already
+   * given — or undefined to pass the upstream's bytes through as they are (the common case).
+   */
+  through?: (p: ResponseHeadParser) => Reply | undefined
   /** A 103 Early Hints from the upstream (relayed as on the node path: its Link fields). */
   earlyHints?: (p: ResponseHeadParser) => void
   /** Before any response byte: portico answers itself. */
@@ -65,6 +71,9 @@ export class UpstreamExchange {
   #reused = false
   readonly #head = new ResponseHeadParser(HEAD_LIMITS)
   #chunks: ChunkedTracker | undefined
+  /** Set while the response passes through a Reply: de-framed body bytes go there. */
+  #reply: Reply | undefined
+  #replyOk = true
 
   constructor (client: ExchangeClient, target: ExchangeTarget, pools: UpstreamPools) {
     this.#c = client
@@ -152,7 +161,7 @@ export class UpstreamExchange {
   readonly #onClose = (): void => { this.#failed(Object.assign(new Error('upstream closed the connection'), { code: 'ECONNRESET' }), true) }
 
   readonly #onEnd = (): void => {
-    if (this.#started && this.#framing === Framing.Close) { this.#complete(false); return }
+    if (this.#started && this.#framing === Framing.Close) { this.#reply?.end(); this.#complete(false); return }
     this.#failed(Object.assign(new Error('upstream closed the connection'), { code: 'ECONNRESET' }), true)
   }
 
@@ -191,6 +200,8 @@ export class UpstreamExchange {
     this.#framing = this.#head.framing(this.#t.method)
     if (this.#framing === Framing.Length) this.#left = this.#head.contentLength
     if (this.#framing === Framing.Chunked) { (this.#chunks ??= new ChunkedTracker(HEAD_LIMITS.maxHeaderSize, HEAD_LIMITS.maxHeaders)).reset() }
+    const reply = this.#reply = this.#c.through?.(this.#head)
+    if (this.#chunks !== undefined) this.#chunks.onData = reply === undefined ? undefined : this.#toReply
     // Same listener, new duration (a second setTimeout with a callback would add it twice).
     this.#up?.setTimeout(this.#t.idleTimeoutMs)
   }
@@ -213,6 +224,18 @@ export class UpstreamExchange {
         break
       }
     }
+    const reply = this.#reply
+    if (reply !== undefined) {
+      this.#replyOk = true
+      if (this.#framing !== Framing.Chunked && end > pos) this.#toReply(chunk, pos, end)
+      else if (this.#framing === Framing.Chunked) this.#bytes += end - pos
+      if (complete) { reply.end(); this.#complete(end === chunk.length); return }
+      if (!this.#replyOk) {
+        this.#up?.pause()
+        reply.onDrain(this.#resumeUp)
+      }
+      return
+    }
     const head = this.#bytes === 0 && !this.#headSent ? this.#c.renderHead(this.#head, this.#framing) : undefined
     const ok = this.#write(client, head, chunk, pos, end)
     if (complete) { this.#complete(end === chunk.length); return }
@@ -220,6 +243,12 @@ export class UpstreamExchange {
       this.#up?.pause()
       client.once('drain', this.#resumeUp)
     }
+  }
+
+  /** De-framed body bytes into the Reply (chunk data spans come from the tracker). */
+  readonly #toReply = (buf: Buffer, start: number, end: number): void => {
+    if (this.#framing !== Framing.Chunked) this.#bytes += end - start
+    if (!(this.#reply as Reply).write(buf.subarray(start, end))) this.#replyOk = false
   }
 
   #headSent = false
@@ -264,6 +293,7 @@ export class UpstreamExchange {
 
   #broken (reason: string): void {
     if (this.#finished) return
+    this.#reply?.destroy()
     this.#detach()?.destroy()
     this.#finish()
     this.#c.aborted(this.#head.statusCode, this.#bodyBytes(), this.#origin, reason)

@@ -15,6 +15,7 @@ export type Decision =
   | { action: 'cors-proxy', route: CompiledRoute, ccp: Extract<RouteAction, { kind: 'cors-proxy' }>, reason: string }
   | { action: 'redirect', route: CompiledRoute, status: number, location: string, reason: string }
   | { action: 'respond', route: CompiledRoute, respond: Extract<RouteAction, { kind: 'respond' }>, reason: string }
+  | { action: 'static', route: CompiledRoute, site: Extract<RouteAction, { kind: 'static' }>['site'], reason: string }
   | { action: 'none', route: undefined, reason: string }
 
 export interface RequestFacts {
@@ -94,6 +95,8 @@ function actionFor (route: CompiledRoute, host: string, vars: Vars, facts: Reque
       return { action: 'redirect', route, status: a.status, location: a.to.render({ ...vars, host, uri: facts.url, path: pathOf(facts.url) }), reason: 'redirect' }
     case 'respond':
       return { action: 'respond', route, respond: a, reason: 'respond' }
+    case 'static':
+      return { action: 'static', route, site: a.site, reason: `files below ${a.site.root}` }
   }
 }
 

@@ -44,7 +44,7 @@ export class DispatcherRegistry {
     const used = new Set<string>()
     for (const route of table.routes) {
       const a = route.action
-      if (a.kind === 'redirect' || a.kind === 'respond') continue
+      if (a.kind === 'redirect' || a.kind === 'respond' || a.kind === 'static') continue
       const ca = a.upstream.caFile === undefined ? undefined : await readFile(a.upstream.caFile, 'utf8')
       const key = JSON.stringify([a.upstream.connectTimeoutMs, a.upstream.headersTimeoutMs, a.upstream.idleTimeoutMs, a.upstream.tlsVerify, a.upstream.serverName, ca])
       let agent = this.#byKey.get(key)

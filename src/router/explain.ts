@@ -6,7 +6,7 @@ export interface Explanation {
   host: string
   path: string
   route: string | null
-  action: 'proxy' | 'deny' | 'redirect' | 'respond' | 'cors-proxy' | 'none'
+  action: 'proxy' | 'deny' | 'redirect' | 'respond' | 'cors-proxy' | 'static' | 'none'
   target: string | null
   location: string | null
   status: number | null

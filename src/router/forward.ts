@@ -7,6 +7,7 @@ import { h2StreamOf } from './h2-stream.js'
 import type { AnyResponse } from './error-response.js'
 import { NO_SNI } from './dispatchers.js'
 import { NOT_CONNECTED, retryBudget, retryStep, spend, type RetryBudget } from './retry.js'
+import type { HeaderPairs, Reply } from './reply.js'
 
 /** HTTP/1 and HTTP/2-compat requests share this surface; h2 ones are cast at the listener. */
 export type AnyRequest = IncomingMessage
@@ -48,6 +49,8 @@ export interface ForwardRequest {
   /** Called once response headers are known, to adjust them (route edits, cookie scoping, CORS). */
   editResponseHeaders?: ((headers: ResponseHeaderMap) => void) | undefined
   onUpstreamDown?: ((origin: string) => void) | undefined
+  /** Writes the response through this Reply (compression, upstream error pages) instead of `res` directly. */
+  reply?: Reply | undefined
   done: (outcome: ForwardOutcome) => void
 }
 
@@ -119,7 +122,8 @@ export function forward (f: ForwardRequest): void {
           if (statusCode < 200) { relayInterim(f.res, statusCode, headers); return }
           const out = clientResponseHeaders(headers, f.dropResponseHeaders)
           f.editResponseHeaders?.(out)
-          f.res.writeHead(statusCode, out as Record<string, string | string[]>)
+          if (f.reply !== undefined) f.reply.head(statusCode, headerPairs(out))
+          else f.res.writeHead(statusCode, out as Record<string, string | string[]>)
         } catch (err) {
           failInside(controller, err)
         }
@@ -127,18 +131,20 @@ export function forward (f: ForwardRequest): void {
       onResponseData (controller, chunk) {
         bytesOut += chunk.length
         try {
-          if (!f.res.write(chunk)) {
+          if (!(f.reply?.write(chunk) ?? f.res.write(chunk))) {
             // A destroyed response never drains: pausing would hold the upstream request forever.
             if (clientGone(f.res)) { controller.abort(clientLeft()); return }
             controller.pause()
-            f.res.once('drain', () => controller.resume())
+            if (f.reply !== undefined) f.reply.onDrain(() => controller.resume())
+            else f.res.once('drain', () => controller.resume())
           }
         } catch (err) {
           failInside(controller, err)
         }
       },
       onResponseEnd () {
-        f.res.end()
+        if (f.reply !== undefined) f.reply.end()
+        else f.res.end()
         finish({ status: f.res.statusCode, upstream: origin, bytesOut, ...upstream })
       },
       onResponseError (_controller, err) {
@@ -152,8 +158,10 @@ export function forward (f: ForwardRequest): void {
           return
         }
         const reason = describe(code, err)
-        if (f.res.headersSent) {
+        // A Reply may hold its head until the first body bytes: it, not `res`, knows whether it started.
+        if (f.res.headersSent || f.reply?.headSent === true) {
           // Headers are gone; the only honest signal left is an aborted response.
+          f.reply?.destroy()
           f.res.destroy(err)
           finish({ status: f.res.statusCode, upstream: origin, bytesOut, aborted: reason, ...upstream })
           return
@@ -164,6 +172,16 @@ export function forward (f: ForwardRequest): void {
     })
   }
   attempt(0, retryBudget(f.retries))
+}
+
+function headerPairs (headers: ResponseHeaderMap): HeaderPairs {
+  const out: Array<[string, string]> = []
+  for (const [k, v] of Object.entries(headers)) {
+    if (v === undefined) continue
+    if (Array.isArray(v)) for (const x of v) out.push([k, x])
+    else out.push([k, v])
+  }
+  return out
 }
 
 /**

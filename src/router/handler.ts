@@ -7,7 +7,7 @@ import { openRequest, type OpenedRequest } from './open-request.js'
 import type { ListenerInfo, RouterDeps, RouterView } from './view.js'
 import { nodeReply } from './reply.js'
 import { nodeRequestInfo, type RequestInfo } from './request-info.js'
-import { applyPolicy, asError, internalError, type ProxyPlan } from './policy.js'
+import { applyPolicy, asError, internalError, routeErrorAnswer, type ProxyPlan } from './policy.js'
 
 /**
  * The node:http / node:http2 request path: read the current snapshot once (the request keeps it
@@ -62,9 +62,12 @@ function proxy (p: Planned, req: IncomingMessage, res: ServerResponse, plan: Pro
     editResponseHeaders: plan.editResponse,
     retries: upstream.retries,
     onUpstreamDown: plan.onUpstreamDown,
+    reply: plan.through?.(nodeReply(res)),
     done: (o: ForwardOutcome) => {
       if (o.fault !== undefined) p.deps.fault?.(o.fault, { rid: opened.rid, host: opened.host, path: opened.url, route: plan.route.name })
-      const own = o.error === undefined ? 0 : sendError(res, o.error.status, o.error.reason, opened.rid, p.req.header('accept'), plan.cors)
+      const own = o.error === undefined
+        ? 0
+        : routeErrorAnswer(nodeReply(res), plan.errorPages, o.error.status, o.error.reason, opened.rid, p.req.header('accept'), plan.cors, p.req.method)
       opened.log(o.error?.status ?? o.status, o.bytesOut + own, o.upstream, o.error?.reason ?? o.aborted, o.bytesIn, o)
     }
   })

@@ -1,6 +1,9 @@
 import { CORS_RESPONSE_HEADERS, type HeaderList } from '../cors/index.js'
 import type { Decision } from './decide.js'
 import { errorAnswer } from './error-response.js'
+import { pageAnswer, upstreamErrorReply, type ErrorPages } from './error-pages.js'
+import { compressingReply } from '../compress/index.js'
+import { serveStatic } from '../static/index.js'
 import { namesConfirmed } from './held-names.js'
 import type { OpenedRequest } from './open-request.js'
 import { sendAnswer, type HeaderPairs, type Reply } from './reply.js'
@@ -35,6 +38,14 @@ export interface ProxyPlan {
   readonly cors: HeaderList | undefined
   /** The route's HSTS value on TLS listeners (the upstream's own wins). */
   readonly hsts: string | undefined
+  /** The route's error pages, for the transport's own failure answers (502/504/413). */
+  readonly errorPages: ErrorPages | undefined
+  /**
+   * Set when the upstream's response must pass through a Reply (compression, upstream error
+   * pages): the transport writes the response head and de-framed body into `through(inner)`.
+   * Undefined for the common case, which transports may pass through byte for byte.
+   */
+  readonly through: ((inner: Reply) => Reply) | undefined
 }
 
 /** One request as the policy sees it; `reply` carries the answers portico writes itself. */
@@ -93,8 +104,9 @@ export function applyPolicy (p: PolicyRequest, hooks: PolicyHooks, resumed: bool
     }
     cors = policy.responseHeaders(origin)
   }
+  const pages = d.route?.errorPages
   const reject = (status: number, reason: string, logged = reason): void => {
-    log(status, errorAnswer(reply, status, reason, rid, req.header('accept'), cors, req.method), undefined, logged)
+    log(status, routeErrorAnswer(reply, pages, status, reason, rid, req.header('accept'), cors, req.method), undefined, logged)
   }
   if (policy !== undefined && origin !== undefined && cors === undefined && policy.denyDisallowed) {
     reject(403, 'origin not allowed')
@@ -118,7 +130,9 @@ export function applyPolicy (p: PolicyRequest, hooks: PolicyHooks, resumed: bool
       dropResponse: policy !== undefined ? CORS_RESPONSE_HEADERS : undefined,
       editResponse: responseEditor(route, opened.host, cors),
       cors,
-      hsts
+      hsts,
+      errorPages: route.errorPages,
+      through: throughFor(route, req, rid, cors)
     })
   }
   act(p, d, reply, cors, reject, plan)
@@ -158,9 +172,57 @@ function act (p: PolicyRequest, d: Decision, reply: Reply, cors: HeaderList | un
       return
     case 'respond': {
       const a = d.respond
-      log(a.status, sendAnswer(reply, { status: a.status, headers: [...cors ?? [], ...a.headers], body: a.body }, p.req.method), undefined)
+      const out = routeReply(reply, d.route, p.req)
+      log(a.status, sendAnswer(out, { status: a.status, headers: [...cors ?? [], ...a.headers], body: a.body }, p.req.method), undefined)
+      return
     }
+    case 'static':
+      serveFiles(p, d, cors === undefined ? routeReply(reply, d.route, p.req) : withFields(routeReply(reply, d.route, p.req), cors), reject)
   }
+}
+
+/** The route's Reply for answers portico writes: compressed when the route asks for it. */
+function routeReply (reply: Reply, route: CompiledRoute, req: RequestInfo): Reply {
+  const c = route.compress
+  return c === undefined ? reply : compressingReply(reply, c, { method: req.method, acceptEncoding: req.header('accept-encoding') })
+}
+
+/** Only routes with compression or upstream error pages pass proxied responses through a Reply. */
+function throughFor (route: CompiledRoute, req: RequestInfo, rid: string, cors: HeaderList | undefined): ((inner: Reply) => Reply) | undefined {
+  const pages = route.errorPages
+  if (route.compress === undefined && pages === undefined) return undefined
+  return inner => {
+    const r = routeReply(inner, route, req)
+    return pages === undefined ? r : upstreamErrorReply(r, pages, req.method, [['x-request-id', rid], ...cors ?? []])
+  }
+}
+
+/**
+ * portico's own error answer: the route's error page for the status when it has one, else the
+ * standard error answer. Transports call it for their failures (502/504/413) with the plan's pages.
+ */
+export function routeErrorAnswer (
+  reply: Reply, pages: ErrorPages | undefined, status: number, reason: string, rid: string, accept: string | undefined,
+  cors: HeaderPairs | undefined, method: string
+): number {
+  const page = pages?.find(status)
+  if (page === undefined) return errorAnswer(reply, status, reason, rid, accept, cors, method)
+  if (reply.headSent) { reply.destroy(); return 0 }
+  return sendAnswer(reply, pageAnswer(page, status, [['x-request-id', rid], ...cors ?? []]), method)
+}
+
+function serveFiles (p: PolicyRequest, d: Extract<Decision, { action: 'static' }>, reply: Reply, reject: (status: number, reason: string) => void): void {
+  const { log, url } = p.opened
+  serveStatic(d.site, { method: p.req.method, url, header: p.req.header }, reply).then(o => {
+    if (o.kind === 'error') reject(o.status, o.reason)
+    else log(o.status, o.bytes, undefined)
+  }, (err: unknown) => {
+    // A read error once the head is out can only abort the response (the file stream did).
+    if (!reply.headSent) { internalError(p, err); return }
+    const e = asError(err)
+    p.deps.fault?.(e, { rid: p.opened.rid, host: p.opened.host, path: url, route: d.route.name })
+    log(0, 0, undefined, `file read failed: ${e.message}`)
+  }).catch(err => { internalError(p, err) })
 }
 
 /** Exosphere's Cloud CORS Proxy: target from the exo headers, checked, resolved once, pinned. */

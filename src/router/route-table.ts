@@ -4,6 +4,9 @@ import { compileHostPatterns, type HostMatcher } from '../util/host-pattern.js'
 import { compileIpPolicy, type IpPolicy } from './ip-policy.js'
 import { compileTemplate, type Template } from './template.js'
 import { createUpstreamPool, type UpstreamPool } from './upstream-pool.js'
+import { compileStaticSite, type StaticSite } from '../static/index.js'
+import { compileCompress, type CompressSettings } from '../compress/index.js'
+import { compileErrorPages, type ErrorPageFiles, type ErrorPages } from './error-pages.js'
 
 /** Connection settings for one route's upstreams; shared by requests of that route. */
 export interface UpstreamSettings {
@@ -26,6 +29,7 @@ export type RouteAction =
   | { kind: 'docker', name: Template, zone: string, port: number | undefined, scheme: 'http' | 'https', upstream: UpstreamSettings }
   | { kind: 'redirect', to: Template, status: number }
   | { kind: 'respond', status: number, body: Buffer, headers: ReadonlyArray<[string, string]> }
+  | { kind: 'static', site: StaticSite }
 
 export interface CompiledRoute {
   readonly index: number
@@ -38,6 +42,10 @@ export interface CompiledRoute {
   readonly cors: CorsPolicy | undefined
   /** Edits applied to proxied responses (lower-case names). */
   readonly responseHeaders: { set: ReadonlyArray<readonly [string, string]>, remove: readonly string[] } | undefined
+  /** `compress`: gzip/brotli of this route's responses (proxied, static, respond). */
+  readonly compress: CompressSettings | undefined
+  /** `error_pages`: replacement bodies for portico's own errors (and, per page, the upstream's). */
+  readonly errorPages: ErrorPages | undefined
   readonly action: RouteAction
 }
 
@@ -52,6 +60,8 @@ export interface CompileOptions {
   lookup?: Lookup
   /** The Docker zone, so route names like `nginx.{tenant}` are completed to FQDNs. */
   zone?: string
+  /** Bodies of the error pages' files, read by the snapshot builder. */
+  errorPageFiles?: ErrorPageFiles
 }
 
 export function compileRouteTable (config: Config, options: CompileOptions = {}): RouteTable {
@@ -78,7 +88,9 @@ function compileRoute (r: RouteConfig, index: number, opts: CompileOptions): Com
       ? undefined
       : { set: Object.entries(r.response_headers.set).map(([k, v]) => [k.toLowerCase(), v] as const), remove: r.response_headers.remove.map(k => k.toLowerCase()) },
     httpsRedirect: r.https_redirect,
-    hsts: r.hsts === false ? undefined : r.hsts
+    hsts: r.hsts === false ? undefined : r.hsts,
+    compress: r.compress === undefined ? undefined : compileCompress(r.compress),
+    errorPages: r.error_pages === undefined ? undefined : compileErrorPages(r.error_pages, opts.errorPageFiles)
   }
   if (r.uap !== undefined) {
     return { ...common, matchHost: uapHostMatcher(r.uap.domain), action: uapAction(r.uap) }
@@ -88,6 +100,7 @@ function compileRoute (r: RouteConfig, index: number, opts: CompileOptions): Com
   if (r.docker !== undefined) return { ...common, matchHost, action: dockerAction(r.docker, opts.zone ?? '') }
   if (r.cors_proxy !== undefined) return { ...common, matchHost, action: ccpAction(r.cors_proxy, pathPrefix ?? '', opts.lookup) }
   if (r.redirect !== undefined) return { ...common, matchHost, action: { kind: 'redirect', to: compileTemplate(r.redirect.to), status: r.redirect.status } }
+  if (r.static !== undefined) return { ...common, matchHost, action: { kind: 'static', site: compileStaticSite(r.static, pathPrefix) } }
   const respond = r.respond!
   return {
     ...common,
