@@ -208,6 +208,7 @@ export class UpstreamExchange {
 
   #body (chunk: Buffer, pos: number): void {
     const client = this.#c.socket
+    this.#replyOk = true
     let end = chunk.length
     let complete = false
     switch (this.#framing) {
@@ -226,7 +227,6 @@ export class UpstreamExchange {
     }
     const reply = this.#reply
     if (reply !== undefined) {
-      this.#replyOk = true
       if (this.#framing !== Framing.Chunked && end > pos) this.#toReply(chunk, pos, end)
       else if (this.#framing === Framing.Chunked) this.#bytes += end - pos
       if (complete) { reply.end(); this.#complete(end === chunk.length); return }
