@@ -366,6 +366,9 @@ function originSpec (origin: string, up: ProxyDecision['upstream']): OriginSpec 
  */
 function engineServes (d: Decision, h: RequestHeadParser): boolean {
   if (d.action !== 'proxy') return false
+  // Gates (auth, access control, header and path edits) run on the node:http path until the
+  // engine calls the same pipeline (src/router/gates): never skipped, so never an open door.
+  if (d.route.gates !== undefined) return false
   if (h.upgrade) return d.upstream.caFile === undefined
   const r = d.route
   if (r.cors !== undefined || r.responseHeaders !== undefined) return false

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { TLSSocket } from 'node:tls'
 import type { IpPolicy } from './ip-policy.js'
-import { clientIp } from './client-address.js'
+import { clientIp, effectiveClientIp } from './client-address.js'
 
 /** The access-log fields that come from the request itself (issue 18.3), gathered at log time. */
 export interface RequestAccessFields {
@@ -27,11 +27,5 @@ export function requestAccessFields (req: IncomingMessage, trusted: IpPolicy | u
 }
 
 function clientAddress (req: IncomingMessage, trusted: IpPolicy | undefined): string {
-  const peer = clientIp(req.socket)
-  const isTrusted = (ip: string): boolean => trusted !== undefined && trusted.check(ip, 1) === undefined
-  const xff = req.headers['x-forwarded-for']
-  if (!isTrusted(peer) || typeof xff !== 'string') return peer
-  const hops = xff.split(',').map(h => h.trim()).filter(h => h !== '')
-  for (let i = hops.length - 1; i >= 0; i--) if (!isTrusted(hops[i]!)) return hops[i]!
-  return hops[0] ?? peer
+  return effectiveClientIp(clientIp(req.socket), req.headers['x-forwarded-for'], trusted)
 }

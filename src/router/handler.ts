@@ -12,6 +12,7 @@ import { openRequest, type OpenedRequest } from './open-request.js'
 import type { ListenerInfo, RouterDeps, RouterView } from './view.js'
 import { namesConfirmed } from './held-names.js'
 import { nodeReply, sendAnswer } from './reply.js'
+import { applyUpstreamEdits, nodeGateRequest, type UpstreamEdits } from './gates/index.js'
 
 const ACME_PREFIX = '/.well-known/acme-challenge/'
 
@@ -32,6 +33,8 @@ interface Exchange extends OpenedRequest {
   internal: (err: unknown) => void
   /** Logs a portico exception at error level (the caller answers). */
   fault: (err: Error) => void
+  /** What the route's gates want changed upstream (undefined: the route has none). */
+  edits?: UpstreamEdits
 }
 
 /**
@@ -107,7 +110,22 @@ function handle (
     reject(403, 'origin not allowed')
     return
   }
-  act(x, d)
+  const gates = d.route?.gates
+  // Gates run after the preflight answer (browsers send no credentials there) and never before
+  // an https redirect (credentials must not travel in clear text).
+  if (gates === undefined || d.action === 'deny' || d.action === 'none' || d.reason === 'https_redirect') {
+    act(x, d)
+    return
+  }
+  gates.run(nodeGateRequest(req, url, opened.host, proto, rid, view.trustedProxies)).then(v => {
+    if (!v.pass) {
+      const a = v.refusal.answer
+      log(a.status, sendAnswer(nodeReply(res), { ...a, headers: [...cors ?? [], ...a.headers] }, req.method ?? 'GET'), undefined, v.refusal.reason)
+      return
+    }
+    x.edits = v.edits
+    act(x, d)
+  }).catch(x.internal)
 }
 
 const asError = (err: unknown): Error => err instanceof Error ? err : new Error(String(err))
@@ -124,7 +142,7 @@ function act (x: Exchange, d: Decision): void {
     case 'proxy':
       proxy(x, d.alternatives ?? (d.pool === undefined ? [d.target] : d.pool.candidates()), d.upstream, {
         route: d.route,
-        path: x.url,
+        path: x.edits?.path ?? x.url,
         hostOverride: undefined,
         serverName: d.upstream.serverName,
         onUpstreamDown: d.pool === undefined ? undefined : (o) => d.pool?.markDown(o),
@@ -197,7 +215,7 @@ function proxy (x: Exchange, origins: string[], upstream: UpstreamSettings, t: P
     origins,
     method: req.method ?? 'GET',
     path: t.path,
-    headers: upstreamRequestHeaders(req.rawHeaders, facts, hostOverride, t.drop),
+    headers: applyUpstreamEdits(upstreamRequestHeaders(req.rawHeaders, facts, hostOverride, t.drop), x.edits),
     dispatcher: view.dispatchers.get(upstream),
     maxBodySize: max,
     serverName: t.serverName,

@@ -1,9 +1,10 @@
-import type { Config, RouteConfig, UapConfig, ProxyConfig, CcpConfig, DockerRouteConfig } from '../config/index.js'
+import { upstreamBasePath, type Config, type RouteConfig, type UapConfig, type ProxyConfig, type CcpConfig, type DockerRouteConfig } from '../config/index.js'
 import { compileCcpPolicy, compileCorsPolicy, type CcpPolicy, type CorsPolicy, type Lookup } from '../cors/index.js'
 import { compileHostPatterns, type HostMatcher } from '../util/host-pattern.js'
 import { compileIpPolicy, type IpPolicy } from './ip-policy.js'
 import { compileTemplate, type Template } from './template.js'
 import { createUpstreamPool, type UpstreamPool } from './upstream-pool.js'
+import { compileGates, type RouteGates } from './gates/index.js'
 
 /** Connection settings for one route's upstreams; shared by requests of that route. */
 export interface UpstreamSettings {
@@ -38,6 +39,8 @@ export interface CompiledRoute {
   readonly cors: CorsPolicy | undefined
   /** Edits applied to proxied responses (lower-case names). */
   readonly responseHeaders: { set: ReadonlyArray<readonly [string, string]>, remove: readonly string[] } | undefined
+  /** Access control, auth, request header edits and path rewriting before forwarding (none: undefined). */
+  readonly gates: RouteGates | undefined
   readonly action: RouteAction
 }
 
@@ -78,7 +81,8 @@ function compileRoute (r: RouteConfig, index: number, opts: CompileOptions): Com
       ? undefined
       : { set: Object.entries(r.response_headers.set).map(([k, v]) => [k.toLowerCase(), v] as const), remove: r.response_headers.remove.map(k => k.toLowerCase()) },
     httpsRedirect: r.https_redirect,
-    hsts: r.hsts === false ? undefined : r.hsts
+    hsts: r.hsts === false ? undefined : r.hsts,
+    gates: compileGates(r, r.proxy === undefined ? '' : upstreamBasePath(r.proxy.upstreams[0] as string))
   }
   if (r.uap !== undefined) {
     return { ...common, matchHost: uapHostMatcher(r.uap.domain), action: uapAction(r.uap) }

@@ -1,12 +1,14 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import { openRequest } from './open-request.js'
+import { openRequest, type OpenedRequest } from './open-request.js'
 import { clientResponseHeaders, forwardFacts, upstreamRequestHeaders, type ResponseHeaderMap } from './headers.js'
 import { upstreamServerName } from './forward.js'
 import { nextRequestId } from './request-id.js'
 import { clientIp } from './client-address.js'
-import type { ListenerInfo, RouterDeps } from './view.js'
+import type { ListenerInfo, RouterDeps, RouterView } from './view.js'
+import { applyUpstreamEdits, nodeGateRequest, type UpstreamEdits } from './gates/index.js'
+import type { Answer } from './reply.js'
 
 /**
  * HTTP/1.1 Upgrade (WebSocket: Guacamole, JupyterLab) dispatched through undici with `upgrade`,
@@ -29,7 +31,37 @@ export function createUpgradeHandler (deps: RouterDeps, listener: ListenerInfo):
 function upgrade (deps: RouterDeps, listener: ListenerInfo, req: IncomingMessage, socket: Duplex, head: Buffer, rid: string): void {
   const view = deps.view()
   socket.on('error', destroyOnError)
-  const { host, url, forcedHost, decision: d, log } = openRequest(deps, view, listener, req, rid, true)
+  const opened = openRequest(deps, view, listener, req, rid, true)
+  const { host, url, decision: d, log } = opened
+  const gates = d.route?.gates
+  const u: PendingUpgrade = { deps, listener, req, socket, head, rid, view, opened }
+  if (d.action !== 'proxy' || gates === undefined) { proceed(u, undefined); return }
+  const proto = listener.tls ? 'https' : 'http'
+  gates.run(nodeGateRequest(req, url, host, proto, rid, view.trustedProxies)).then(v => {
+    if (v.pass) { proceed(u, v.edits); return }
+    if (!socket.destroyed) socket.end(answerBytes(v.refusal.answer))
+    log(v.refusal.answer.status, 0, undefined, v.refusal.reason)
+  }).catch((err: unknown) => {
+    deps.fault?.(err instanceof Error ? err : new Error(String(err)), { rid, host, path: url, route: d.route?.name })
+    if (!socket.destroyed) socket.end(`${statusLine(502)}content-length: 0\r\nconnection: close\r\nx-request-id: ${rid}\r\n\r\n`)
+  })
+}
+
+/** An upgrade request past its gates' check, with the snapshot it was decided on. */
+interface PendingUpgrade {
+  deps: RouterDeps
+  listener: ListenerInfo
+  req: IncomingMessage
+  socket: Duplex
+  head: Buffer
+  rid: string
+  view: RouterView
+  opened: OpenedRequest
+}
+
+function proceed (u: PendingUpgrade, edits: UpstreamEdits | undefined): void {
+  const { deps, listener, req, socket, head, rid, view } = u
+  const { host, url, forcedHost, decision: d, log } = u.opened
   if (d.action !== 'proxy') {
     const status = d.action === 'deny' || d.action === 'redirect' ? d.status : 404
     const extra = d.action === 'redirect' ? `location: ${d.location}\r\n` : ''
@@ -39,10 +71,10 @@ function upgrade (deps: RouterDeps, listener: ListenerInfo, req: IncomingMessage
   }
   const origin = d.pool === undefined ? d.target : (d.pool.candidates()[0] as string)
   const facts = forwardFacts(clientIp(req.socket), listener.tls ? 'https' : 'http', host, rid, view.trustedProxies, view.via)
-  const headers = upstreamRequestHeaders(req.rawHeaders, facts, d.upstream.preserveHost ? forcedHost : new URL(origin).host)
+  const headers = applyUpstreamEdits(upstreamRequestHeaders(req.rawHeaders, facts, d.upstream.preserveHost ? forcedHost : new URL(origin).host), edits)
   const idleMs = d.upstream.websocketIdleTimeoutMs
   const options = {
-    origin, path: url, method: 'GET', headers, body: null, upgrade: req.headers.upgrade ?? 'websocket',
+    origin, path: edits?.path ?? url, method: 'GET', headers, body: null, upgrade: req.headers.upgrade ?? 'websocket',
     servername: upstreamServerName(d.upstream.serverName, origin)
   } as Dispatcher.DispatchOptions
   let answered = false
@@ -75,6 +107,14 @@ function upgrade (deps: RouterDeps, listener: ListenerInfo, req: IncomingMessage
       log(status, 0, origin, code ?? err.message)
     }
   })
+}
+
+/** A gate's refusal (401, 403, an auth service's redirect) on the raw socket, then the connection closes. */
+function answerBytes (a: Answer): Buffer {
+  const body = typeof a.body === 'string' ? Buffer.from(a.body) : a.body
+  let out = statusLine(a.status)
+  for (const [k, v] of a.headers) out += `${k}: ${v.replace(/[\r\n]/g, '')}\r\n`
+  return Buffer.concat([Buffer.from(`${out}content-length: ${body.length}\r\nconnection: close\r\n\r\n`), body])
 }
 
 const statusLine = (status: number): string => `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n`
