@@ -23,3 +23,7 @@ export { NO_SNI } from './dispatchers.js'
 export { errorPage } from './error-response.js'
 export { scopeSetCookies } from './cookies.js'
 export { nodeReply, sendAnswer, type Reply, type Answer, type HeaderPairs } from './reply.js'
+// Gates (issue 22): the engine builds a GateRequest from its parsed head and calls route.gates.run().
+export { applyUpstreamEdits, nodeGateRequest } from './gates/index.js'
+export type { GateRequest, UpstreamEdits, Verdict, Refusal, RouteGates } from './gates/index.js'
+export { effectiveClientIp } from './client-address.js'

@@ -141,3 +141,19 @@ t.test('basic_auth: a verified header is cached, so a keep-alive client pays bcr
   const wrong = await gates.run(request({ headers: { authorization: `Basic ${Buffer.from('alice:nope').toString('base64')}` } }))
   t.same(wrong.pass ? 'pass' : [wrong.refusal.answer.status, wrong.refusal.reason], [401, 'wrong user name or password'])
 })
+
+t.test('basic_auth: one verification per distinct header in flight, at most 16 of them', async t => {
+  const hash = await bcrypt.hash('pw', 4)
+  const gates = routeGates(`
+  - host: a.test
+    basic_auth: { users: { alice: "${hash}" } }
+    proxy: { upstreams: ["http://127.0.0.2:1"] }
+`)
+  const withAuth = (user: string, pw: string): GateRequest => request({ headers: { authorization: `Basic ${Buffer.from(`${user}:${pw}`).toString('base64')}` } })
+  const same = await Promise.all(Array.from({ length: 30 }, async () => await gates.run(withAuth('alice', 'pw'))))
+  t.ok(same.every(v => v.pass), '30 concurrent requests with the same credentials: one shared verification, all pass')
+  const guesses = await Promise.all(Array.from({ length: 20 }, async (_, i) => await gates.run(withAuth('alice', `guess-${i}`))))
+  const statuses = guesses.map(v => v.pass ? 200 : v.refusal.answer.status)
+  t.same([statuses.filter(s => s === 401).length, statuses.filter(s => s === 503).length], [16, 4], 'distinct verifications capped')
+  t.ok((await gates.run(withAuth('alice', 'pw'))).pass, 'the cap frees up when they finish')
+})

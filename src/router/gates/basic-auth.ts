@@ -14,6 +14,8 @@ export interface BasicAuthConfig {
 
 /** Entries of the verified-header cache per route: bounds memory whatever clients send. */
 const CACHE_ENTRIES = 1024
+/** Distinct verifications in flight per route; more are answered 503 (each costs tens of ms of CPU). */
+const MAX_VERIFYING = 16
 
 /**
  * `basic_auth` (RFC 7617). Verification is bcrypt's (bcryptjs, asynchronous: the event loop
@@ -26,6 +28,7 @@ export function basicAuthGate (c: BasicAuthConfig): Gate {
   // The costliest configured hash: an unknown name costs as much as the slowest real one.
   const dummy = [...users.values()].reduce((a, b) => costOf(b) > costOf(a) ? b : a)
   const cache = new VerifiedCache(c.cache_ttl, CACHE_ENTRIES)
+  const verifying = new Map<string, Promise<string | undefined>>()
   const challenge: ReadonlyArray<[string, string]> = [['www-authenticate', `Basic realm="${c.realm.replace(/["\\]/g, '\\$&')}", charset="UTF-8"`]]
   const refuse = (req: GateRequest, reason: string): Refusal => ownRefusal(req, 401, reason, challenge)
   return async (req, edits) => {
@@ -35,10 +38,18 @@ export function basicAuthGate (c: BasicAuthConfig): Gate {
     const key = VerifiedCache.key(header as string)
     let user = cache.get(key)
     if (user === undefined) {
-      const hash = users.get(creds.user)
-      const ok = await bcrypt.compare(creds.password, hash ?? dummy)
-      if (!ok || hash === undefined) return refuse(req, 'wrong user name or password')
-      user = creds.user
+      // A browser opening a page sends the same new credentials on many requests at once: one
+      // verification serves them all. Distinct ones are bounded, so guessing cannot take every CPU.
+      let pending = verifying.get(key)
+      if (pending === undefined) {
+        if (verifying.size >= MAX_VERIFYING) return ownRefusal(req, 503, 'too many password checks in progress', [['retry-after', '1']])
+        const hash = users.get(creds.user)
+        pending = bcrypt.compare(creds.password, hash ?? dummy).then(ok => ok && hash !== undefined ? creds.user : undefined)
+          .finally(() => verifying.delete(key))
+        verifying.set(key, pending)
+      }
+      user = await pending
+      if (user === undefined) return refuse(req, 'wrong user name or password')
       cache.set(key, user)
     }
     edits.user = user
