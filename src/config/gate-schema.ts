@@ -55,12 +55,17 @@ export const requestHeaders = z.strictObject({
   remove: z.array(editableHeader).default([])
 })
 
-const bcryptHash = z.string().regex(/^\$2[abxy]?\$\d{2}\$[./A-Za-z0-9]{53}$/, 'expected a bcrypt hash ($2b$10$..., see `portico hash-password`)')
-const userName = z.string().min(1).regex(/^[^:\x00-\x1f\x7f]+$/, 'a user name cannot contain ":" or control characters')
+const bcryptHash = z.string().regex(/^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/, 'expected a bcrypt hash ($2b$10$..., see `portico hash-password`)')
 
 export const basicAuth = z.strictObject({
   realm: z.string().min(1).regex(/^[^\x00-\x1f\x7f]*$/, 'no control characters').default('portico'),
-  users: z.record(userName, bcryptHash).refine(u => Object.keys(u).length > 0, 'at least one user'),
+  users: z.record(z.string(), bcryptHash).superRefine((users, ctx) => {
+    if (Object.keys(users).length === 0) ctx.addIssue({ code: 'custom', message: 'at least one user' })
+    // Checked here rather than as the record's key schema: zod reports a bad key without its reason.
+    for (const name of Object.keys(users)) {
+      if (name === '' || /[:\x00-\x1f\x7f]/.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'a user name is not empty and has no ":" or control characters' })
+    }
+  }),
   forward_authorization: z.boolean().default(false),
   cache_ttl: duration.default(60_000)
 })
