@@ -18,8 +18,16 @@ export async function hashPasswordCommand (costText: string | undefined, io: Io)
   }
   let password: string
   if (io.stdin.isTTY === true && io.stdin.setRawMode !== undefined) {
-    password = await prompt(io, 'Password: ')
-    if (await prompt(io, 'Again: ') !== password) { io.stderr.write('portico hash-password: the passwords differ\n'); return 1 }
+    const tty = terminalLines(io)
+    try {
+      password = await tty.next('Password: ')
+      if (await tty.next('Again: ') !== password) { io.stderr.write('portico hash-password: the passwords differ\n'); return 1 }
+    } catch {
+      io.stderr.write('\nportico hash-password: aborted\n')
+      return 1
+    } finally {
+      tty.close()
+    }
   } else {
     password = (await readAll(io.stdin)).replace(/\r?\n$/, '')
   }
@@ -36,27 +44,34 @@ async function readAll (stream: Readable): Promise<string> {
   return Buffer.concat(parts).toString('utf8')
 }
 
-/** One line from the terminal without echo (raw mode; Enter ends it, Ctrl-C aborts). */
-async function prompt (io: Io, question: string): Promise<string> {
-  io.stderr.write(question)
-  io.stdin.setRawMode?.(true)
-  io.stdin.resume()
-  return await new Promise<string>((resolve, reject) => {
-    let text = ''
-    const onData = (d: Buffer): void => {
-      for (const ch of d.toString('utf8')) {
-        if (ch === '\r' || ch === '\n') { done(); resolve(text); return }
-        if (ch === '\u0003') { done(); reject(new Error('aborted')); return }
-        if (ch === '\u007f' || ch === '\b') text = text.slice(0, -1)
-        else text += ch
-      }
+/** Lines typed on the terminal without echo (raw mode; Enter ends one, Ctrl-C aborts); keystrokes typed ahead are kept. */
+function terminalLines (io: Io): { next: (question: string) => Promise<string>, close: () => void } {
+  const lines: string[] = []
+  let waiter: { resolve: (line: string) => void, reject: (err: Error) => void } | undefined
+  let text = ''
+  let aborted = false
+  const onData = (d: Buffer): void => {
+    for (const ch of d.toString('utf8')) {
+      if (ch === '\u0003') { aborted = true; waiter?.reject(new Error('aborted')); waiter = undefined; return }
+      if (ch === '\r' || ch === '\n') { lines.push(text); text = '' } else if (ch === '\u007f' || ch === '\b') text = text.slice(0, -1)
+      else text += ch
     }
-    const done = (): void => {
+    if (waiter !== undefined && lines.length > 0) { io.stderr.write('\n'); waiter.resolve(lines.shift()!); waiter = undefined }
+  }
+  io.stdin.setRawMode?.(true)
+  io.stdin.on('data', onData)
+  io.stdin.resume()
+  return {
+    async next (question) {
+      io.stderr.write(question)
+      if (aborted) throw new Error('aborted')
+      if (lines.length > 0) { io.stderr.write('\n'); return lines.shift()! }
+      return await new Promise<string>((resolve, reject) => { waiter = { resolve, reject } })
+    },
+    close () {
       io.stdin.off('data', onData)
       io.stdin.setRawMode?.(false)
       io.stdin.pause()
-      io.stderr.write('\n')
     }
-    io.stdin.on('data', onData)
-  })
+  }
 }

@@ -60,6 +60,24 @@ async function authService (t: Test): Promise<{ origin: string, seen: http.Incom
   return { origin: `http://127.0.0.4:${(server.address() as net.AddressInfo).port}`, seen, methods }
 }
 
+t.test('hash-password on a terminal: asks twice without echo, refuses a mismatch', async t => {
+  // script(1) gives the command a pseudo-terminal; what we type is the pty's input.
+  const onTty = async (typed: string): Promise<string> => {
+    const child = spawn('script', ['-qec', `${process.execPath} ${CLI} hash-password --cost 4`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] })
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+    child.stdin.write(typed)
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
+    await once(child, 'exit')
+    clearTimeout(timer)
+    return out
+  }
+  const same = await onTty('tty pass\rtty pass\r')
+  const hash = /\$2b\$04\$\S{53}/.exec(same)?.[0]
+  t.ok(hash !== undefined && await bcrypt.compare('tty pass', hash), `a hash of the typed password: ${same}`)
+  t.match(await onTty('one\rtwo\r'), /the passwords differ/)
+})
+
 t.test('basic_auth and forward_auth', async t => {
   const hashed = await hashPassword('correct horse')
   t.equal(hashed.code, 0, hashed.stderr)
