@@ -124,14 +124,20 @@ t.test('verified cache: bounded, expires, never stores when ttl is 0', async t =
   t.not(VerifiedCache.key('Basic YTpi'), VerifiedCache.key('Basic YTpj'))
 })
 
-t.test('basic_auth: a verified header is cached, so a keep-alive client pays bcrypt once', async t => {
-  const hash = await bcrypt.hash('s3cret', 10)
+/** A route with basic_auth for alice (bcrypt of `password` at `cost`), and requests with given credentials. */
+async function basicRoute (password: string, cost: number): Promise<{ gates: ReturnType<typeof routeGates>, withAuth: (user: string, pw: string) => GateRequest }> {
+  const hash = await bcrypt.hash(password, cost)
   const gates = routeGates(`
   - host: a.test
     basic_auth: { users: { alice: "${hash}" } }
     proxy: { upstreams: ["http://127.0.0.2:1"] }
 `)
-  const good = request({ headers: { authorization: `Basic ${Buffer.from('alice:s3cret').toString('base64')}` } })
+  return { gates, withAuth: (user, pw) => request({ headers: { authorization: `Basic ${Buffer.from(`${user}:${pw}`).toString('base64')}` } }) }
+}
+
+t.test('basic_auth: a verified header is cached, so a keep-alive client pays bcrypt once', async t => {
+  const { gates, withAuth } = await basicRoute('s3cret', 10)
+  const good = withAuth('alice', 's3cret')
   let started = performance.now()
   const first = await gates.run(good)
   const uncached = performance.now() - started
@@ -141,18 +147,12 @@ t.test('basic_auth: a verified header is cached, so a keep-alive client pays bcr
   for (let i = 0; i < 20; i++) t.ok((await gates.run(good)).pass)
   // 20 cached checks cost less than one bcrypt verification (cost 10 ≈ 50+ ms in bcryptjs).
   t.ok(performance.now() - started < uncached, `20 cached: ${(performance.now() - started).toFixed(1)} ms, one uncached: ${uncached.toFixed(1)} ms`)
-  const wrong = await gates.run(request({ headers: { authorization: `Basic ${Buffer.from('alice:nope').toString('base64')}` } }))
+  const wrong = await gates.run(withAuth('alice', 'nope'))
   t.same(wrong.pass ? 'pass' : [wrong.refusal.answer.status, wrong.refusal.reason], [401, 'wrong user name or password'])
 })
 
 t.test('basic_auth: one verification per distinct header in flight, at most 16 of them', async t => {
-  const hash = await bcrypt.hash('pw', 4)
-  const gates = routeGates(`
-  - host: a.test
-    basic_auth: { users: { alice: "${hash}" } }
-    proxy: { upstreams: ["http://127.0.0.2:1"] }
-`)
-  const withAuth = (user: string, pw: string): GateRequest => request({ headers: { authorization: `Basic ${Buffer.from(`${user}:${pw}`).toString('base64')}` } })
+  const { gates, withAuth } = await basicRoute('pw', 4)
   const same = await Promise.all(Array.from({ length: 30 }, async () => await gates.run(withAuth('alice', 'pw'))))
   t.ok(same.every(v => v.pass), '30 concurrent requests with the same credentials: one shared verification, all pass')
   const guesses = await Promise.all(Array.from({ length: 20 }, async (_, i) => await gates.run(withAuth('alice', `guess-${i}`))))
