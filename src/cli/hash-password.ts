@@ -33,7 +33,10 @@ export async function hashPasswordCommand (costText: string | undefined, io: Io)
   }
   if (password === '') { io.stderr.write('portico hash-password: empty password\n'); return 1 }
   // bcrypt reads at most 72 bytes: a longer password would silently match its first 72.
-  if (Buffer.byteLength(password) > 72) { io.stderr.write('portico hash-password: bcrypt uses at most 72 bytes of a password; choose a shorter one\n'); return 1 }
+  if (Buffer.byteLength(password) > 72) {
+    io.stderr.write('portico hash-password: bcrypt uses at most 72 bytes of a password; choose a shorter one\n')
+    return 1
+  }
   io.stdout.write(`${await bcrypt.hash(password, cost)}\n`)
   return 0
 }

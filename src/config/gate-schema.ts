@@ -18,7 +18,9 @@ export const PORTICO_OWNED_HEADERS: readonly string[] = [
 const OWNED = new Set(PORTICO_OWNED_HEADERS)
 
 /** The `{placeholders}` request_headers values may use. */
-export const REQUEST_HEADER_PLACEHOLDERS: readonly string[] = ['client_ip', 'remote_addr', 'host', 'request_id', 'method', 'uri', 'path', 'proto', 'auth_user']
+export const REQUEST_HEADER_PLACEHOLDERS: readonly string[] = [
+  'client_ip', 'remote_addr', 'host', 'request_id', 'method', 'uri', 'path', 'proto', 'auth_user'
+]
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 const PLACEHOLDER = /\{([a-zA-Z_][a-zA-Z0-9_]*)\}/g
@@ -28,7 +30,8 @@ const headerName = z.string().regex(TOKEN, 'expected a header name (letters, dig
 function checkEditable (v: string, ctx: z.RefinementCtx, path: string[] = []): void {
   if (!TOKEN.test(v)) ctx.addIssue({ code: 'custom', path, message: `${JSON.stringify(v)} is not a header name` })
   else if (OWNED.has(v.toLowerCase())) {
-    ctx.addIssue({ code: 'custom', path, message: `${v} is set by portico itself (hop-by-hop, framing, Host via preserve_host, or a forwarding header) and cannot be edited` })
+    const why = 'hop-by-hop, framing, Host via preserve_host, or a forwarding header'
+    ctx.addIssue({ code: 'custom', path, message: `${v} is set by portico itself (${why}) and cannot be edited` })
   }
 }
 
@@ -44,7 +47,8 @@ const headerValue = z.string().superRefine((v, ctx) => {
   if (/[\0\r\n]/.test(v)) ctx.addIssue({ code: 'custom', message: 'a header value cannot contain CR, LF or NUL' })
   for (const m of v.matchAll(PLACEHOLDER)) {
     if (!REQUEST_HEADER_PLACEHOLDERS.includes(m[1]!)) {
-      ctx.addIssue({ code: 'custom', message: `unknown placeholder {${m[1]!}} (available: ${REQUEST_HEADER_PLACEHOLDERS.map(p => `{${p}}`).join(', ')})` })
+      const known = REQUEST_HEADER_PLACEHOLDERS.map(p => `{${p}}`).join(', ')
+      ctx.addIssue({ code: 'custom', message: `unknown placeholder {${m[1]!}} (available: ${known})` })
     }
   }
 })
@@ -63,7 +67,8 @@ export const basicAuth = z.strictObject({
     if (Object.keys(users).length === 0) ctx.addIssue({ code: 'custom', message: 'at least one user' })
     // Checked here rather than as the record's key schema: zod reports a bad key without its reason.
     for (const name of Object.keys(users)) {
-      if (name === '' || /[:\x00-\x1f\x7f]/.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'a user name is not empty and has no ":" or control characters' })
+      if (name !== '' && !/[:\x00-\x1f\x7f]/.test(name)) continue
+      ctx.addIssue({ code: 'custom', path: [name], message: 'a user name is not empty and has no ":" or control characters' })
     }
   }),
   forward_authorization: z.boolean().default(false),
@@ -73,7 +78,9 @@ export const basicAuth = z.strictObject({
 const authAddress = z.string().superRefine((v, ctx) => {
   let url: URL | undefined
   try { url = new URL(v) } catch {}
-  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) ctx.addIssue({ code: 'custom', message: 'expected an http:// or https:// URL of the auth service' })
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    ctx.addIssue({ code: 'custom', message: 'expected an http:// or https:// URL of the auth service' })
+  }
 })
 
 export const forwardAuth = z.strictObject({
@@ -84,7 +91,8 @@ export const forwardAuth = z.strictObject({
   deny_headers: z.array(headerName).default(['location', 'www-authenticate', 'set-cookie', 'content-type'])
 })
 
-export const stripPrefix = z.string().regex(/^\/[^?#\s]*[^/?#\s]$/, 'expected a path prefix such as /objects (no trailing slash, query or fragment)')
+export const stripPrefix = z.string()
+  .regex(/^\/[^?#\s]*[^/?#\s]$/, 'expected a path prefix such as /objects (no trailing slash, query or fragment)')
 
 export const clientCidrs = z.array(cidr).min(1)
 
@@ -102,7 +110,8 @@ export function gateChecks (r: GatedRoute, ctx: z.RefinementCtx): void {
   if (r.strip_prefix !== undefined && r.proxy === undefined && r.docker === undefined) {
     ctx.addIssue({ code: 'custom', path: ['strip_prefix'], message: 'strip_prefix applies to proxy and docker routes only' })
   }
-  if (r.request_headers !== undefined && r.proxy === undefined && r.docker === undefined && r.uap === undefined && r.cors_proxy === undefined) {
+  const forwards = r.proxy !== undefined || r.docker !== undefined || r.uap !== undefined || r.cors_proxy !== undefined
+  if (r.request_headers !== undefined && !forwards) {
     ctx.addIssue({ code: 'custom', path: ['request_headers'], message: 'request_headers applies to forwarding routes only (proxy, docker, uap, cors_proxy)' })
   }
 }

@@ -43,7 +43,9 @@ const upstreamUrl = z.string().min(1).superRefine((v, ctx) => {
   let url: URL | undefined
   try { url = new URL(v) } catch {}
   if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) ctx.addIssue({ code: 'custom', message: 'expected an http:// or https:// URL' })
-  else if (url.search !== '' || url.hash !== '' || v.includes('?') || v.includes('#')) ctx.addIssue({ code: 'custom', message: 'an upstream is an origin with an optional base path (scheme://host:port[/base]), without query or fragment' })
+  else if (url.search !== '' || url.hash !== '' || v.includes('?') || v.includes('#')) {
+    ctx.addIssue({ code: 'custom', message: 'an upstream is an origin with an optional base path (scheme://host:port[/base]), without query or fragment' })
+  }
 })
 
 const proxyAction = z.strictObject({
@@ -58,7 +60,9 @@ const proxyAction = z.strictObject({
   websocket_idle_timeout: duration.default(3_600_000)
 }).superRefine((p, ctx) => {
   // One base path per route: the pool balances origins, and the request path must not depend on the pick.
-  if (new Set(p.upstreams.map(upstreamBasePath)).size > 1) ctx.addIssue({ code: 'custom', path: ['upstreams'], message: 'all upstreams of a route must share one base path' })
+  if (new Set(p.upstreams.map(upstreamBasePath)).size > 1) {
+    ctx.addIssue({ code: 'custom', path: ['upstreams'], message: 'all upstreams of a route must share one base path' })
+  }
 })
 
 const uapAction = z.strictObject({

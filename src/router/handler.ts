@@ -120,7 +120,8 @@ function handle (
   gates.run(nodeGateRequest(req, url, opened.host, proto, rid, view.trustedProxies)).then(v => {
     if (!v.pass) {
       const a = v.refusal.answer
-      log(a.status, sendAnswer(nodeReply(res), { ...a, headers: [...cors ?? [], ...a.headers] }, req.method ?? 'GET'), undefined, v.refusal.reason)
+      const sent = sendAnswer(nodeReply(res), { ...a, headers: [...cors ?? [], ...a.headers] }, req.method ?? 'GET')
+      log(a.status, sent, undefined, v.refusal.reason)
       return
     }
     x.edits = v.edits

@@ -71,7 +71,8 @@ function proceed (u: PendingUpgrade, edits: UpstreamEdits | undefined): void {
   }
   const origin = d.pool === undefined ? d.target : (d.pool.candidates()[0] as string)
   const facts = forwardFacts(clientIp(req.socket), listener.tls ? 'https' : 'http', host, rid, view.trustedProxies, view.via)
-  const headers = applyUpstreamEdits(upstreamRequestHeaders(req.rawHeaders, facts, d.upstream.preserveHost ? forcedHost : new URL(origin).host), edits)
+  const hostOverride = d.upstream.preserveHost ? forcedHost : new URL(origin).host
+  const headers = applyUpstreamEdits(upstreamRequestHeaders(req.rawHeaders, facts, hostOverride), edits)
   const idleMs = d.upstream.websocketIdleTimeoutMs
   const options = {
     origin, path: edits?.path ?? url, method: 'GET', headers, body: null, upgrade: req.headers.upgrade ?? 'websocket',
