@@ -16,7 +16,8 @@ import { runCli, startPortico } from '../helpers/portico.js'
 const EXAMPLE = resolve(import.meta.dirname, '../../config/examples/tator-edge.yaml')
 
 t.test('tator-edge.yaml: check passes, and it serves on loopback', async t => {
-  const checked = await runCli(['check', '--config', EXAMPLE])
+  // A generous limit: on a loaded CI machine a cold start alone can take several seconds.
+  const checked = await runCli(['check', '--config', EXAMPLE], 120_000)
   t.same([checked.code, checked.stdout, checked.stderr], [0, 'ok\n', ''])
 
   // One loopback server per service port of the example: echoes what it got; :8000 also plays Tator's /auth-admin.
