@@ -9,7 +9,7 @@ import { certificateTable } from './cli/certs.js'
 import { renewCommand } from './cli/renew.js'
 import cluster from 'node:cluster'
 
-const COMMANDS = new Set(['run', 'check', 'explain', 'certs', 'renew', 'version', 'help'])
+const COMMANDS = new Set(['run', 'check', 'explain', 'certs', 'renew', 'hash-password', 'version', 'help'])
 
 async function main (argv: string[]): Promise<number> {
   const first = argv[0]
@@ -37,6 +37,7 @@ async function main (argv: string[]): Promise<number> {
         'plain-http': { type: 'boolean' },
         listener: { type: 'string' },
         force: { type: 'boolean' },
+        cost: { type: 'string' },
         'dry-run': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' }
       }
@@ -54,6 +55,11 @@ async function main (argv: string[]): Promise<number> {
       return 0
     case 'check':
       return await check(configFile)
+    case 'hash-password': {
+      // Loaded on demand, like the daemon's modules: check/explain stay fast.
+      const { hashPasswordCommand } = await import('./cli/hash-password.js')
+      return await hashPasswordCommand(values.cost, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr })
+    }
     case 'certs':
       return await certsCommand(configFile)
     case 'renew':

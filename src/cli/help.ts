@@ -9,6 +9,7 @@ Commands:
   explain   print the routing decision for host names
   certs     list certificates: names, issuer, expiry, next renewal
   renew     renew an ACME certificate now (through the running daemon)
+  hash-password  print a bcrypt hash for basic_auth.users (password from stdin or a prompt)
   version   print the version
 
 Run 'portico <command> --help' for a command's options.
@@ -26,6 +27,15 @@ SIGTERM/SIGINT drain in-flight requests (shutdown_timeout) and exit 0.
   --state-dir DIR   where to look for the last-known-good config when the file is invalid
   --log-format F    auto (default: readable lines on a terminal, JSON otherwise), json or console
   --strict          the default (kept for old unit files)
+`,
+  'hash-password': `Usage: portico hash-password [--cost N]
+
+Reads a password and prints its bcrypt hash for routes[].basic_auth.users. On a terminal it
+prompts twice without echo; otherwise it reads stdin (one line, the trailing newline is not part
+of the password):  printf '%s' "$PW" | portico hash-password
+Never takes the password as an argument (ps and shell history would see it).
+
+  --cost N   bcrypt cost factor, 4-15 (default 10; each step doubles the verification time)
 `,
   check: `Usage: portico check [--config FILE]
 

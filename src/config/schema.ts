@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { crossChecks } from './cross-checks.js'
 import { DEFAULT_COMPRESS_TYPES, DEFAULT_IMMUTABLE } from './edge-defaults.js'
+import { basicAuth, clientCidrs, forwardAuth, gateChecks, requestHeaders, stripPrefix, upstreamBasePath } from './gate-schema.js'
 import { cidr, duration, filePath, hostName, httpStatus, listenAddress, portRange, size } from './fields.js'
 
 /**
@@ -37,13 +38,15 @@ const hostPattern = z.string().min(1).superRefine((v, ctx) => {
   }
 })
 
-/** An http(s) origin, or a template with {variables} from the host regex's named groups. */
+/** An http(s) origin with an optional base path, or a template with {variables} from the host regex's named groups. */
 const upstreamUrl = z.string().min(1).superRefine((v, ctx) => {
   if (v.includes('{')) return
   let url: URL | undefined
   try { url = new URL(v) } catch {}
   if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) ctx.addIssue({ code: 'custom', message: 'expected an http:// or https:// URL' })
-  else if (url.pathname !== '/' || url.search !== '') ctx.addIssue({ code: 'custom', message: 'an upstream is an origin (scheme://host:port); the request path is passed unchanged' })
+  else if (url.search !== '' || url.hash !== '' || v.includes('?') || v.includes('#')) {
+    ctx.addIssue({ code: 'custom', message: 'an upstream is an origin with an optional base path (scheme://host:port[/base]), without query or fragment' })
+  }
 })
 
 const proxyAction = z.strictObject({
@@ -56,6 +59,11 @@ const proxyAction = z.strictObject({
   retries: z.number().int().min(0).max(5).default(1),
   tls: upstreamTls.prefault({}),
   websocket_idle_timeout: duration.default(3_600_000)
+}).superRefine((p, ctx) => {
+  // One base path per route: the pool balances origins, and the request path must not depend on the pick.
+  if (new Set(p.upstreams.map(upstreamBasePath)).size > 1) {
+    ctx.addIssue({ code: 'custom', path: ['upstreams'], message: 'all upstreams of a route must share one base path' })
+  }
 })
 
 const uapAction = z.strictObject({
@@ -187,8 +195,16 @@ const route = z.strictObject({
   respond: respondAction.optional(),
   static: staticAction.optional(),
   compress: compressOptions.optional(),
-  error_pages: z.array(errorPage).optional()
+  error_pages: z.array(errorPage).optional(),
+  // Gates (src/router/gates), in the order they run:
+  client_allow: clientCidrs.optional(),
+  client_deny: clientCidrs.optional(),
+  basic_auth: basicAuth.optional(),
+  forward_auth: forwardAuth.optional(),
+  request_headers: requestHeaders.optional(),
+  strip_prefix: stripPrefix.optional()
 }).superRefine((r, ctx) => {
+  gateChecks(r, ctx)
   const actions = (['uap', 'proxy', 'cors_proxy', 'docker', 'redirect', 'respond', 'static'] as const).filter(k => r[k] !== undefined)
   if (actions.length !== 1) {
     ctx.addIssue({

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net'
 import {
   applyPolicy, clientIp, errorAnswer, routeErrorAnswer, forwardFacts, internalError, nextRequestId, openRequest, upstreamServerName, NO_SNI,
-  upstreamRequestHeaders, upgradeRefusal, withFields, type ListenerInfo, type OpenedRequest, type PolicyRequest, type ProxyPlan, type Reply,
+  upstreamRequestHeaders, upgradeRefusal, upgradeGates, applyUpstreamEdits, withFields, type ListenerInfo, type OpenedRequest, type PolicyRequest, type ProxyPlan, type Reply,
   type RouterDeps, type UpstreamSettings
 } from '../router/index.js'
 import { RequestFramer, Step } from './request-framer.js'
@@ -236,7 +236,7 @@ export class ClientConnection implements ExchangeClient, ReplySink {
     const { view, opened } = p
     const info = c.info
     const facts = forwardFacts(info.peer, listener.tls ? 'https' : 'http', opened.host, opened.rid, view.trustedProxies, view.via)
-    const headers = upstreamRequestHeaders(info.raw, facts, plan.hostOverride, plan.dropRequest)
+    const headers = applyUpstreamEdits(upstreamRequestHeaders(info.raw, facts, plan.hostOverride, plan.dropRequest), plan.edits)
     // HTTP/1.0 clients: the upstream answers in 1.0 too (never chunked, which they could not read).
     let head = `${info.method} ${plan.path} HTTP/${info.httpVersion}\r\n`
     for (let i = 0; i < headers.length; i += 2) head += `${headers[i] as string}: ${headers[i + 1] as string}\r\n`
@@ -291,21 +291,30 @@ export class ClientConnection implements ExchangeClient, ReplySink {
     const protocol = fieldValue(h.headers, 'upgrade') ?? 'websocket'
     this.#detach()
     this.#deps.detach(this.socket)
-    const origin = d.pool === undefined ? d.target : d.pool.candidates()[0] as string
-    const facts = forwardFacts(info.peer, this.#deps.listener.tls ? 'https' : 'http', opened.host, opened.rid, view.trustedProxies, view.via)
-    const headers = upstreamRequestHeaders(h.headers, facts, d.upstream.preserveHost ? opened.forcedHost : new URL(origin).host)
-    let head = `${h.method} ${opened.url} HTTP/1.1\r\n`
-    for (let i = 0; i < headers.length; i += 2) head += `${headers[i] as string}: ${headers[i + 1] as string}\r\n`
-    upgrade({
-      client: this.socket,
-      spec: originSpec(origin, d.upstream, d.upstream.serverName, view.dispatchers.caOf(d.upstream)),
-      head: `${head}connection: upgrade\r\nupgrade: ${protocol}\r\n\r\n`,
-      early: early.length > 0 ? early : undefined,
-      headersTimeoutMs: d.upstream.headersTimeoutMs,
-      idleTimeoutMs: d.upstream.websocketIdleTimeoutMs,
-      rid: opened.rid,
-      tunnels: router.tunnels,
-      done: (status, error) => { opened.log(status, 0, origin, error) }
+    const client = this.socket
+    // The route's gates first (websockets must not bypass auth); a refusal was written and logged.
+    upgradeGates(view, this.#deps.listener, info, opened, client).then(edits => {
+      if (edits === false) return
+      const origin = d.pool === undefined ? d.target : d.pool.candidates()[0] as string
+      const facts = forwardFacts(info.peer, this.#deps.listener.tls ? 'https' : 'http', opened.host, opened.rid, view.trustedProxies, view.via)
+      const hostOverride = d.upstream.preserveHost ? opened.forcedHost : new URL(origin).host
+      const headers = applyUpstreamEdits(upstreamRequestHeaders(h.headers, facts, hostOverride), edits)
+      let head = `${h.method} ${edits?.path ?? opened.url} HTTP/1.1\r\n`
+      for (let i = 0; i < headers.length; i += 2) head += `${headers[i] as string}: ${headers[i + 1] as string}\r\n`
+      upgrade({
+        client,
+        spec: originSpec(origin, d.upstream, d.upstream.serverName, view.dispatchers.caOf(d.upstream)),
+        head: `${head}connection: upgrade\r\nupgrade: ${protocol}\r\n\r\n`,
+        early: early.length > 0 ? early : undefined,
+        headersTimeoutMs: d.upstream.headersTimeoutMs,
+        idleTimeoutMs: d.upstream.websocketIdleTimeoutMs,
+        rid: opened.rid,
+        tunnels: router.tunnels,
+        done: (status, error) => { opened.log(status, 0, origin, error) }
+      })
+    }).catch((err: unknown) => {
+      router.fault?.(err instanceof Error ? err : new Error(String(err)), { rid: opened.rid, host: opened.host, path: opened.url, route: d.route.name })
+      client.destroy()
     })
   }
 

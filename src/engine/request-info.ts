@@ -37,7 +37,7 @@ export function engineRequestInfo (h: RequestHeadParser, socket: Socket): Engine
         if (n.length !== name.length || n.toLowerCase() !== name) continue
         if (out === undefined) out = raw[i + 1] as string
         else if (FIRST_ONLY.has(name)) break
-        else out += `, ${raw[i + 1] as string}`
+        else out += `${name === 'cookie' ? '; ' : ', '}${raw[i + 1] as string}`
       }
       return out
     }

@@ -1,5 +1,6 @@
 import type { IpPolicy } from './ip-policy.js'
 import type { RequestInfo } from './request-info.js'
+import { effectiveClientIp } from './client-address.js'
 
 /** The access-log fields that come from the request itself (issue 18.3), gathered at log time. */
 export interface RequestAccessFields {
@@ -24,11 +25,5 @@ export function requestAccessFields (req: RequestInfo, trusted: IpPolicy | undef
 }
 
 function clientAddress (req: RequestInfo, trusted: IpPolicy | undefined): string {
-  const peer = req.peer
-  const isTrusted = (ip: string): boolean => trusted !== undefined && trusted.check(ip, 1) === undefined
-  const xff = req.header('x-forwarded-for')
-  if (!isTrusted(peer) || xff === undefined) return peer
-  const hops = xff.split(',').map(h => h.trim()).filter(h => h !== '')
-  for (let i = hops.length - 1; i >= 0; i--) if (!isTrusted(hops[i]!)) return hops[i]!
-  return hops[0] ?? peer
+  return effectiveClientIp(req.peer, req.header('x-forwarded-for'), trusted)
 }

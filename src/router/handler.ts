@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { forward, type ForwardOutcome } from './forward.js'
 import { forwardFacts, upstreamRequestHeaders } from './headers.js'
+import { applyUpstreamEdits } from './gates/index.js'
 import { sendError } from './error-response.js'
 import { nextRequestId } from './request-id.js'
 import { openRequest, type OpenedRequest } from './open-request.js'
@@ -54,7 +55,7 @@ function proxy (p: Planned, req: IncomingMessage, res: ServerResponse, plan: Pro
     origins: plan.origins,
     method: p.req.method,
     path: plan.path,
-    headers: upstreamRequestHeaders(req.rawHeaders, facts, plan.hostOverride, plan.dropRequest),
+    headers: applyUpstreamEdits(upstreamRequestHeaders(req.rawHeaders, facts, plan.hostOverride, plan.dropRequest), plan.edits),
     dispatcher: view.dispatchers.get(upstream),
     maxBodySize: upstream.maxBodySize,
     serverName: plan.serverName,

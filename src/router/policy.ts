@@ -4,6 +4,7 @@ import { errorAnswer } from './error-response.js'
 import { pageAnswer, upstreamErrorReply, type ErrorPages } from './error-pages.js'
 import { compressingReply } from '../compress/index.js'
 import { serveStatic } from '../static/index.js'
+import { gateRequestOf, type UpstreamEdits } from './gates/index.js'
 import { namesConfirmed } from './held-names.js'
 import type { OpenedRequest } from './open-request.js'
 import { sendAnswer, type HeaderPairs, type Reply } from './reply.js'
@@ -46,6 +47,8 @@ export interface ProxyPlan {
    * Undefined for the common case, which transports may pass through byte for byte.
    */
   readonly through: ((inner: Reply) => Reply) | undefined
+  /** What the route's gates changed for the upstream (headers; the path is in `path`). */
+  readonly edits: UpstreamEdits | undefined
 }
 
 /** One request as the policy sees it; `reply` carries the answers portico writes itself. */
@@ -112,6 +115,7 @@ export function applyPolicy (p: PolicyRequest, hooks: PolicyHooks, resumed: bool
     reject(403, 'origin not allowed')
     return
   }
+  let edits: UpstreamEdits | undefined
   const plan = (route: CompiledRoute, origins: readonly string[], upstream: UpstreamSettings, t: PlanTarget): void => {
     const max = upstream.maxBodySize
     if (max !== null && req.declaredLength > max) {
@@ -132,10 +136,26 @@ export function applyPolicy (p: PolicyRequest, hooks: PolicyHooks, resumed: bool
       cors,
       hsts,
       errorPages: route.errorPages,
-      through: throughFor(route, req, rid, cors)
+      through: throughFor(route, req, rid, cors),
+      edits
     })
   }
-  act(p, d, reply, cors, reject, plan)
+  const gates = d.route?.gates
+  // Gates run after the preflight answer (browsers send no credentials there) and never before
+  // an https redirect (credentials must not travel in clear text).
+  if (gates === undefined || d.action === 'deny' || d.action === 'none' || d.reason === 'https_redirect') {
+    act(p, d, reply, cors, reject, plan)
+    return
+  }
+  gates.run(gateRequestOf(req, url, opened.host, listener.tls ? 'https' : 'http', rid, view.trustedProxies)).then(v => {
+    if (!v.pass) {
+      const a = v.refusal.answer
+      log(a.status, sendAnswer(reply, { ...a, headers: [...cors ?? [], ...a.headers] }, req.method), undefined, v.refusal.reason)
+      return
+    }
+    edits = v.edits
+    act(p, d, reply, cors, reject, plan, v.edits.path)
+  }).catch(err => { internalError(p, err) })
 }
 
 interface PlanTarget {
@@ -148,12 +168,15 @@ interface PlanTarget {
 
 type Planner = (route: CompiledRoute, origins: readonly string[], upstream: UpstreamSettings, t: PlanTarget) => void
 
-function act (p: PolicyRequest, d: Decision, reply: Reply, cors: HeaderList | undefined, reject: (status: number, reason: string, logged?: string) => void, plan: Planner): void {
+function act (
+  p: PolicyRequest, d: Decision, reply: Reply, cors: HeaderList | undefined, reject: (status: number, reason: string, logged?: string) => void,
+  plan: Planner, gatedPath?: string
+): void {
   const { log, url } = p.opened
   switch (d.action) {
     case 'proxy':
       plan(d.route, d.alternatives ?? (d.pool === undefined ? [d.target] : d.pool.candidates()), d.upstream, {
-        path: url,
+        path: gatedPath ?? url,
         serverName: d.upstream.serverName,
         onUpstreamDown: d.pool === undefined ? undefined : (o) => d.pool?.markDown(o)
       })

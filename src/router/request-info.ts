@@ -38,7 +38,8 @@ export function nodeRequestInfo (req: IncomingMessage): RequestInfo {
     declaredLength: Number(req.headers['content-length'] ?? 0) || 0,
     header: name => {
       const v = req.headers[name]
-      return Array.isArray(v) ? v[0] : v
+      // Node joins repeated fields itself, except list-valued ones (h2 cookie crumbs among them).
+      return Array.isArray(v) ? v.join(name === 'cookie' ? '; ' : ', ') : v
     }
   }
 }

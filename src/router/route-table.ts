@@ -1,4 +1,4 @@
-import type { Config, RouteConfig, UapConfig, ProxyConfig, CcpConfig, DockerRouteConfig } from '../config/index.js'
+import { upstreamBasePath, type Config, type RouteConfig, type UapConfig, type ProxyConfig, type CcpConfig, type DockerRouteConfig } from '../config/index.js'
 import { compileCcpPolicy, compileCorsPolicy, type CcpPolicy, type CorsPolicy, type Lookup } from '../cors/index.js'
 import { compileHostPatterns, type HostMatcher } from '../util/host-pattern.js'
 import { compileIpPolicy, type IpPolicy } from './ip-policy.js'
@@ -7,6 +7,7 @@ import { createUpstreamPool, type UpstreamPool } from './upstream-pool.js'
 import { compileStaticSite, type StaticSite } from '../static/index.js'
 import { compileCompress, type CompressSettings } from '../compress/index.js'
 import { compileErrorPages, type ErrorPageFiles, type ErrorPages } from './error-pages.js'
+import { compileGates, type RouteGates } from './gates/index.js'
 
 /** Connection settings for one route's upstreams; shared by requests of that route. */
 export interface UpstreamSettings {
@@ -46,6 +47,8 @@ export interface CompiledRoute {
   readonly compress: CompressSettings | undefined
   /** `error_pages`: replacement bodies for portico's own errors (and, per page, the upstream's). */
   readonly errorPages: ErrorPages | undefined
+  /** Access control, auth, request header edits and path rewriting before forwarding (none: undefined). */
+  readonly gates: RouteGates | undefined
   readonly action: RouteAction
 }
 
@@ -90,7 +93,8 @@ function compileRoute (r: RouteConfig, index: number, opts: CompileOptions): Com
     httpsRedirect: r.https_redirect,
     hsts: r.hsts === false ? undefined : r.hsts,
     compress: r.compress === undefined ? undefined : compileCompress(r.compress),
-    errorPages: r.error_pages === undefined ? undefined : compileErrorPages(r.error_pages, opts.errorPageFiles)
+    errorPages: r.error_pages === undefined ? undefined : compileErrorPages(r.error_pages, opts.errorPageFiles),
+    gates: compileGates(r, r.proxy === undefined ? '' : upstreamBasePath(r.proxy.upstreams[0] as string))
   }
   if (r.uap !== undefined) {
     return { ...common, matchHost: uapHostMatcher(r.uap.domain), action: uapAction(r.uap) }

@@ -1,13 +1,15 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import { openRequest } from './open-request.js'
+import { openRequest, type OpenedRequest } from './open-request.js'
 import { clientResponseHeaders, forwardFacts, upstreamRequestHeaders, type ResponseHeaderMap } from './headers.js'
 import { upstreamServerName } from './forward.js'
 import { nextRequestId } from './request-id.js'
-import { nodeRequestInfo } from './request-info.js'
-import type { ListenerInfo, RouterDeps } from './view.js'
+import { nodeRequestInfo, type RequestInfo } from './request-info.js'
+import type { ListenerInfo, RouterDeps, RouterView } from './view.js'
 import type { Decision } from './decide.js'
+import { applyUpstreamEdits, gateRequestOf, type UpstreamEdits } from './gates/index.js'
+import type { Answer } from './reply.js'
 
 /**
  * HTTP/1.1 Upgrade (WebSocket: Guacamole, JupyterLab) dispatched through undici with `upgrade`,
@@ -31,7 +33,48 @@ function upgrade (deps: RouterDeps, listener: ListenerInfo, req: IncomingMessage
   const view = deps.view()
   socket.on('error', destroyOnError)
   const info = nodeRequestInfo(req)
-  const { host, url, forcedHost, decision: d, log } = openRequest(deps, view, listener, info, rid, true)
+  const opened = openRequest(deps, view, listener, info, rid, true)
+  const u: PendingUpgrade = { deps, listener, req, info, socket, head, rid, view, opened }
+  upgradeGates(view, listener, info, opened, socket).then(v => { if (v !== false) proceed(u, v) }, (err: unknown) => {
+    deps.fault?.(err instanceof Error ? err : new Error(String(err)), { rid, host: opened.host, path: opened.url, route: opened.decision.route?.name })
+    if (!socket.destroyed) socket.end(`${statusLine(502)}content-length: 0\r\nconnection: close\r\nx-request-id: ${rid}\r\n\r\n`)
+  })
+}
+
+/**
+ * The route's gates for an upgrade (websockets must not bypass auth), on every transport:
+ * their edits when they let it through (undefined: no gates, or not proxied), false when a
+ * refusal was written on the socket (then closed) and logged.
+ */
+export async function upgradeGates (
+  view: RouterView, listener: ListenerInfo, info: RequestInfo, opened: OpenedRequest, socket: Duplex
+): Promise<UpstreamEdits | undefined | false> {
+  const d = opened.decision
+  const gates = d.route?.gates
+  if (d.action !== 'proxy' || gates === undefined) return undefined
+  const v = await gates.run(gateRequestOf(info, opened.url, opened.host, listener.tls ? 'https' : 'http', opened.rid, view.trustedProxies))
+  if (v.pass) return v.edits
+  if (!socket.destroyed) socket.end(answerBytes(v.refusal.answer))
+  opened.log(v.refusal.answer.status, 0, undefined, v.refusal.reason)
+  return false
+}
+
+/** An upgrade request past its gates' check, with the snapshot it was decided on. */
+interface PendingUpgrade {
+  deps: RouterDeps
+  listener: ListenerInfo
+  req: IncomingMessage
+  info: RequestInfo
+  socket: Duplex
+  head: Buffer
+  rid: string
+  view: RouterView
+  opened: OpenedRequest
+}
+
+function proceed (u: PendingUpgrade, edits: UpstreamEdits | undefined): void {
+  const { deps, listener, req, info, socket, head, rid, view } = u
+  const { host, url, forcedHost, decision: d, log } = u.opened
   if (d.action !== 'proxy') {
     const r = upgradeRefusal(d, rid)
     socket.end(r.head)
@@ -40,10 +83,11 @@ function upgrade (deps: RouterDeps, listener: ListenerInfo, req: IncomingMessage
   }
   const origin = d.pool === undefined ? d.target : (d.pool.candidates()[0] as string)
   const facts = forwardFacts(info.peer, listener.tls ? 'https' : 'http', host, rid, view.trustedProxies, view.via)
-  const headers = upstreamRequestHeaders(req.rawHeaders, facts, d.upstream.preserveHost ? forcedHost : new URL(origin).host)
+  const hostOverride = d.upstream.preserveHost ? forcedHost : new URL(origin).host
+  const headers = applyUpstreamEdits(upstreamRequestHeaders(req.rawHeaders, facts, hostOverride), edits)
   const idleMs = d.upstream.websocketIdleTimeoutMs
   const options = {
-    origin, path: url, method: 'GET', headers, body: null, upgrade: req.headers.upgrade ?? 'websocket',
+    origin, path: edits?.path ?? url, method: 'GET', headers, body: null, upgrade: req.headers.upgrade ?? 'websocket',
     servername: upstreamServerName(d.upstream.serverName, origin)
   } as Dispatcher.DispatchOptions
   let answered = false
@@ -83,6 +127,14 @@ export function upgradeRefusal (d: Exclude<Decision, { action: 'proxy' }>, rid: 
   const status = d.action === 'deny' || d.action === 'redirect' ? d.status : 404
   const extra = d.action === 'redirect' ? `location: ${d.location}\r\n` : ''
   return { status, head: `${statusLine(status)}${extra}content-length: 0\r\nconnection: close\r\nx-request-id: ${rid}\r\n\r\n` }
+}
+
+/** A gate's refusal (401, 403, an auth service's redirect) on the raw socket, then the connection closes. */
+function answerBytes (a: Answer): Buffer {
+  const body = typeof a.body === 'string' ? Buffer.from(a.body) : a.body
+  let out = statusLine(a.status)
+  for (const [k, v] of a.headers) out += `${k}: ${v.replace(/[\r\n]/g, '')}\r\n`
+  return Buffer.concat([Buffer.from(`${out}content-length: ${body.length}\r\nconnection: close\r\n\r\n`), body])
 }
 
 const statusLine = (status: number): string => `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n`
