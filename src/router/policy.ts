@@ -93,7 +93,7 @@ export function applyPolicy (p: PolicyRequest, hooks: PolicyHooks, resumed: bool
     }
     cors = policy.responseHeaders(origin)
   }
-  const reject = (status: number, reason: string, logged = reason): void => {
+  const reject: Reject = (status, reason, logged = reason) => {
     log(status, errorAnswer(reply, status, reason, rid, req.header('accept'), cors, req.method), undefined, logged)
   }
   if (policy !== undefined && origin !== undefined && cors === undefined && policy.denyDisallowed) {
@@ -134,7 +134,9 @@ interface PlanTarget {
 
 type Planner = (route: CompiledRoute, origins: readonly string[], upstream: UpstreamSettings, t: PlanTarget) => void
 
-function act (p: PolicyRequest, d: Decision, reply: Reply, cors: HeaderList | undefined, reject: (status: number, reason: string, logged?: string) => void, plan: Planner): void {
+type Reject = (status: number, reason: string, logged?: string) => void
+
+function act (p: PolicyRequest, d: Decision, reply: Reply, cors: HeaderList | undefined, reject: Reject, plan: Planner): void {
   const { log, url } = p.opened
   switch (d.action) {
     case 'proxy':
@@ -164,7 +166,7 @@ function act (p: PolicyRequest, d: Decision, reply: Reply, cors: HeaderList | un
 }
 
 /** Exosphere's Cloud CORS Proxy: target from the exo headers, checked, resolved once, pinned. */
-function corsProxy (p: PolicyRequest, d: Extract<Decision, { action: 'cors-proxy' }>, reject: (status: number, reason: string, logged?: string) => void, plan: Planner): void {
+function corsProxy (p: PolicyRequest, d: Extract<Decision, { action: 'cors-proxy' }>, reject: Reject, plan: Planner): void {
   const a = d.ccp
   a.policy.resolve(p.req.header('exo-proxy-orig-host'), p.req.header('exo-proxy-orig-port')).then(r => {
     if (!r.ok) {
