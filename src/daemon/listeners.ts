@@ -168,9 +168,9 @@ export class ListenerSet {
   }
 
   /**
-   * `engine: portico`: the engine serves HTTP/1.1 and hands what it leaves to node:http (and h2
-   * sessions) to the unchanged server, which then never listens itself. Its connection sweep
-   * (header and request timeouts of handed-over sockets) runs only after 'listening'.
+   * `engine: portico` (the default): the engine serves every HTTP/1.1 request; h2 sessions (TLS
+   * listeners with ALPN h2) go to the http2 server, which then never listens itself. Its session
+   * sweep runs only after 'listening'.
    */
   #engine (l: ListenerConfig, httpServer: NetServer): EngineListener {
     if (!l.tls || !l.http2) httpServer.emit('listening')

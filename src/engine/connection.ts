@@ -1,7 +1,8 @@
 import type { Socket } from 'node:net'
 import {
   applyPolicy, clientIp, errorAnswer, routeErrorAnswer, forwardFacts, internalError, nextRequestId, openRequest, upstreamServerName, NO_SNI,
-  upstreamRequestHeaders, upgradeRefusal, upgradeGates, applyUpstreamEdits, withFields, type ListenerInfo, type OpenedRequest, type PolicyRequest, type ProxyPlan, type Reply,
+  upstreamRequestHeaders, upgradeRefusal, upgradeGates, applyUpstreamEdits, withFields, asError,
+  type ListenerInfo, type OpenedRequest, type PolicyRequest, type ProxyPlan, type Reply,
   type RouterDeps, type UpstreamSettings
 } from '../router/index.js'
 import { RequestFramer, Step } from './request-framer.js'
@@ -198,7 +199,10 @@ export class ClientConnection implements ExchangeClient, ReplySink {
     this.#keepAlive = h.keepAlive
     this.expectContinue = h.expectContinue
     const info = engineRequestInfo(h, this.socket)
-    const c: Current = { info, reply: new ClientReply(this), opened: undefined, plan: undefined, pending: true, done: false, bodyIn: 0, responseStarted: false, sentAt: 0, upstream: undefined, through: undefined }
+    const c: Current = {
+      info, reply: new ClientReply(this), opened: undefined, plan: undefined, pending: true, done: false, bodyIn: 0, responseStarted: false,
+      sentAt: 0, upstream: undefined, through: undefined
+    }
     this.#cur = c
     this.#deps.inflight(1)
     this.socket.setTimeout(0)
@@ -221,7 +225,7 @@ export class ClientConnection implements ExchangeClient, ReplySink {
       // Nothing may escape into the socket's event handler (an uncaught exception ends the process).
       if (c.done) return
       if (p !== undefined) { internalError(p, err); return }
-      router.fault?.(err instanceof Error ? err : new Error(String(err)), { rid, host: c.info.hostHeader, path: c.info.target, route: undefined })
+      router.fault?.(asError(err), { rid, host: c.info.hostHeader, path: c.info.target, route: undefined })
       errorAnswer(c.reply, 502, 'internal error', rid, undefined)
     }
     // An answer written meanwhile ends `pending` through `replied`; a wait keeps the bytes stashed.
@@ -352,7 +356,8 @@ export class ClientConnection implements ExchangeClient, ReplySink {
     let links = ''
     const h = p.headers
     for (let i = 0; i < h.length; i += 2) if ((h[i] as string).toLowerCase() === 'link') links += `link: ${h[i + 1] as string}\r\n`
-    if (links !== '' && !this.http10 && this.#cur?.plan !== undefined) this.socket.write(`HTTP/1.1 103 Early Hints\r\n${links}\r\n`, 'latin1')
+    if (links === '' || this.http10 || this.#cur?.plan === undefined) return
+    this.socket.write(`HTTP/1.1 103 Early Hints\r\n${links}\r\n`, 'latin1')
   }
 
   /** portico's own error answer on this connection (HSTS and CORS fields as the route says). */
@@ -476,5 +481,6 @@ export class ClientConnection implements ExchangeClient, ReplySink {
 const sniOf = (name: string): string => name === NO_SNI ? '' : name
 
 function originSpec (origin: string, up: UpstreamSettings, serverName: string | undefined, ca: string | undefined): OriginSpec {
-  return { origin, serverName: sniOf(upstreamServerName(serverName, origin)), tlsVerify: up.tlsVerify, connectTimeoutMs: up.connectTimeoutMs, ca }
+  const name = sniOf(upstreamServerName(serverName, origin))
+  return { origin, serverName: name, tlsVerify: up.tlsVerify, connectTimeoutMs: up.connectTimeoutMs, ca }
 }

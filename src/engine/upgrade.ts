@@ -41,7 +41,8 @@ export function upgrade (r: UpgradeRequest): void {
     finished = true
     client.removeListener('close', onClientClose)
     up?.destroy()
-    if (!client.destroyed) client.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Bad Gateway'}\r\ncontent-length: 0\r\nconnection: close\r\nx-request-id: ${r.rid}\r\n\r\n`)
+    const text = STATUS_CODES[status] ?? 'Bad Gateway'
+    if (!client.destroyed) client.end(`HTTP/1.1 ${status} ${text}\r\ncontent-length: 0\r\nconnection: close\r\nx-request-id: ${r.rid}\r\n\r\n`)
     r.done(status, reason)
   }
   const onClientClose = (): void => { if (!finished) { finished = true; up?.destroy(); r.done(499, 'client closed the connection') } }

@@ -109,7 +109,10 @@ export class UpstreamPools {
 export function openUpstream (spec: OriginSpec, cb: Waiter): Socket {
   const { host, port, secure } = parseOrigin(spec.origin)
   const socket: Socket = secure
-    ? tls.connect({ host, port, servername: spec.serverName === '' ? undefined : spec.serverName, rejectUnauthorized: spec.tlsVerify, ALPNProtocols: ['http/1.1'], ...(spec.ca === undefined ? {} : { ca: spec.ca }) })
+    ? tls.connect({
+      host, port, servername: spec.serverName === '' ? undefined : spec.serverName, rejectUnauthorized: spec.tlsVerify, ALPNProtocols: ['http/1.1'],
+      ...(spec.ca === undefined ? {} : { ca: spec.ca })
+    })
     : net.connect({ host, port })
   socket.setNoDelay(true)
   let done = false

@@ -28,7 +28,7 @@ export { clientResponseHeaders, type ResponseHeaderMap } from './headers.js'
 export type { ResponseEditor } from './response-editor.js'
 export { openRequest, type OpenedRequest } from './open-request.js'
 export type { RequestInfo } from './request-info.js'
-export { applyPolicy, internalError, routeErrorAnswer, withFields, type PolicyRequest, type PolicyHooks, type ProxyPlan } from './policy.js'
+export { applyPolicy, asError, internalError, routeErrorAnswer, withFields, type PolicyRequest, type PolicyHooks, type ProxyPlan } from './policy.js'
 // Gates (issue 22): the engine builds a GateRequest from its parsed head and calls route.gates.run().
 export { applyUpstreamEdits, gateRequestOf } from './gates/index.js'
 export type { GateRequest, UpstreamEdits, Verdict, Refusal, RouteGates } from './gates/index.js'

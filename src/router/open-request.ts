@@ -38,7 +38,8 @@ export function openRequest (
   // A TLS listener configured on port 0 (tests, demos): redirects name the port it is bound to.
   const httpsPort = view.routes.httpsPort === 0 ? deps.boundHttpsPort?.() : undefined
   const facts = { host, url, listener: listener.name, tls: listener.tls, httpsPort }
-  const decision = (listener.tls && view.strictSniHost ? misdirected(req.servername, host) : undefined) ?? decide(view.routes, facts, view.names)
+  const sniMismatch = listener.tls && view.strictSniHost ? misdirected(req.servername, host) : undefined
+  const decision = sniMismatch ?? decide(view.routes, facts, view.names)
   const action = upgrade ? `${decision.action}:upgrade` : decision.action
   const declared = upgrade ? 0 : req.declaredLength
   return {

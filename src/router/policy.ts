@@ -108,7 +108,7 @@ export function applyPolicy (p: PolicyRequest, hooks: PolicyHooks, resumed: bool
     cors = policy.responseHeaders(origin)
   }
   const pages = d.route?.errorPages
-  const reject = (status: number, reason: string, logged = reason): void => {
+  const reject: Reject = (status, reason, logged = reason) => {
     log(status, routeErrorAnswer(reply, pages, status, reason, rid, req.header('accept'), cors, req.method), undefined, logged)
   }
   if (policy !== undefined && origin !== undefined && cors === undefined && policy.denyDisallowed) {
@@ -168,10 +168,9 @@ interface PlanTarget {
 
 type Planner = (route: CompiledRoute, origins: readonly string[], upstream: UpstreamSettings, t: PlanTarget) => void
 
-function act (
-  p: PolicyRequest, d: Decision, reply: Reply, cors: HeaderList | undefined, reject: (status: number, reason: string, logged?: string) => void,
-  plan: Planner, gatedPath?: string
-): void {
+type Reject = (status: number, reason: string, logged?: string) => void
+
+function act (p: PolicyRequest, d: Decision, reply: Reply, cors: HeaderList | undefined, reject: Reject, plan: Planner, gatedPath?: string): void {
   const { log, url } = p.opened
   switch (d.action) {
     case 'proxy':
@@ -249,7 +248,7 @@ function serveFiles (p: PolicyRequest, d: Extract<Decision, { action: 'static' }
 }
 
 /** Exosphere's Cloud CORS Proxy: target from the exo headers, checked, resolved once, pinned. */
-function corsProxy (p: PolicyRequest, d: Extract<Decision, { action: 'cors-proxy' }>, reject: (status: number, reason: string, logged?: string) => void, plan: Planner): void {
+function corsProxy (p: PolicyRequest, d: Extract<Decision, { action: 'cors-proxy' }>, reject: Reject, plan: Planner): void {
   const a = d.ccp
   a.policy.resolve(p.req.header('exo-proxy-orig-host'), p.req.header('exo-proxy-orig-port')).then(r => {
     if (!r.ok) {

@@ -31,7 +31,7 @@ export function nodeRequestInfo (req: IncomingMessage): RequestInfo {
   return {
     method: req.method ?? 'GET',
     target: req.url ?? '/',
-    hostHeader: h2StreamOf(req) === undefined ? singleHost(req.rawHeaders) : req.headers[':authority'] as string | undefined ?? req.headers.host,
+    hostHeader: h2StreamOf(req) === undefined ? singleHost(req.rawHeaders) : authority(req),
     httpVersion: req.httpVersion,
     peer: clientIp(req.socket),
     servername: typeof servername === 'string' ? servername : undefined,
@@ -43,6 +43,8 @@ export function nodeRequestInfo (req: IncomingMessage): RequestInfo {
     }
   }
 }
+
+const authority = (req: IncomingMessage): string | undefined => req.headers[':authority'] as string | undefined ?? req.headers.host
 
 /** RFC 9112 §3.2: the Host header's value, or undefined when it is missing or repeated. */
 export function singleHost (raw: readonly string[]): string | undefined {

@@ -99,6 +99,8 @@ routes:
     t.equal(a.length, 1, `${name}: node answered once`)
     if (expected !== undefined) t.match(a[0], expected, `${name}: the answer is what the policy says`)
     t.same(normalized(viaEngine.text, head), a, `${name}: the engine answers as node:http does`)
+    // node:http writes `Connection: close`, the engine `connection: close`: this answer is the engine's own.
+    t.match(viaEngine.text, /\r\nconnection: close\r\n/, `${name}: written by the engine, not handed to node:http`)
   }
 })
 
