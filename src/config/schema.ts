@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { crossChecks } from './cross-checks.js'
+import { checkBalancing, healthCheck, loadBalancing, stickyCookie } from './balance-schema.js'
 import { cidr, duration, filePath, hostName, httpStatus, listenAddress, portRange, size } from './fields.js'
 
 /**
@@ -54,8 +55,11 @@ const proxyAction = z.strictObject({
   max_body_size: size.nullable().default(null),
   retries: z.number().int().min(0).max(5).default(1),
   tls: upstreamTls.prefault({}),
-  websocket_idle_timeout: duration.default(3_600_000)
-})
+  websocket_idle_timeout: duration.default(3_600_000),
+  health_check: healthCheck.optional(),
+  load_balancing: loadBalancing,
+  cookie: stickyCookie.optional()
+}).superRefine(checkBalancing)
 
 const uapAction = z.strictObject({
   domain: hostName,

@@ -8,6 +8,8 @@ export interface HeadEdits {
   cookieHost: string | undefined
   /** The client connection closes after this response. */
   close: boolean
+  /** A Set-Cookie value to add (the cookie load-balancing policy's pin). */
+  setCookie?: string | undefined
 }
 
 /**
@@ -32,6 +34,7 @@ export function clientHead (p: ResponseHeadParser, framing: Framing, edits: Head
     out += `${name}: ${cookies !== undefined && lower === 'set-cookie' ? cookies[c++] as string : raw[i + 1] as string}\r\n`
   }
   if (hsts !== undefined) out += `strict-transport-security: ${hsts}\r\n`
+  if (edits.setCookie !== undefined) out += `set-cookie: ${edits.setCookie}\r\n`
   if (framing === Framing.Chunked) out += 'transfer-encoding: chunked\r\n'
   if (edits.close || framing === Framing.Close) out += 'connection: close\r\n'
   return out + '\r\n'
@@ -41,6 +44,15 @@ export function clientHead (p: ResponseHeadParser, framing: Framing, edits: Head
 export function fieldValue (raw: readonly string[], lower: string): string | undefined {
   for (let i = 0; i < raw.length; i += 2) if ((raw[i] as string).length === lower.length && (raw[i] as string).toLowerCase() === lower) return raw[i + 1] as string
   return undefined
+}
+
+/** Every value of a field joined by `sep` (Cookie lines by '; ', lists by ', '). */
+export function fieldValues (raw: readonly string[], lower: string, sep: string): string | undefined {
+  let out: string | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    if ((raw[i] as string).length === lower.length && (raw[i] as string).toLowerCase() === lower) out = out === undefined ? raw[i + 1] as string : `${out}${sep}${raw[i + 1] as string}`
+  }
+  return out
 }
 
 /** The response's Set-Cookie values, in order, scoped by the router's UAP cookie rule; undefined when there are none. */

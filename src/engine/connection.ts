@@ -1,12 +1,12 @@
 import type { Socket } from 'node:net'
 import {
-  clientIp, decide, errorPage, normalizeHost, forwardFacts, nextRequestId, upstreamServerName, NO_SNI, requestTarget, upstreamRequestHeaders,
-  type AccessEntry, type Decision, type ListenerInfo, type RouterDeps
+  clientIp, decide, errorPage, normalizeHost, forwardFacts, nextRequestId, upstreamServerName, NO_SNI, requestTarget, upstreamRequestHeaders, poolRequest,
+  type AccessEntry, type Decision, type ListenerInfo, type PoolRequest, type RouterDeps
 } from '../router/index.js'
 import { RequestFramer, Step } from './request-framer.js'
 import type { RequestHeadParser } from './request-head.js'
 import type { Framing, ResponseHeadParser } from './response-head.js'
-import { clientHead, fieldValue } from './client-head.js'
+import { clientHead, fieldValue, fieldValues } from './client-head.js'
 import { UpstreamExchange, type ExchangeClient } from './exchange.js'
 import { upgrade } from './upgrade.js'
 import type { OriginSpec, UpstreamPools } from './upstream-pool.js'
@@ -62,6 +62,8 @@ export class ClientConnection implements ExchangeClient {
   #cookieHost: string | undefined
   /** The request's Accept field: error pages answer JSON to API clients, as on the node path. */
   #accept: string | undefined
+  /** The request's pool use (cookie policy: the Set-Cookie pin for the member that answers). */
+  #poolRequest: PoolRequest | undefined
   #closed = false
 
   constructor (socket: Socket, deps: EngineDeps) {
@@ -179,7 +181,8 @@ export class ClientConnection implements ExchangeClient {
     const d = decide(view.routes, { host, url, listener: listener.name, tls: listener.tls }, view.names)
     if (!engineServes(d, h)) return undefined
     const p = d as ProxyDecision
-    const origins = p.alternatives ?? (p.pool === undefined ? [p.target] : p.pool.candidates())
+    const pr = p.pool === undefined ? undefined : poolRequest(p.pool, clientIp(this.socket), n => fieldValues(h.headers, n, n === 'cookie' ? '; ' : ', '), view.trustedProxies)
+    const origins = p.alternatives ?? pr?.origins ?? [p.target]
     const rid = nextRequestId()
     const facts = forwardFacts(clientIp(this.socket), listener.tls ? 'https' : 'http', host, rid, view.trustedProxies, view.via)
     const forcedHost = host !== h.host ? host : undefined
@@ -191,7 +194,7 @@ export class ClientConnection implements ExchangeClient {
       rid, method: h.method, host, path: url, status: 0, bytes: 0, bytesIn: h.chunked ? 0 : Math.max(0, h.contentLength), ms: 0,
       route: p.route.name, upstream: undefined, action: h.upgrade ? `${p.action}:upgrade` : p.action, listener: listener.name
     }
-    return { d: p, origins, head, entry }
+    return { d: p, origins, head, entry, pr }
   }
 
   /** Starts forwarding a request; false when it is not the engine's to serve. */
@@ -207,6 +210,7 @@ export class ClientConnection implements ExchangeClient {
     this.#cookieHost = d.route.action.kind === 'uap' && d.route.action.cookieScoping ? normalizeHost(o.entry.host) : undefined
     this.#accept = fieldValue(h.headers, 'accept')
     this.#entry = o.entry
+    this.#poolRequest = o.pr
     this.#deps.inflight(1)
     const specs = new Map<string, OriginSpec>()
     const ex = this.#exchange = new UpstreamExchange(this, {
@@ -221,7 +225,8 @@ export class ClientConnection implements ExchangeClient {
       method: h.method,
       head: o.head + (h.chunked ? 'transfer-encoding: chunked\r\n\r\n' : '\r\n'),
       bodiless: !h.chunked && h.contentLength <= 0,
-      onUpstreamDown: d.pool === undefined ? undefined : origin => d.pool?.markDown(origin)
+      onUpstreamDown: d.pool === undefined ? undefined : origin => d.pool?.markDown(origin),
+      pool: d.pool
     }, this.#deps.pools)
     ex.onDrain = this.#resume
     this.socket.setTimeout(0)
@@ -266,8 +271,10 @@ export class ClientConnection implements ExchangeClient {
 
   readonly #resume = (): void => { if (!this.#closed) this.socket.resume() }
 
-  renderHead (p: ResponseHeadParser, framing: Framing): string {
-    return clientHead(p, framing, { hsts: this.#hsts, cookieHost: this.#cookieHost, close: !this.#keepAlive })
+  renderHead (p: ResponseHeadParser, framing: Framing, origin: string): string {
+    const pr = this.#poolRequest
+    const setCookie = pr?.pool.sticky === undefined ? undefined : pr.pool.stickyFor(origin, pr.cookie)
+    return clientHead(p, framing, { hsts: this.#hsts, cookieHost: this.#cookieHost, close: !this.#keepAlive, setCookie })
   }
 
   fail (status: 502 | 504, reason: string, origin: string): void {
@@ -351,7 +358,7 @@ export class ClientConnection implements ExchangeClient {
 type ProxyDecision = Extract<Decision, { action: 'proxy' }>
 
 /** What opening a request yields: the decision, the origins to try, the upstream head so far (no framing, no final CRLF). */
-interface Opening { d: ProxyDecision, origins: readonly string[], head: string, entry: AccessEntry }
+interface Opening { d: ProxyDecision, origins: readonly string[], head: string, entry: AccessEntry, pr: PoolRequest | undefined }
 
 /** The engine's pool says "no SNI" with an empty name. */
 const sniOf = (name: string): string => name === NO_SNI ? '' : name

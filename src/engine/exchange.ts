@@ -3,6 +3,7 @@ import { ChunkedTracker, CHUNKED_REFUSED } from './chunked.js'
 import { NEED_MORE, REFUSED } from './head-reader.js'
 import { Framing, ResponseHeadParser } from './response-head.js'
 import { CONNECT_TIMEOUT, type OriginSpec, type UpstreamPools } from './upstream-pool.js'
+import { attemptOn, type UpstreamPool } from '../router/index.js'
 
 /** The client side of one exchange, as the connection offers it. */
 export interface ExchangeClient {
@@ -10,7 +11,7 @@ export interface ExchangeClient {
   /** The client asked for `100 Continue` (it is forwarded when the upstream sends one). */
   readonly expectContinue: boolean
   /** The response head to send the client, from the upstream's (hop-by-hop removed, framing set). */
-  renderHead (p: ResponseHeadParser, framing: Framing): string
+  renderHead (p: ResponseHeadParser, framing: Framing, origin: string): string
   /** Before any response byte: portico answers itself. */
   fail (status: 502 | 504, reason: string, origin: string): void
   /** The response is complete (`bytes`: body bytes sent); `closeClient` when the client connection cannot continue. */
@@ -30,6 +31,8 @@ export interface ExchangeTarget {
   /** The request has no body: failed attempts may be repeated (with an idempotent method). */
   bodiless: boolean
   onUpstreamDown: ((origin: string) => void) | undefined
+  /** The route's pool: each attempt is counted in flight on its member (least_conn). */
+  pool: UpstreamPool | undefined
 }
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
@@ -63,6 +66,8 @@ export class UpstreamExchange {
   #reused = false
   readonly #head = new ResponseHeadParser(HEAD_LIMITS)
   #chunks: ChunkedTracker | undefined
+  /** Ends the current attempt's in-flight count. */
+  #endAttempt: () => void = noop
 
   constructor (client: ExchangeClient, target: ExchangeTarget, pools: UpstreamPools) {
     this.#c = client
@@ -89,11 +94,14 @@ export class UpstreamExchange {
   abort (): void {
     if (this.#finished) return
     this.#finished = true
+    this.#endAttempt()
     this.#up?.destroy()
   }
 
   #connect (): void {
     this.#origin = this.#t.origins[this.#attempt] as string
+    this.#endAttempt()
+    this.#endAttempt = attemptOn(this.#t.pool, this.#origin)
     const spec = this.#spec = this.#t.spec(this.#origin)
     this.#pools.acquire(spec, (err, lease) => {
       if (this.#finished) { if (lease !== undefined) this.#pools.release(spec, lease.socket, true); return }
@@ -210,7 +218,7 @@ export class UpstreamExchange {
         break
       }
     }
-    const head = this.#bytes === 0 && !this.#headSent ? this.#c.renderHead(this.#head, this.#framing) : undefined
+    const head = this.#bytes === 0 && !this.#headSent ? this.#c.renderHead(this.#head, this.#framing, this.#origin) : undefined
     const ok = this.#write(client, head, chunk, pos, end)
     if (complete) { this.#complete(end === chunk.length); return }
     if (!ok) {
@@ -251,6 +259,7 @@ export class UpstreamExchange {
 
   #finish (): void {
     this.#finished = true
+    this.#endAttempt()
     this.#c.socket.removeListener('drain', this.#resumeUp)
   }
 
@@ -287,6 +296,8 @@ export class UpstreamExchange {
     else this.#c.fail(502, describe(code, err), this.#origin)
   }
 }
+
+function noop (): void {}
 
 function describe (code: string, err: Error): string {
   switch (code) {

@@ -27,10 +27,14 @@ export function requestAccessFields (req: IncomingMessage, trusted: IpPolicy | u
 }
 
 function clientAddress (req: IncomingMessage, trusted: IpPolicy | undefined): string {
-  const peer = clientIp(req.socket)
-  const isTrusted = (ip: string): boolean => trusted !== undefined && trusted.check(ip, 1) === undefined
   const xff = req.headers['x-forwarded-for']
-  if (!isTrusted(peer) || typeof xff !== 'string') return peer
+  return clientAddressOf(clientIp(req.socket), typeof xff === 'string' ? xff : undefined, trusted)
+}
+
+/** The client: the peer, or — when the peer is a trusted proxy — the last untrusted X-Forwarded-For hop. */
+export function clientAddressOf (peer: string, xff: string | undefined, trusted: IpPolicy | undefined): string {
+  const isTrusted = (ip: string): boolean => trusted !== undefined && trusted.check(ip, 1) === undefined
+  if (!isTrusted(peer) || xff === undefined) return peer
   const hops = xff.split(',').map(h => h.trim()).filter(h => h !== '')
   for (let i = hops.length - 1; i >= 0; i--) if (!isTrusted(hops[i]!)) return hops[i]!
   return hops[0] ?? peer

@@ -12,6 +12,8 @@ import { openRequest, type OpenedRequest } from './open-request.js'
 import type { ListenerInfo, RouterDeps, RouterView } from './view.js'
 import { namesConfirmed } from './held-names.js'
 import { nodeReply, sendAnswer } from './reply.js'
+import { nodePoolRequest, type PoolRequest } from './pool-request.js'
+import type { ResponseHeaderMap } from './headers.js'
 
 const ACME_PREFIX = '/.well-known/acme-challenge/'
 
@@ -121,16 +123,19 @@ function answerInternal (res: ServerResponse, rid: string): void {
 function act (x: Exchange, d: Decision): void {
   const { req, res } = x
   switch (d.action) {
-    case 'proxy':
-      proxy(x, d.alternatives ?? (d.pool === undefined ? [d.target] : d.pool.candidates()), d.upstream, {
+    case 'proxy': {
+      const pr = d.pool === undefined ? undefined : nodePoolRequest(d.pool, req, x.view.trustedProxies)
+      proxy(x, d.alternatives ?? pr?.origins ?? [d.target], d.upstream, {
         route: d.route,
         path: x.url,
         hostOverride: undefined,
         serverName: d.upstream.serverName,
         onUpstreamDown: d.pool === undefined ? undefined : (o) => d.pool?.markDown(o),
-        preserveHost: d.upstream.preserveHost
+        preserveHost: d.upstream.preserveHost,
+        pool: pr
       })
       return
+    }
     case 'cors-proxy':
       corsProxy(x, d)
       return
@@ -180,6 +185,7 @@ interface ProxyTarget {
   preserveHost: boolean
   drop?: ReadonlySet<string>
   onUpstreamDown?: ((origin: string) => void) | undefined
+  pool?: PoolRequest | undefined
 }
 
 function proxy (x: Exchange, origins: string[], upstream: UpstreamSettings, t: ProxyTarget): void {
@@ -202,7 +208,8 @@ function proxy (x: Exchange, origins: string[], upstream: UpstreamSettings, t: P
     maxBodySize: max,
     serverName: t.serverName,
     dropResponseHeaders: x.corsRoute ? CORS_RESPONSE_HEADERS : undefined,
-    editResponseHeaders: responseEditor(t.route, x.host, x.cors),
+    editResponseHeaders: withSticky(responseEditor(t.route, x.host, x.cors), t.pool),
+    pool: t.pool?.pool,
     retries: upstream.retries,
     onUpstreamDown: t.onUpstreamDown,
     done: (o: ForwardOutcome) => {
@@ -211,6 +218,18 @@ function proxy (x: Exchange, origins: string[], upstream: UpstreamSettings, t: P
       x.log(o.error?.status ?? o.status, o.bytesOut + own, o.upstream, o.error?.reason ?? o.aborted, o.bytesIn, o)
     }
   })
+}
+
+/** The cookie policy pins the client to the member that answered (after a failover too). */
+function withSticky (edit: ((h: ResponseHeaderMap) => void) | undefined, pr: PoolRequest | undefined): ((h: ResponseHeaderMap, origin: string) => void) | undefined {
+  if (pr?.pool.sticky === undefined) return edit
+  return (h, origin) => {
+    edit?.(h)
+    const cookie = pr.pool.stickyFor(origin, pr.cookie)
+    if (cookie === undefined) return
+    const prev = h['set-cookie']
+    h['set-cookie'] = prev === undefined ? [cookie] : [...(Array.isArray(prev) ? prev : [prev]), cookie]
+  }
 }
 
 /** `/proxy/v3/x?y` → `/v3/x?y`; the rest of the path and query pass byte for byte. */

@@ -1,3 +1,4 @@
+import { nodePoolRequest } from './pool-request.js'
 import { STATUS_CODES, type IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
@@ -37,7 +38,7 @@ function upgrade (deps: RouterDeps, listener: ListenerInfo, req: IncomingMessage
     log(status, 0, undefined, d.reason)
     return
   }
-  const origin = d.pool === undefined ? d.target : (d.pool.candidates()[0] as string)
+  const origin = d.pool === undefined ? d.target : (nodePoolRequest(d.pool, req, view.trustedProxies).origins[0] as string)
   const facts = forwardFacts(clientIp(req.socket), listener.tls ? 'https' : 'http', host, rid, view.trustedProxies, view.via)
   const headers = upstreamRequestHeaders(req.rawHeaders, facts, d.upstream.preserveHost ? forcedHost : new URL(origin).host)
   const idleMs = d.upstream.websocketIdleTimeoutMs
