@@ -6,26 +6,37 @@ import { duration } from './fields.js'
  * Kept apart from schema.ts so the proxy action only gains three keys.
  */
 
-/** One accepted status: 204, "2xx" (a class) or "200-399" (an inclusive range). */
-const statusSpec = z.union([z.number(), z.string()]).transform((v, ctx) => {
+/** One accepted status: 204, "2xx" (a class) or "200-399" (an inclusive range); undefined when invalid. */
+function statusRange (v: string | number): { from: number, to: number } | undefined {
   const text = String(v).trim().toLowerCase()
   const cls = /^([1-5])xx$/.exec(text)
   const range = /^(\d{3})(?:\s*-\s*(\d{3}))?$/.exec(text)
   const from = cls !== null ? Number(cls[1]) * 100 : range !== null ? Number(range[1]) : NaN
   const to = cls !== null ? from + 99 : range !== null ? Number(range[2] ?? range[1]) : NaN
-  if (!(from >= 100 && to <= 599 && from <= to)) {
-    ctx.addIssue({ code: 'custom', message: `invalid status ${JSON.stringify(v)} (use e.g. 200, "2xx" or "200-399")` })
-    return z.NEVER
+  return from >= 100 && to <= 599 && from <= to ? { from, to } : undefined
+}
+
+const statusItem = z.union([z.number(), z.string()])
+
+/** A status, a class, a range, or a list of these; compiled to inclusive ranges. */
+const expectStatus = z.union([statusItem, z.array(statusItem).min(1)]).transform((v, ctx) => {
+  const ranges = []
+  for (const item of Array.isArray(v) ? v : [v]) {
+    const r = statusRange(item)
+    if (r === undefined) {
+      ctx.addIssue({ code: 'custom', message: `invalid status ${JSON.stringify(item)} (use e.g. 200, "2xx" or "200-399")` })
+      return z.NEVER
+    }
+    ranges.push(r)
   }
-  return { from, to }
+  return ranges
 })
 
 export const healthCheck = z.strictObject({
   path: z.string().startsWith('/').default('/'),
   interval: duration.default(10_000),
   timeout: duration.default(2000),
-  expect_status: z.union([statusSpec, z.array(statusSpec).min(1)]).prefault(['2xx', '3xx'])
-    .transform(v => Array.isArray(v) ? v : [v]),
+  expect_status: expectStatus.prefault(['2xx', '3xx']),
   unhealthy_after: z.number().int().min(1).max(100).default(3),
   healthy_after: z.number().int().min(1).max(100).default(2),
   /** Host header of the probe; default the member's own host:port. */
