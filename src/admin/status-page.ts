@@ -1,3 +1,5 @@
+import type { UpstreamReport } from '../health/index.js'
+
 /** Everything the status page shows; gathered by the daemon when the page is requested. */
 export interface StatusData {
   version: string
@@ -16,17 +18,8 @@ export interface StatusData {
   upstreams?: Array<UpstreamStatus & { pid?: number }>
 }
 
-/** One pool member as a serving process sees it (src/health's report). */
-export interface UpstreamStatus {
-  route: string
-  upstream: string
-  state: 'up' | 'down' | 'marked'
-  checked: boolean
-  inflight: number
-  okStreak: number
-  failStreak: number
-  lastCheck: { at: string, ok: boolean, detail: string } | null
-}
+/** One pool member as a serving process sees it. */
+export type UpstreamStatus = UpstreamReport
 
 /** Docker containers whose labels were ignored or refused (docs/DOCKER.md). */
 interface LabelProblems { container: string, problems: ReadonlyArray<{ label: string, value: string, why: string }> }
