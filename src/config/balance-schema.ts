@@ -33,7 +33,7 @@ const expectStatus = z.union([statusItem, z.array(statusItem).min(1)]).transform
 })
 
 export const healthCheck = z.strictObject({
-  path: z.string().startsWith('/').default('/'),
+  path: z.string().regex(/^\/[\x21-\x7e]*$/, 'expected a path starting with / (no spaces or control characters)').default('/'),
   interval: duration.default(10_000),
   timeout: duration.default(2000),
   expect_status: expectStatus.prefault(['2xx', '3xx']),

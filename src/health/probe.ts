@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises'
-import { Agent, request } from 'undici'
+import { Agent } from 'undici'
 import type { HealthSettings, UpstreamSettings } from '../router/index.js'
 import type { Probe, ProbeResult } from './checker.js'
 
@@ -29,9 +29,11 @@ export function httpProbe (h: HealthSettings, up: UpstreamSettings, userAgent: s
   const probe = async (origin: string): Promise<ProbeResult> => {
     agent ??= agentFor()
     const dispatcher = await agent
-    const res = await request(origin + h.path, {
+    // origin and path apart: nothing in the path can name another host.
+    const res = await dispatcher.request({
+      origin,
+      path: h.path,
       method: 'GET',
-      dispatcher,
       reset: true,
       signal: AbortSignal.timeout(h.timeoutMs),
       headers: { 'user-agent': userAgent, ...(h.host === undefined ? {} : { host: h.host }) }
