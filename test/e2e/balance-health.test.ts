@@ -1,6 +1,11 @@
 import t from 'tap'
 import { writeFile } from 'node:fs/promises'
-import { freePort, httpConfig, startPortico } from '../helpers/portico.js'
+import https from 'node:https'
+import { once } from 'node:events'
+import { join } from 'node:path'
+import type { AddressInfo } from 'node:net'
+import { makePki } from '../helpers/pki.js'
+import { freePort, httpConfig, makeTempDir, startPortico } from '../helpers/portico.js'
 import { send } from '../helpers/http.js'
 import { until } from '../helpers/wait.js'
 import { poolMember, tally } from '../helpers/pool-members.js'
@@ -107,4 +112,34 @@ t.test('with workers every worker checks; the status page shows each view and th
   t.match(metrics, new RegExp(`portico_upstream_healthy\\{route="pool",upstream="${b.origin}"\\} 0`))
   t.match(metrics, new RegExp(`portico_upstream_healthy\\{route="pool",upstream="${a.origin}"\\} 1\\n`), 'min over workers, not their sum')
   t.same(await tally(10, async () => (await send(p.ports.http!, 'pool.test')).body), { A: 10 }, 'no worker sends requests to B')
+})
+
+t.test('https members are probed with the route\'s TLS settings (CA file, server name)', async t => {
+  const pki = makePki(['members.test'])
+  let health = 200
+  const server = https.createServer({ cert: pki.cert, key: pki.key }, (req, res) => { res.writeHead(req.url === '/health' ? health : 200).end('S') })
+  server.listen(0, '127.0.0.8')
+  await once(server, 'listening')
+  t.teardown(() => { server.closeAllConnections(); server.close() })
+  const origin = `https://127.0.0.8:${(server.address() as AddressInfo).port}`
+  const tmp = await makeTempDir()
+  t.teardown(tmp.cleanup)
+  await writeFile(join(tmp.dir, 'ca.pem'), pki.caCert)
+  const p = await startPortico({
+    dir: tmp.dir,
+    config: httpConfig(`
+  - name: tls-pool
+    host: tls.test
+    proxy:
+      upstreams: ["${origin}"]
+      tls: { ca_file: ${join(tmp.dir, 'ca.pem')}, server_name: members.test }
+      health_check: { path: /health, interval: 250ms, timeout: 250ms, unhealthy_after: 1, healthy_after: 1 }
+`).replace('admin: null', 'admin: { address: "127.0.0.1:0" }')
+  })
+  t.teardown(() => p.stop('SIGKILL'))
+  const row = async (): Promise<string> => (await (await fetch(`${p.adminUrl}/`)).text()).match(new RegExp(`<tr><td>tls-pool</td><td>${origin}</td>.*?</tr>`))?.[0] ?? ''
+  t.match(await until('a passed TLS probe', async () => { const r = await row(); return /ok \(status 200\)/.test(r) ? r : undefined }), /class="ok">up</)
+  health = 503
+  t.match(await until('a failed TLS probe', async () => { const r = await row(); return /class="bad">down</.test(r) ? r : undefined }), /failed \(status 503\)/,
+    'the status came over verified TLS (a handshake failure would read as a TLS error)')
 })
