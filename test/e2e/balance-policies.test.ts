@@ -14,16 +14,19 @@ t.test('round_robin, least_conn, ip_hash and cookie pools', async t => {
   const b = await poolMember(t, 'B', '127.0.0.3')
   const c = await poolMember(t, 'C', '127.0.0.4')
   const d = await poolMember(t, 'D', '127.0.0.5')
+  const e = await poolMember(t, 'E', '127.0.0.6')
   const three = `["${a.origin}", "${b.origin}", "${c.origin}"]`
   const route = (name: string, upstreams: string, extra: string): string => `
   - { name: ${name}, host: ${name}.test, proxy: { upstreams: ${upstreams}${extra} } }`
   const p = await startPortico({
-    config: tlsConfig(['rr.test', 'lc.test', 'ip.test', 'ck.test', 'stale.test'], [
+    config: tlsConfig(['rr.test', 'lc.test', 'ip.test', 'ck.test', 'stale.test', 'ipfail.test', 'lcfail.test'], [
       route('rr', three, ''),
       route('lc', three, ', load_balancing: least_conn'),
       route('ip', three, ', load_balancing: ip_hash'),
       route('ck', three, ', load_balancing: cookie, cookie: { name: pin, ttl: 1h }'),
-      route('stale', `["${d.origin}", "${a.origin}"]`, ', load_balancing: cookie, cookie: { name: pin, secure: true }')
+      route('stale', `["${d.origin}", "${a.origin}"]`, ', load_balancing: cookie, cookie: { name: pin, secure: true }'),
+      route('ipfail', `["${e.origin}", "${b.origin}"]`, ', load_balancing: ip_hash'),
+      route('lcfail', `["${e.origin}", "${c.origin}"]`, ', load_balancing: least_conn')
     ].join(''), 'trusted_proxies: [127.0.0.1/32]')
   })
   t.teardown(() => p.stop('SIGKILL'))
@@ -103,5 +106,18 @@ t.test('round_robin, least_conn, ip_hash and cookie pools', async t => {
     const pinA = String(moved.headers['set-cookie'] ?? '').slice(4, 26)
     t.ok(pinA !== '' && pinA !== pinD, 'and the cookie now pins A')
     t.equal((await get('stale.test', { cookie: `pin=${pinA}` })).headers['set-cookie'], undefined, 'the new pin holds')
+  })
+
+  t.test('failover on a refused connect works with ip_hash and least_conn too', async t => {
+    let client: string | undefined
+    for (let i = 1; i <= 20 && client === undefined; i++) {
+      if ((await get('ipfail.test', { 'x-forwarded-for': `192.0.2.${i}` })).body === 'E') client = `192.0.2.${i}`
+    }
+    t.ok(client !== undefined, `a client hashed to E: ${client}`)
+    await e.close()
+    const r = await get('ipfail.test', { 'x-forwarded-for': client ?? '' })
+    t.same([r.status, r.body], [200, 'B'], 'its member gone, the request failed over')
+    const lc = await tally(4, async () => (await get('lcfail.test')).body)
+    t.same(lc, { C: 4 }, 'least_conn: every request reached the live member')
   })
 })

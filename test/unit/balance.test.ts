@@ -3,6 +3,8 @@ import { ConfigError, parseConfigText } from '../../src/config/index.js'
 import { pickOrder, type MemberView } from '../../src/router/lb-select.js'
 import { compileStickyCookie, cookieValue } from '../../src/router/sticky-cookie.js'
 import { PoolChecker } from '../../src/health/index.js'
+import { clientAddressOf } from '../../src/router/access-fields.js'
+import { compileIpPolicy } from '../../src/router/index.js'
 import type { MemberState } from '../../src/router/index.js'
 
 /** Pure parts of load balancing and health checks (the e2e tests run them against real upstreams). */
@@ -23,6 +25,21 @@ t.test('pickOrder: tiers, and checked-down members only when every member is dow
   const without = [member(), member(), member()]
   without[a] = member({ up: false })
   t.not(pickOrder('ip_hash', without, 0, 0, { clientIp: '192.0.2.1', stickyIndex: undefined })[0], a, 'its member down: the next one')
+})
+
+t.test('every policy orders every up member once (failover always has somewhere to go)', async t => {
+  const states = [[member(), member(), member()], [member({ up: false }), member({ inflight: 2 }), member({ downUntil: 10 })], [member({ up: false }), member({ up: false })]]
+  for (const policy of ['round_robin', 'least_conn', 'ip_hash', 'cookie'] as const) {
+    for (const ms of states) {
+      for (let rr = 0; rr < ms.length; rr++) {
+        const order = pickOrder(policy, ms, 5, rr, { clientIp: `10.0.0.${rr}`, stickyIndex: rr })
+        const expected = ms.some(m => m.up) ? ms.flatMap((m, i) => m.up ? [i] : []) : ms.map((_, i) => i)
+        t.same([...order].sort(), expected, `${policy} rr=${rr}: ${JSON.stringify(order)}`)
+      }
+    }
+  }
+  t.equal(clientAddressOf('127.0.0.1', '198.51.100.1', undefined), '127.0.0.1', 'X-Forwarded-For from an untrusted peer is ignored (ip_hash)')
+  t.equal(clientAddressOf('127.0.0.1', '198.51.100.1, 127.0.0.1', compileIpPolicy(['127.0.0.1/32'], [{ from: 1, to: 65535 }])), '198.51.100.1', 'the last untrusted hop')
 })
 
 t.test('sticky cookie values: opaque, per member, parsed from a Cookie line', async t => {
