@@ -32,44 +32,64 @@ export interface PickFacts {
  */
 export function pickOrder (policy: LbPolicy, members: readonly MemberView[], now: number, rr: number, facts: PickFacts | undefined): number[] {
   const n = members.length
-  const tier = (m: MemberView): number => !m.up ? 2 : m.downUntil > now ? 1 : 0
   let best = 2
-  for (const m of members) best = Math.min(best, tier(m))
-  const first = preferred(policy, members, n, rr, facts, i => tier(members[i] as MemberView) === best)
+  let worst = 0
+  for (let i = 0; i < n; i++) {
+    const t = tierOf(members[i] as MemberView, now)
+    if (t < best) best = t
+    if (t > worst) worst = t
+  }
+  const first = preferred(policy, members, n, rr, facts, best, now)
   const order: number[] = [first]
-  for (let t = best; t <= 2; t++) {
-    for (let k = 0; k < n; k++) {
-      const i = (first + k) % n
-      if (i !== first && tier(members[i] as MemberView) === t) order.push(i)
-    }
+  // The common case (every member in one tier): the ring from the pick, no second pass.
+  if (best === worst) {
+    for (let k = 1; k < n; k++) order.push((first + k) % n)
+    return order
   }
   // Checked-down members are left out while any member is up.
-  return best < 2 ? order.filter(i => (members[i] as MemberView).up) : order
+  const last = best < 2 ? 1 : 2
+  for (let t = best; t <= last; t++) {
+    for (let k = 1; k < n; k++) {
+      const i = (first + k) % n
+      if (tierOf(members[i] as MemberView, now) === t) order.push(i)
+    }
+  }
+  return order
 }
 
-function preferred (policy: LbPolicy, members: readonly MemberView[], n: number, rr: number, facts: PickFacts | undefined, eligible: (i: number) => boolean): number {
-  const ring = (start: number): number => {
-    for (let k = 0; k < n; k++) { const i = (start + k) % n; if (eligible(i)) return i }
-    return start % n
-  }
+/** 0: up and unmarked, 1: up but passively marked, 2: checked down. */
+function tierOf (m: MemberView, now: number): number {
+  return !m.up ? 2 : m.downUntil > now ? 1 : 0
+}
+
+function preferred (policy: LbPolicy, members: readonly MemberView[], n: number, rr: number, facts: PickFacts | undefined, tier: number, now: number): number {
   switch (policy) {
     case 'least_conn': {
       // Ties go round-robin, so idle members still share the load evenly.
       let pick = -1
       for (let k = 0; k < n; k++) {
         const i = (rr + k) % n
-        if (eligible(i) && (pick < 0 || (members[i] as MemberView).inflight < (members[pick] as MemberView).inflight)) pick = i
+        const m = members[i] as MemberView
+        if (tierOf(m, now) === tier && (pick < 0 || m.inflight < (members[pick] as MemberView).inflight)) pick = i
       }
       return pick < 0 ? rr % n : pick
     }
     case 'ip_hash':
-      return facts === undefined ? ring(rr) : ring(hashOf(facts.clientIp) % n)
-    case 'cookie':
-      if (facts?.stickyIndex !== undefined && facts.stickyIndex < n && eligible(facts.stickyIndex)) return facts.stickyIndex
-      return ring(rr)
+      return ring(members, n, facts === undefined ? rr : hashOf(facts.clientIp) % n, tier, now)
+    case 'cookie': {
+      const s = facts?.stickyIndex
+      if (s !== undefined && s < n && tierOf(members[s] as MemberView, now) === tier) return s
+      return ring(members, n, rr, tier, now)
+    }
     case 'round_robin':
-      return ring(rr)
+      return ring(members, n, rr, tier, now)
   }
+}
+
+/** The first member of `tier` at or after `start`. */
+function ring (members: readonly MemberView[], n: number, start: number, tier: number, now: number): number {
+  for (let k = 0; k < n; k++) { const i = (start + k) % n; if (tierOf(members[i] as MemberView, now) === tier) return i }
+  return start % n
 }
 
 /** FNV-1a over the address text: stable across processes and restarts (every worker agrees). */

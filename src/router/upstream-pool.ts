@@ -63,7 +63,7 @@ export function createUpstreamPool (origins: readonly string[], opts: PoolOption
     members: origins.map(origin => ({ origin, up: true, downUntil: 0, inflight: 0, okStreak: 0, failStreak: 0, lastCheck: undefined })),
     rr: 0
   }
-  const member = (origin: string): MemberState | undefined => state.members.find(m => m.origin === origin)
+  const member = (origin: string): MemberState | undefined => state.members[origins.indexOf(origin)]
   return {
     key: opts.key ?? JSON.stringify([policy, origins]),
     policy,
@@ -77,7 +77,10 @@ export function createUpstreamPool (origins: readonly string[], opts: PoolOption
       const facts: PickFacts | undefined = pick === undefined
         ? undefined
         : { clientIp: pick.clientIp, stickyIndex: sticky?.indexOf(pick.cookie) }
-      return pickOrder(policy, state.members, now(), rr, facts).map(i => origins[i] as string)
+      const order = pickOrder(policy, state.members, now(), rr, facts)
+      const out: string[] = new Array(order.length)
+      for (let k = 0; k < order.length; k++) out[k] = origins[order[k] as number] as string
+      return out
     },
     peek () {
       const t = now()
