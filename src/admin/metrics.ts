@@ -25,6 +25,11 @@ export class Metrics {
   readonly websockets = new Gauge({ name: 'portico_websockets_active', help: 'Open upgraded (websocket) tunnels', registers: [this.registry] })
   readonly reloads = new Counter({ name: 'portico_config_reloads_total', help: 'Config reloads by result', labelNames: ['result'] as const, registers: [this.registry] })
   readonly dnsQueries = new Counter({ name: 'portico_dns_queries_total', help: 'DNS queries by response code', labelNames: ['rcode'] as const, registers: [this.registry] })
+  readonly upstreamChecks = new Counter({
+    name: 'portico_upstream_checks_total', help: 'Active health checks of pool members by result', labelNames: ['route', 'upstream', 'result'] as const, registers: [this.registry]
+  })
+  /** Pool members of the serving snapshot (set by the serving side; empty in a primary with workers). */
+  #upstreams: () => readonly UpstreamRow[] = () => []
   readonly #docker: Array<Gauge>
   #dockerRegistered = false
   readonly #byRoute = new Map<string, RouteChildren>()
@@ -60,6 +65,17 @@ export class Metrics {
         }
       }
     })
+    const upstreams = (): readonly UpstreamRow[] => this.#upstreams()
+    // With workers each process checks on its own: a member counts as healthy only where all agree.
+    new Gauge({
+      name: 'portico_upstream_healthy', help: '1 while a pool member gets requests first (not checked down, not marked after a failed connect)',
+      labelNames: ['route', 'upstream'] as const, registers, aggregator: 'min',
+      collect () { this.reset(); for (const u of upstreams()) this.set({ route: u.route, upstream: u.upstream }, u.state === 'up' ? 1 : 0) }
+    })
+    new Gauge({
+      name: 'portico_upstream_inflight', help: 'Requests in flight per pool member', labelNames: ['route', 'upstream'] as const, registers,
+      collect () { this.reset(); for (const u of upstreams()) this.set({ route: u.route, upstream: u.upstream }, u.inflight) }
+    })
     new Gauge({
       name: 'portico_config_stale', help: '1 while serving the last-known-good config because the file was invalid at start', registers,
       collect () { this.set(sources.stale() ? 1 : 0) }
@@ -73,6 +89,9 @@ export class Metrics {
       })
     ]
   }
+
+  /** The serving side's pool members, read when scraped. */
+  upstreamSource (source: () => readonly UpstreamRow[]): void { this.#upstreams = source }
 
   /** Called after each applied config: the Docker gauges exist only while `docker` is configured. */
   dockerConfigured (on: boolean): void {
@@ -112,6 +131,9 @@ export class Metrics {
     return c
   }
 }
+
+/** What the upstream gauges read of one pool member. */
+export interface UpstreamRow { route: string, upstream: string, state: string, inflight: number }
 
 interface RouteChildren {
   /** By exact status (sparse; at most the statuses this route answered). */

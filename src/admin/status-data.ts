@@ -1,6 +1,6 @@
 import type { AccessEntry } from '../router/index.js'
 import type { Snapshot } from '../snapshot/index.js'
-import type { StatusData } from './status-page.js'
+import type { StatusData, UpstreamStatus } from './status-page.js'
 
 /** What one serving process reports (the daemon's own, or each worker's). */
 export interface ServingStats {
@@ -11,6 +11,8 @@ export interface ServingStats {
   inflight: number
   hits: Record<string, number>
   recentErrors: AccessEntry[]
+  /** Pool members (load balancing, health checks); absent from processes that serve nothing. */
+  upstreams?: UpstreamStatus[]
 }
 
 export type ReloadRecord = { at: string, ok: boolean, errors?: string[] }
@@ -84,6 +86,8 @@ export async function statusData (f: DaemonFacts): Promise<StatusData> {
     certificates: await f.certificates(),
     docker: f.docker,
     names: (s?.names.entries() ?? []).map(([name, c]) => ({ name, candidates: c.map(x => ({ containerName: x.containerName, role: x.role, ipv4: x.ipv4 })) })),
-    recentErrors: serving.recentErrors
+    recentErrors: serving.recentErrors,
+    // With workers each process checks on its own: every process's view, labelled by pid.
+    upstreams: f.serving.flatMap(s => (s.upstreams ?? []).map(u => ({ ...u, ...(f.serving.length > 1 ? { pid: s.pid } : {}) })))
   }
 }

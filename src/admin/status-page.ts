@@ -1,3 +1,5 @@
+import type { UpstreamReport } from '../health/index.js'
+
 /** Everything the status page shows; gathered by the daemon when the page is requested. */
 export interface StatusData {
   version: string
@@ -13,7 +15,11 @@ export interface StatusData {
   docker: { configured: boolean, connected: boolean, lastEventAt: string | null, lastError: string | null, dns_port: number | null, label_problems?: readonly LabelProblems[] } | null
   names: Array<{ name: string, candidates: Array<{ containerName: string, role: string, ipv4?: string | undefined }> }>
   recentErrors: Array<{ rid: string, method: string, host: string | undefined, path: string, status: number, error?: string | undefined }>
+  upstreams?: Array<UpstreamStatus & { pid?: number }>
 }
+
+/** One pool member as a serving process sees it. */
+export type UpstreamStatus = UpstreamReport
 
 /** Docker containers whose labels were ignored or refused (docs/DOCKER.md). */
 interface LabelProblems { container: string, problems: ReadonlyArray<{ label: string, value: string, why: string }> }
@@ -54,6 +60,12 @@ ${table('certificates', ['name', 'names', 'issuer', 'not after', 'days left', 'n
 <p id="docker">${dockerLine(d.docker)}</p>
 ${labelProblems(d.docker?.label_problems ?? [])}
 ${table('names', ['name', 'candidates (best first)'], d.names.map(n => [td(n.name), `<td>${n.candidates.map(c => `${esc(c.containerName)} <span class="${c.role === 'primary' ? 'ok' : 'warn'}">${esc(c.role)}</span> <code>${esc(c.ipv4 ?? '')}</code>`).join('<br>')}</td>`]))}
+<h2>Upstream pools</h2>
+${table('upstreams', ['route', 'upstream', 'state', 'in flight', 'last check', 'consecutive'], (d.upstreams ?? []).map(u => [
+    td(u.pid === undefined ? u.route : `${u.route} (pid ${u.pid})`), td(u.upstream), td(u.state, u.state === 'up' ? 'ok' : 'bad'), td(u.inflight),
+    td(!u.checked ? 'not checked' : u.lastCheck === null ? 'pending' : `${u.lastCheck.ok ? 'ok' : 'failed'} (${u.lastCheck.detail}) at ${u.lastCheck.at}`, u.lastCheck?.ok === false ? 'bad' : ''),
+    td(!u.checked ? '-' : u.failStreak > 0 ? `${u.failStreak} failed` : `${u.okStreak} ok`)
+  ]))}
 <h2>Recent errors</h2>
 ${table('errors', ['request id', 'request', 'status', 'reason'], d.recentErrors.map(e => [td(e.rid), td(`${e.method} ${e.host ?? ''}${e.path}`), td(e.status, 'bad'), td(e.error ?? '')]))}
 </body></html>

@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { crossChecks } from './cross-checks.js'
 import { DEFAULT_COMPRESS_TYPES, DEFAULT_IMMUTABLE } from './edge-defaults.js'
 import { basicAuth, clientCidrs, forwardAuth, gateChecks, requestHeaders, stripPrefix, upstreamBasePath } from './gate-schema.js'
+import { checkBalancing, healthCheck, loadBalancing, stickyCookie } from './balance-schema.js'
 import { cidr, duration, filePath, hostName, httpStatus, listenAddress, portRange, size } from './fields.js'
 
 /**
@@ -58,12 +59,16 @@ const proxyAction = z.strictObject({
   max_body_size: size.nullable().default(null),
   retries: z.number().int().min(0).max(5).default(1),
   tls: upstreamTls.prefault({}),
-  websocket_idle_timeout: duration.default(3_600_000)
+  websocket_idle_timeout: duration.default(3_600_000),
+  health_check: healthCheck.optional(),
+  load_balancing: loadBalancing,
+  cookie: stickyCookie.optional()
 }).superRefine((p, ctx) => {
   // One base path per route: the pool balances origins, and the request path must not depend on the pick.
   if (new Set(p.upstreams.map(upstreamBasePath)).size > 1) {
     ctx.addIssue({ code: 'custom', path: ['upstreams'], message: 'all upstreams of a route must share one base path' })
   }
+  checkBalancing(p, ctx)
 })
 
 const uapAction = z.strictObject({

@@ -8,6 +8,8 @@ import { accessLine } from '../log/access-line.js'
 import type { LineSink } from '../log/console.js'
 import { ListenerSet } from './listeners.js'
 import type { BuiltSnapshot } from './build-snapshot.js'
+import { HealthChecks, httpProbe } from '../health/index.js'
+import { VERSION } from '../version.js'
 
 /** A snapshot built and its new listeners bound, waiting for the go-ahead (or a cancel). */
 export interface Prepared {
@@ -32,6 +34,7 @@ export class Serving {
   #names: NameTable | undefined
   readonly #stdout: LineSink
   #accessFile: (ReturnType<typeof createAccessFile> & { path: string }) | undefined
+  readonly #health: HealthChecks
 
   constructor (log: Logger, metrics: Metrics, opts: { reusePort: boolean }) {
     this.#log = log
@@ -52,6 +55,17 @@ export class Serving {
       boundHttpsPort: () => this.#listeners.boundTlsPort(),
       tunnels: delta => metrics.websockets.inc(delta)
     }, log, opts.reusePort)
+    this.#health = new HealthChecks({
+      timers: { set: (fn, ms) => setTimeout(fn, ms).unref(), clear: h => { clearTimeout(h as NodeJS.Timeout) } },
+      now: Date.now,
+      probeFor: (h, up) => httpProbe(h, up, `portico-health-check/${VERSION}`),
+      onResult: (route, upstream, ok) => { metrics.upstreamChecks.inc({ route, upstream, result: ok ? 'ok' : 'failed' }) },
+      onChange: (route, upstream, up, detail) => {
+        if (up) log.info({ route, upstream, detail }, 'upstream healthy again: back in the pool')
+        else log.warn({ route, upstream, detail }, 'upstream failed its health checks: taken out of the pool')
+      }
+    })
+    metrics.upstreamSource(() => this.#health.report())
   }
 
   get listeners (): ListenerSet { return this.#listeners }
@@ -62,8 +76,10 @@ export class Serving {
   /** Binds what the new snapshot needs; nothing is served from it before `commit`. */
   async prepare (built: BuiltSnapshot): Promise<Prepared> {
     const pending = await this.#listeners.apply(built.snapshot.config.listeners, built.snapshot)
+    const health = this.#health.prepare(built.snapshot.routes)
     return {
       commit: async () => {
+        health.commit()
         // A name-table change that arrived while this snapshot was being built must not be lost.
         const names = this.#names ?? built.snapshot.names
         this.store.swap(names === built.snapshot.names ? built.snapshot : { ...built.snapshot, names })
@@ -90,7 +106,8 @@ export class Serving {
       connections: this.#listeners.connections(),
       inflight: this.#listeners.inflight,
       hits: Object.fromEntries(this.#metrics.hits),
-      recentErrors: this.#metrics.recentErrors
+      recentErrors: this.#metrics.recentErrors,
+      upstreams: this.#health.report()
     }
   }
 
@@ -109,6 +126,7 @@ export class Serving {
   /** Stop accepting, drain in-flight requests up to `drainMs`, close upstream pools. */
   async stop (drainMs: number): Promise<void> {
     this.#log.info({ inflight: this.#listeners.inflight, drain_ms: drainMs }, 'draining')
+    this.#health.stop()
     await this.#listeners.closeAll(drainMs)
     this.#accessFile?.close()
     await this.dispatchers.closeAll()

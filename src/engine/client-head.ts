@@ -6,6 +6,8 @@ export interface HeadEdits {
   hsts: string | undefined
   /** The client connection closes after this response. */
   close: boolean
+  /** A Set-Cookie value to add (the cookie load-balancing policy's pin). */
+  setCookie?: string | undefined
 }
 
 /**
@@ -27,6 +29,7 @@ export function clientHead (p: ResponseHeadParser, framing: Framing, edits: Head
     if (lower === 'strict-transport-security') hsts = undefined
     out += `${name}: ${raw[i + 1] as string}\r\n`
   }
+  if (edits.setCookie !== undefined) out += `set-cookie: ${edits.setCookie}\r\n`
   return out + tail(hsts, framing, edits.close)
 }
 
@@ -72,6 +75,7 @@ export function editedFields (p: ResponseHeadParser, e: Omit<EditedHead, 'close'
     else out.push([name, v])
   }
   if (h['strict-transport-security'] === undefined && e.hsts !== undefined) out.push(['strict-transport-security', e.hsts])
+  if (e.setCookie !== undefined) out.push(['set-cookie', e.setCookie])
   return out
 }
 

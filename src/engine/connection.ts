@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net'
 import {
   applyPolicy, clientIp, errorAnswer, routeErrorAnswer, forwardFacts, internalError, nextRequestId, openRequest, upstreamServerName, NO_SNI,
-  upstreamRequestHeaders, upgradeRefusal, upgradeGates, applyUpstreamEdits, withFields, asError,
+  upstreamRequestHeaders, upgradeRefusal, upgradeGates, poolRequestOf, applyUpstreamEdits, withFields, asError,
   type ListenerInfo, type OpenedRequest, type PolicyRequest, type ProxyPlan, type Reply,
   type RouterDeps, type UpstreamSettings
 } from '../router/index.js'
@@ -259,7 +259,8 @@ export class ClientConnection implements ExchangeClient, ReplySink {
       method: info.method,
       head: head + (chunked ? 'transfer-encoding: chunked\r\n\r\n' : '\r\n'),
       bodiless: !chunked && info.declaredLength <= 0,
-      onUpstreamDown: plan.onUpstreamDown
+      onUpstreamDown: plan.onUpstreamDown,
+      pool: plan.pool
     }, this.#deps.pools)
     ex.onDrain = this.#resume
     // Expect is not forwarded (as on the node path): portico itself asks for the body, once it is going upstream.
@@ -299,7 +300,7 @@ export class ClientConnection implements ExchangeClient, ReplySink {
     // The route's gates first (websockets must not bypass auth); a refusal was written and logged.
     upgradeGates(view, this.#deps.listener, info, opened, client).then(edits => {
       if (edits === false) return
-      const origin = d.pool === undefined ? d.target : d.pool.candidates()[0] as string
+      const origin = d.pool === undefined ? d.target : poolRequestOf(d.pool, info, view.trustedProxies).origins[0] as string
       const facts = forwardFacts(info.peer, this.#deps.listener.tls ? 'https' : 'http', opened.host, opened.rid, view.trustedProxies, view.via)
       const hostOverride = d.upstream.preserveHost ? opened.forcedHost : new URL(origin).host
       const headers = applyUpstreamEdits(upstreamRequestHeaders(h.headers, facts, hostOverride), edits)
@@ -324,25 +325,26 @@ export class ClientConnection implements ExchangeClient, ReplySink {
 
   readonly #resume = (): void => { if (!this.#closed) this.socket.resume() }
 
-  renderHead (p: ResponseHeadParser, framing: Framing): string {
+  renderHead (p: ResponseHeadParser, framing: Framing, origin: string): string {
     const c = this.#cur as Current
     this.#responseStarted(c, p)
     const plan = c.plan as ProxyPlan
     const close = !this.#keepAlive
+    const setCookie = plan.sticky?.(origin)
     return plan.editResponse === undefined && plan.dropResponse === undefined
-      ? clientHead(p, framing, { hsts: plan.hsts, close })
-      : editedHead(p, framing, { hsts: plan.hsts, close, drop: plan.dropResponse, edit: plan.editResponse })
+      ? clientHead(p, framing, { hsts: plan.hsts, close, setCookie })
+      : editedHead(p, framing, { hsts: plan.hsts, close, drop: plan.dropResponse, edit: plan.editResponse, setCookie })
   }
 
   /** The route passes proxied responses through a Reply: it gets the edited head now, the de-framed body next. */
-  through (p: ResponseHeadParser): Reply | undefined {
+  through (p: ResponseHeadParser, origin: string): Reply | undefined {
     const c = this.#cur as Current
     const plan = c.plan as ProxyPlan
     if (plan.through === undefined) return undefined
     this.#responseStarted(c, p)
     c.through = { upstreamEnded: false, replyEnded: false, close: false }
     const reply = plan.through(c.reply)
-    reply.head(p.statusCode, editedFields(p, { hsts: plan.hsts, drop: plan.dropResponse, edit: plan.editResponse }))
+    reply.head(p.statusCode, editedFields(p, { hsts: plan.hsts, drop: plan.dropResponse, edit: plan.editResponse, setCookie: plan.sticky?.(origin) }))
     return reply
   }
 

@@ -3,7 +3,7 @@ import { ChunkedTracker, CHUNKED_REFUSED } from './chunked.js'
 import { NEED_MORE, REFUSED } from './head-reader.js'
 import { Framing, ResponseHeadParser } from './response-head.js'
 import { CONNECT_TIMEOUT, type OriginSpec, type UpstreamPools } from './upstream-pool.js'
-import type { Reply } from '../router/index.js'
+import { attemptOn, type Reply, type UpstreamPool } from '../router/index.js'
 
 /** The client side of one exchange, as the connection offers it. */
 export interface ExchangeClient {
@@ -11,12 +11,12 @@ export interface ExchangeClient {
   /** The client asked for `100 Continue` (it is forwarded when the upstream sends one). */
   readonly expectContinue: boolean
   /** The response head to send the client, from the upstream's (hop-by-hop removed, framing set). */
-  renderHead (p: ResponseHeadParser, framing: Framing): string
+  renderHead (p: ResponseHeadParser, framing: Framing, origin: string): string
   /**
    * A Reply the response passes through (compression, upstream error pages) — its head already
    * given — or undefined to pass the upstream's bytes through as they are (the common case).
    */
-  through?: (p: ResponseHeadParser) => Reply | undefined
+  through?: (p: ResponseHeadParser, origin: string) => Reply | undefined
   /** A 103 Early Hints from the upstream (relayed as on the node path: its Link fields). */
   earlyHints?: (p: ResponseHeadParser) => void
   /** Before any response byte: portico answers itself. */
@@ -38,6 +38,8 @@ export interface ExchangeTarget {
   /** The request has no body: failed attempts may be repeated (with an idempotent method). */
   bodiless: boolean
   onUpstreamDown: ((origin: string) => void) | undefined
+  /** The route's pool: each attempt is counted in flight on its member (least_conn). */
+  pool: UpstreamPool | undefined
 }
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
@@ -74,6 +76,8 @@ export class UpstreamExchange {
   /** Set while the response passes through a Reply: de-framed body bytes go there. */
   #reply: Reply | undefined
   #replyOk = true
+  /** Ends the current attempt's in-flight count. */
+  #endAttempt: () => void = noop
 
   constructor (client: ExchangeClient, target: ExchangeTarget, pools: UpstreamPools) {
     this.#c = client
@@ -100,11 +104,14 @@ export class UpstreamExchange {
   abort (): void {
     if (this.#finished) return
     this.#finished = true
+    this.#endAttempt()
     this.#up?.destroy()
   }
 
   #connect (): void {
     this.#origin = this.#t.origins[this.#attempt] as string
+    this.#endAttempt()
+    this.#endAttempt = attemptOn(this.#t.pool, this.#origin)
     const spec = this.#spec = this.#t.spec(this.#origin)
     this.#pools.acquire(spec, (err, lease) => {
       if (this.#finished) { if (lease !== undefined) this.#pools.release(spec, lease.socket, true); return }
@@ -200,7 +207,7 @@ export class UpstreamExchange {
     this.#framing = this.#head.framing(this.#t.method)
     if (this.#framing === Framing.Length) this.#left = this.#head.contentLength
     if (this.#framing === Framing.Chunked) { (this.#chunks ??= new ChunkedTracker(HEAD_LIMITS.maxHeaderSize, HEAD_LIMITS.maxHeaders)).reset() }
-    const reply = this.#reply = this.#c.through?.(this.#head)
+    const reply = this.#reply = this.#c.through?.(this.#head, this.#origin)
     if (this.#chunks !== undefined) this.#chunks.onData = reply === undefined ? undefined : this.#toReply
     // Same listener, new duration (a second setTimeout with a callback would add it twice).
     this.#up?.setTimeout(this.#t.idleTimeoutMs)
@@ -236,7 +243,7 @@ export class UpstreamExchange {
       }
       return
     }
-    const head = this.#bytes === 0 && !this.#headSent ? this.#c.renderHead(this.#head, this.#framing) : undefined
+    const head = this.#bytes === 0 && !this.#headSent ? this.#c.renderHead(this.#head, this.#framing, this.#origin) : undefined
     const ok = this.#write(client, head, chunk, pos, end)
     if (complete) { this.#complete(end === chunk.length); return }
     if (!ok) {
@@ -288,6 +295,7 @@ export class UpstreamExchange {
 
   #finish (): void {
     this.#finished = true
+    this.#endAttempt()
     this.#c.socket.removeListener('drain', this.#resumeUp)
   }
 
@@ -325,6 +333,8 @@ export class UpstreamExchange {
     else this.#c.fail(502, describe(code, err), this.#origin)
   }
 }
+
+function noop (): void {}
 
 function describe (code: string, err: Error): string {
   switch (code) {

@@ -8,6 +8,8 @@ import type { AnyResponse } from './error-response.js'
 import { NO_SNI } from './dispatchers.js'
 import { NOT_CONNECTED, retryBudget, retryStep, spend, type RetryBudget } from './retry.js'
 import type { HeaderPairs, Reply } from './reply.js'
+import type { UpstreamPool } from './upstream-pool.js'
+import { attemptOn } from './pool-request.js'
 
 /** HTTP/1 and HTTP/2-compat requests share this surface; h2 ones are cast at the listener. */
 export type AnyRequest = IncomingMessage
@@ -47,7 +49,9 @@ export interface ForwardRequest {
   /** Response headers to drop (on top of hop-by-hop), e.g. upstream CORS headers. */
   dropResponseHeaders?: ReadonlySet<string>
   /** Called once response headers are known, to adjust them (route edits, cookie scoping, CORS). */
-  editResponseHeaders?: ((headers: ResponseHeaderMap) => void) | undefined
+  editResponseHeaders?: ((headers: ResponseHeaderMap, origin: string) => void) | undefined
+  /** The pool the origins come from: each attempt is counted in flight on its member (least_conn). */
+  pool?: UpstreamPool | undefined
   onUpstreamDown?: ((origin: string) => void) | undefined
   /** Writes the response through this Reply (compression, upstream error pages) instead of `res` directly. */
   reply?: Reply | undefined
@@ -68,6 +72,7 @@ export function forward (f: ForwardRequest): void {
   const body = meter !== undefined ? f.req.pipe(meter) : hasBody ? f.req : null
   const attempt = (i: number, budget: RetryBudget): void => {
     const origin = f.origins[i] as string
+    const endAttempt = attemptOn(f.pool, origin)
     let controllerRef: Dispatcher.DispatchController | undefined
     /** The upstream sent something (an interim or the final head): repeating is no longer safe. */
     let answered = false
@@ -82,6 +87,7 @@ export function forward (f: ForwardRequest): void {
     const finish = (outcome: ForwardOutcome): void => {
       if (finished) return
       finished = true
+      endAttempt()
       f.res.off('close', onClientGone)
       if (meter !== undefined) outcome.bytesIn = meter.seen
       if (fault !== undefined) outcome.fault = fault
@@ -121,7 +127,7 @@ export function forward (f: ForwardRequest): void {
         try {
           if (statusCode < 200) { relayInterim(f.res, statusCode, headers); return }
           const out = clientResponseHeaders(headers, f.dropResponseHeaders)
-          f.editResponseHeaders?.(out)
+          f.editResponseHeaders?.(out, origin)
           if (f.reply !== undefined) f.reply.head(statusCode, headerPairs(out))
           else f.res.writeHead(statusCode, out as Record<string, string | string[]>)
         } catch (err) {
@@ -153,6 +159,7 @@ export function forward (f: ForwardRequest): void {
         const step = answered || f.res.destroyed ? undefined : retryStep(code, f.method, body, budget, i + 1 < f.origins.length)
         if (step !== undefined) {
           finished = true
+          endAttempt()
           f.res.off('close', onClientGone)
           attempt(step === 'same-origin' ? i : i + 1, spend(budget, step))
           return

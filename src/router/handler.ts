@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { forward, type ForwardOutcome } from './forward.js'
-import { forwardFacts, upstreamRequestHeaders } from './headers.js'
+import { forwardFacts, upstreamRequestHeaders, type ResponseHeaderMap } from './headers.js'
 import { applyUpstreamEdits } from './gates/index.js'
 import { sendError } from './error-response.js'
 import { nextRequestId } from './request-id.js'
@@ -60,7 +60,8 @@ function proxy (p: Planned, req: IncomingMessage, res: ServerResponse, plan: Pro
     maxBodySize: upstream.maxBodySize,
     serverName: plan.serverName,
     dropResponseHeaders: plan.dropResponse,
-    editResponseHeaders: plan.editResponse,
+    editResponseHeaders: withSticky(plan.editResponse, plan.sticky),
+    pool: plan.pool,
     retries: upstream.retries,
     onUpstreamDown: plan.onUpstreamDown,
     reply: plan.through?.(nodeReply(res)),
@@ -72,4 +73,18 @@ function proxy (p: Planned, req: IncomingMessage, res: ServerResponse, plan: Pro
       opened.log(o.error?.status ?? o.status, o.bytesOut + own, o.upstream, o.error?.reason ?? o.aborted, o.bytesIn, o)
     }
   })
+}
+
+/** The cookie policy's pin for the member that answered, added to the route's response edits. */
+function withSticky (
+  edit: ((h: ResponseHeaderMap) => void) | undefined, sticky: ((origin: string) => string | undefined) | undefined
+): ((h: ResponseHeaderMap, origin: string) => void) | undefined {
+  if (sticky === undefined) return edit
+  return (h, origin) => {
+    edit?.(h)
+    const cookie = sticky(origin)
+    if (cookie === undefined) return
+    const prev = h['set-cookie']
+    h['set-cookie'] = prev === undefined ? [cookie] : [...(Array.isArray(prev) ? prev : [prev]), cookie]
+  }
 }

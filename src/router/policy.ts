@@ -5,6 +5,8 @@ import { pageAnswer, upstreamErrorReply, type ErrorPages } from './error-pages.j
 import { compressingReply } from '../compress/index.js'
 import { serveStatic } from '../static/index.js'
 import { gateRequestOf, type UpstreamEdits } from './gates/index.js'
+import { poolRequestOf, type PoolRequest } from './pool-request.js'
+import type { UpstreamPool } from './upstream-pool.js'
 import { namesConfirmed } from './held-names.js'
 import type { OpenedRequest } from './open-request.js'
 import { sendAnswer, type HeaderPairs, type Reply } from './reply.js'
@@ -49,6 +51,10 @@ export interface ProxyPlan {
   readonly through: ((inner: Reply) => Reply) | undefined
   /** What the route's gates changed for the upstream (headers; the path is in `path`). */
   readonly edits: UpstreamEdits | undefined
+  /** The pool the origins come from: transports count each attempt in flight on its member (least_conn). */
+  readonly pool: UpstreamPool | undefined
+  /** The cookie policy's Set-Cookie for the member that answered (after a failover too), or undefined. */
+  readonly sticky: ((origin: string) => string | undefined) | undefined
 }
 
 /** One request as the policy sees it; `reply` carries the answers portico writes itself. */
@@ -137,7 +143,9 @@ export function applyPolicy (p: PolicyRequest, hooks: PolicyHooks, resumed: bool
       hsts,
       errorPages: route.errorPages,
       through: throughFor(route, req, rid, cors),
-      edits
+      edits,
+      pool: t.pool?.pool,
+      sticky: stickyFor(t.pool)
     })
   }
   const gates = d.route?.gates
@@ -164,6 +172,13 @@ interface PlanTarget {
   serverName: string | undefined
   drop?: ReadonlySet<string>
   onUpstreamDown?: ((origin: string) => void) | undefined
+  pool?: PoolRequest | undefined
+}
+
+/** The cookie policy pins the client to the member that answered. */
+function stickyFor (pr: PoolRequest | undefined): ((origin: string) => string | undefined) | undefined {
+  if (pr?.pool.sticky === undefined) return undefined
+  return origin => pr.pool.stickyFor(origin, pr.cookie)
 }
 
 type Planner = (route: CompiledRoute, origins: readonly string[], upstream: UpstreamSettings, t: PlanTarget) => void
@@ -173,13 +188,16 @@ type Reject = (status: number, reason: string, logged?: string) => void
 function act (p: PolicyRequest, d: Decision, reply: Reply, cors: HeaderList | undefined, reject: Reject, plan: Planner, gatedPath?: string): void {
   const { log, url } = p.opened
   switch (d.action) {
-    case 'proxy':
-      plan(d.route, d.alternatives ?? (d.pool === undefined ? [d.target] : d.pool.candidates()), d.upstream, {
+    case 'proxy': {
+      const pr = d.pool === undefined ? undefined : poolRequestOf(d.pool, p.req, p.view.trustedProxies)
+      plan(d.route, d.alternatives ?? pr?.origins ?? [d.target], d.upstream, {
         path: gatedPath ?? url,
         serverName: d.upstream.serverName,
-        onUpstreamDown: d.pool === undefined ? undefined : (o) => d.pool?.markDown(o)
+        onUpstreamDown: d.pool === undefined ? undefined : (o) => d.pool?.markDown(o),
+        pool: pr
       })
       return
+    }
     case 'cors-proxy':
       corsProxy(p, d, reject, plan)
       return

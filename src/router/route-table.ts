@@ -8,6 +8,7 @@ import { compileStaticSite, type StaticSite } from '../static/index.js'
 import { compileCompress, type CompressSettings } from '../compress/index.js'
 import { compileErrorPages, type ErrorPageFiles, type ErrorPages } from './error-pages.js'
 import { compileGates, type RouteGates } from './gates/index.js'
+import { compileStickyCookie } from './sticky-cookie.js'
 
 /** Connection settings for one route's upstreams; shared by requests of that route. */
 export interface UpstreamSettings {
@@ -25,12 +26,24 @@ export interface UpstreamSettings {
 
 export type RouteAction =
   | { kind: 'uap', defaultScheme: 'http' | 'https', policy: IpPolicy, upstream: UpstreamSettings, cookieScoping: boolean }
-  | { kind: 'proxy', pool: UpstreamPool | undefined, template: Template | undefined, policy: IpPolicy | undefined, upstream: UpstreamSettings }
+  | { kind: 'proxy', pool: UpstreamPool | undefined, template: Template | undefined, policy: IpPolicy | undefined, upstream: UpstreamSettings, health: HealthSettings | undefined }
   | { kind: 'cors-proxy', policy: CcpPolicy, prefix: string, upstream: UpstreamSettings }
   | { kind: 'docker', name: Template, zone: string, port: number | undefined, scheme: 'http' | 'https', upstream: UpstreamSettings }
   | { kind: 'redirect', to: Template, status: number }
   | { kind: 'respond', status: number, body: Buffer, headers: ReadonlyArray<[string, string]> }
   | { kind: 'static', site: StaticSite }
+
+/** A pool's active health check (`health_check`), compiled; run by src/health. */
+export interface HealthSettings {
+  readonly path: string
+  readonly intervalMs: number
+  readonly timeoutMs: number
+  /** Accepted statuses, as inclusive ranges. */
+  readonly expect: ReadonlyArray<{ readonly from: number, readonly to: number }>
+  readonly unhealthyAfter: number
+  readonly healthyAfter: number
+  readonly host: string | undefined
+}
 
 export interface CompiledRoute {
   readonly index: number
@@ -100,7 +113,7 @@ function compileRoute (r: RouteConfig, index: number, opts: CompileOptions): Com
     return { ...common, matchHost: uapHostMatcher(r.uap.domain), action: uapAction(r.uap) }
   }
   const matchHost = compileHostPatterns(r.host)
-  if (r.proxy !== undefined) return { ...common, matchHost, action: proxyAction(r.proxy) }
+  if (r.proxy !== undefined) return { ...common, matchHost, action: proxyAction(r.proxy, name, r) }
   if (r.docker !== undefined) return { ...common, matchHost, action: dockerAction(r.docker, opts.zone ?? '') }
   if (r.cors_proxy !== undefined) return { ...common, matchHost, action: ccpAction(r.cors_proxy, pathPrefix ?? '', opts.lookup) }
   if (r.redirect !== undefined) return { ...common, matchHost, action: { kind: 'redirect', to: compileTemplate(r.redirect.to), status: r.redirect.status } }
@@ -134,14 +147,35 @@ function uapAction (u: UapConfig): RouteAction {
   }
 }
 
-function proxyAction (p: ProxyConfig): RouteAction {
+function proxyAction (p: ProxyConfig, name: string, routeConfig: RouteConfig): RouteAction {
   const templated = p.upstreams.some(u => u.includes('{'))
   return {
     kind: 'proxy',
-    pool: templated ? undefined : createUpstreamPool(p.upstreams.map(u => new URL(u).origin)),
+    pool: templated ? undefined : upstreamPool(p, name, routeConfig),
     template: templated ? compileTemplate(p.upstreams[0] as string) : undefined,
     policy: p.allow === undefined ? undefined : compileIpPolicy(p.allow, p.ports),
-    upstream: upstreamSettings(p, true)
+    upstream: upstreamSettings(p, true),
+    health: p.health_check === undefined || templated ? undefined : healthSettings(p.health_check)
+  }
+}
+
+/** The pool's key covers what its state and checks depend on: the same key after a reload keeps both. */
+function upstreamPool (p: ProxyConfig, name: string, routeConfig: RouteConfig): UpstreamPool {
+  const origins = p.upstreams.map(u => new URL(u).origin)
+  const key = JSON.stringify([name, origins, p.load_balancing, p.health_check ?? null, p.cookie ?? null, p.tls])
+  const sticky = p.cookie === undefined ? undefined : compileStickyCookie(p.cookie, origins, routeConfig)
+  return createUpstreamPool(origins, { key, policy: p.load_balancing, sticky })
+}
+
+function healthSettings (h: NonNullable<ProxyConfig['health_check']>): HealthSettings {
+  return {
+    path: h.path,
+    intervalMs: h.interval,
+    timeoutMs: h.timeout,
+    expect: h.expect_status,
+    unhealthyAfter: h.unhealthy_after,
+    healthyAfter: h.healthy_after,
+    host: h.host
   }
 }
 

@@ -5,6 +5,7 @@ import { openRequest, type OpenedRequest } from './open-request.js'
 import { clientResponseHeaders, forwardFacts, upstreamRequestHeaders, type ResponseHeaderMap } from './headers.js'
 import { upstreamServerName } from './forward.js'
 import { nextRequestId } from './request-id.js'
+import { poolRequestOf } from './pool-request.js'
 import { nodeRequestInfo, type RequestInfo } from './request-info.js'
 import type { ListenerInfo, RouterDeps, RouterView } from './view.js'
 import type { Decision } from './decide.js'
@@ -81,7 +82,7 @@ function proceed (u: PendingUpgrade, edits: UpstreamEdits | undefined): void {
     log(r.status, 0, undefined, d.reason)
     return
   }
-  const origin = d.pool === undefined ? d.target : (d.pool.candidates()[0] as string)
+  const origin = d.pool === undefined ? d.target : (poolRequestOf(d.pool, info, view.trustedProxies).origins[0] as string)
   const facts = forwardFacts(info.peer, listener.tls ? 'https' : 'http', host, rid, view.trustedProxies, view.via)
   const hostOverride = d.upstream.preserveHost ? forcedHost : new URL(origin).host
   const headers = applyUpstreamEdits(upstreamRequestHeaders(req.rawHeaders, facts, hostOverride), edits)

@@ -1,0 +1,5 @@
+export { HealthChecks } from './registry.js'
+export type { HealthDeps, UpstreamReport } from './registry.js'
+export { PoolChecker } from './checker.js'
+export type { Probe, ProbeResult, Timers, CheckerDeps } from './checker.js'
+export { httpProbe } from './probe.js'
