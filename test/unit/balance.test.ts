@@ -3,7 +3,7 @@ import { ConfigError, parseConfigText } from '../../src/config/index.js'
 import { pickOrder, type MemberView } from '../../src/router/lb-select.js'
 import { compileStickyCookie, cookieValue } from '../../src/router/sticky-cookie.js'
 import { PoolChecker } from '../../src/health/index.js'
-import { clientAddressOf } from '../../src/router/access-fields.js'
+import { effectiveClientIp as clientAddressOf } from '../../src/router/client-address.js'
 import { compileIpPolicy } from '../../src/router/index.js'
 import type { MemberState } from '../../src/router/index.js'
 
