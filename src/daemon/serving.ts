@@ -51,7 +51,7 @@ export class Serving {
       fault: (err, context) => this.#log.error({ err, ...context }, 'request failed inside portico'),
       boundHttpsPort: () => this.#listeners.boundTlsPort(),
       tunnels: delta => metrics.websockets.inc(delta)
-    }, log, opts.reusePort)
+    }, log, opts.reusePort, (host, socket) => { this.#connecting.track(host, socket) })
   }
 
   get listeners (): ListenerSet { return this.#listeners }

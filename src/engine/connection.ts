@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net'
 import {
-  clientIp, decide, errorPage, normalizeHost, forwardFacts, nextRequestId, upstreamServerName, NO_SNI, requestTarget, upstreamRequestHeaders,
+  clientIp, decide, errorPage, normalizeHost, forwardFacts, nextRequestId, upstreamServerName, requestTarget, upstreamRequestHeaders,
   type AccessEntry, type Decision, type ListenerInfo, type RouterDeps
 } from '../router/index.js'
 import { RequestFramer, Step } from './request-framer.js'
@@ -221,6 +221,7 @@ export class ClientConnection implements ExchangeClient {
       method: h.method,
       head: o.head + (h.chunked ? 'transfer-encoding: chunked\r\n\r\n' : '\r\n'),
       bodiless: !h.chunked && h.contentLength <= 0,
+      retries: up.retries,
       onUpstreamDown: d.pool === undefined ? undefined : origin => d.pool?.markDown(origin)
     }, this.#deps.pools)
     ex.onDrain = this.#resume
@@ -253,6 +254,7 @@ export class ClientConnection implements ExchangeClient {
       idleTimeoutMs: d.upstream.websocketIdleTimeoutMs,
       rid: entry.rid,
       tunnels: this.#deps.router.tunnels,
+      pools: this.#deps.pools,
       done: (status, error) => {
         entry.status = status
         entry.upstream = origin
@@ -353,11 +355,8 @@ type ProxyDecision = Extract<Decision, { action: 'proxy' }>
 /** What opening a request yields: the decision, the origins to try, the upstream head so far (no framing, no final CRLF). */
 interface Opening { d: ProxyDecision, origins: readonly string[], head: string, entry: AccessEntry }
 
-/** The engine's pool says "no SNI" with an empty name. */
-const sniOf = (name: string): string => name === NO_SNI ? '' : name
-
 function originSpec (origin: string, up: ProxyDecision['upstream']): OriginSpec {
-  return { origin, serverName: sniOf(upstreamServerName(up.serverName, origin)), tlsVerify: up.tlsVerify, connectTimeoutMs: up.connectTimeoutMs }
+  return { origin, serverName: upstreamServerName(up.serverName, origin), tlsVerify: up.tlsVerify, connectTimeoutMs: up.connectTimeoutMs }
 }
 
 /**

@@ -1,11 +1,12 @@
 import net, { type Socket } from 'node:net'
 import tls from 'node:tls'
+import { CONNECT_TIMEOUT, NO_SNI } from '../router/index.js'
 
 /** How to reach one origin; origins with the same key share idle connections. */
 export interface OriginSpec {
   /** `http://host:port` or `https://host:port` (host may be `[v6]`). */
   origin: string
-  /** TLS: SNI and verification name ('' for none: IP literals). */
+  /** TLS: SNI and verification name (the router's NO_SNI for none: IP literals). */
   serverName: string
   tlsVerify: boolean
   connectTimeoutMs: number
@@ -16,15 +17,21 @@ export interface PoolLimits {
   maxPerOrigin: number
   /** An idle connection is closed after this long. */
   idleTimeoutMs: number
+  /**
+   * Sees every upstream socket before it connects (host as in the origin) and may destroy it:
+   * the Docker registry cuts connects to a container address it just dropped (EHOSTUNREACH,
+   * which the retry rules treat as never connected), as on the node path's dispatchers.
+   */
+  onConnecting?: ConnectHook
 }
+
+export type ConnectHook = (host: string, socket: Socket) => void
 
 /** A connection handed out by `acquire`: `reused` when it served a request before (it may have been closed meanwhile). */
 export interface Lease { socket: Socket, reused: boolean }
 
 type Waiter = (err: Error | undefined, lease?: Lease) => void
 
-/** Error code for a connect that did not finish in time (mapped to 504 like undici's). */
-export const CONNECT_TIMEOUT = 'PORTICO_CONNECT_TIMEOUT'
 
 class OriginPool {
   readonly idle: Socket[] = []
@@ -79,6 +86,11 @@ export class UpstreamPools {
     pool.idle.push(socket)
   }
 
+  /** A connection that never returns to a pool (upgrades: a tunnel must not hold a pool slot). */
+  openUnpooled (spec: OriginSpec, cb: Waiter): Socket {
+    return openUpstream(spec, cb, this.#limits.onConnecting)
+  }
+
   /** Closes every idle connection (shutdown, tests). */
   closeIdle (): void {
     for (const pool of this.#pools.values()) for (const s of pool.idle.splice(0)) s.destroy()
@@ -86,7 +98,7 @@ export class UpstreamPools {
 
   #connect (pool: OriginPool, spec: OriginSpec, cb: Waiter): void {
     pool.open++
-    const socket = openUpstream(spec, cb)
+    const socket = openUpstream(spec, cb, this.#limits.onConnecting)
     // Every socket of this pool, whatever becomes of it, frees its slot once, and wakes a waiter.
     socket.once('close', () => {
       pool.open--
@@ -100,14 +112,12 @@ export class UpstreamPools {
 
 /**
  * Opens one upstream connection (TCP, or TLS with SNI and verification as the spec says);
- * `cb` once connected, or with the error (CONNECT_TIMEOUT after the connect timeout). Used by
- * the pools, and directly for upgrades (a tunnel never returns to a pool, so it must not hold
- * one of its slots).
+ * `cb` once connected, or with the error (CONNECT_TIMEOUT after the connect timeout).
  */
-export function openUpstream (spec: OriginSpec, cb: Waiter): Socket {
+function openUpstream (spec: OriginSpec, cb: Waiter, onConnecting?: ConnectHook): Socket {
   const { host, port, secure } = parseOrigin(spec.origin)
   const socket: Socket = secure
-    ? tls.connect({ host, port, servername: spec.serverName === '' ? undefined : spec.serverName, rejectUnauthorized: spec.tlsVerify, ALPNProtocols: ['http/1.1'] })
+    ? tls.connect({ host, port, servername: spec.serverName === NO_SNI ? undefined : spec.serverName, rejectUnauthorized: spec.tlsVerify, ALPNProtocols: ['http/1.1'] })
     : net.connect({ host, port })
   socket.setNoDelay(true)
   let done = false
@@ -126,6 +136,7 @@ export function openUpstream (spec: OriginSpec, cb: Waiter): Socket {
   socket.once(secure ? 'secureConnect' : 'connect', () => finish(undefined))
   socket.once('error', finish)
   socket.setTimeout(spec.connectTimeoutMs, onTimeout)
+  onConnecting?.(host, socket)
   return socket
 }
 
