@@ -182,7 +182,13 @@ export class ListenerSet {
       listener: { name: l.name, tls: l.tls },
       limits: () => {
         const x = store.current.config.limits
-        return { maxHeaderSize: x.max_header_size, maxHeaders: x.max_headers, headerTimeoutMs: x.header_timeout, keepaliveTimeoutMs: x.keepalive_timeout }
+        return {
+          maxHeaderSize: x.max_header_size,
+          maxHeaders: x.max_headers,
+          headerTimeoutMs: x.header_timeout,
+          keepaliveTimeoutMs: x.keepalive_timeout,
+          requestTimeoutMs: x.request_timeout
+        }
       },
       pools: this.#pools,
       fallback: socket => { httpServer.emit(l.tls ? 'secureConnection' : 'connection', socket) },

@@ -13,7 +13,8 @@ export interface HeadEdits {
 /**
  * The response head for the client, from the upstream's: hop-by-hop fields and fields the
  * Connection field names are dropped (RFC 9110 §7.6.1), Set-Cookie values scoped by the
- * router's UAP rule, HSTS added, the framing stated (chunked is passed through as it came).
+ * router's UAP rule, HSTS added, the framing stated (chunked is passed through as it came; an
+ * answer to HEAD states it too, with no body).
  * Field names keep their case; the string is latin1, written back byte for byte.
  */
 export function clientHead (p: ResponseHeadParser, framing: Framing, edits: HeadEdits): string {
@@ -32,7 +33,11 @@ export function clientHead (p: ResponseHeadParser, framing: Framing, edits: Head
     out += `${name}: ${cookies !== undefined && lower === 'set-cookie' ? cookies[c++] as string : raw[i + 1] as string}\r\n`
   }
   if (hsts !== undefined) out += `strict-transport-security: ${hsts}\r\n`
-  if (framing === Framing.Chunked) out += 'transfer-encoding: chunked\r\n'
+  // An answer to HEAD keeps the upstream's chunked coding (RFC 9110 §9.3.2: the fields a GET
+  // would get), as node:http does; no body follows either way.
+  if (framing === Framing.Chunked || (framing === Framing.None && p.chunked && p.statusCode !== 204 && p.statusCode !== 304)) {
+    out += 'transfer-encoding: chunked\r\n'
+  }
   if (edits.close || framing === Framing.Close) out += 'connection: close\r\n'
   return out + '\r\n'
 }

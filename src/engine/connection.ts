@@ -16,6 +16,8 @@ export interface EngineLimits {
   maxHeaders: number
   headerTimeoutMs: number
   keepaliveTimeoutMs: number
+  /** The whole request, body included, from its first byte (limits.request_timeout, as node:http's requestTimeout); 0: none. */
+  requestTimeoutMs: number
 }
 
 /** What a connection needs from the listener that accepted it. */
@@ -63,6 +65,8 @@ export class ClientConnection implements ExchangeClient {
   /** The request's Accept field: error pages answer JSON to API clients, as on the node path. */
   #accept: string | undefined
   #closed = false
+  /** The request body's deadline (armed only while a body is still arriving). */
+  #bodyTimer: NodeJS.Timeout | undefined
 
   constructor (socket: Socket, deps: EngineDeps) {
     this.socket = socket
@@ -86,6 +90,7 @@ export class ClientConnection implements ExchangeClient {
 
   readonly #onClose = (): void => {
     this.#closed = true
+    this.#clearBodyTimer()
     if (this.#exchange !== undefined) {
       this.#exchange.abort()
       this.#log(499, 0, undefined, 'client closed the connection')
@@ -139,6 +144,7 @@ export class ClientConnection implements ExchangeClient {
             return
           }
           this.#inBody = !f.messageDone
+          if (this.#inBody) this.#armBodyTimer()
           break
         }
         case Step.Body:
@@ -148,6 +154,7 @@ export class ClientConnection implements ExchangeClient {
       }
       if (f.messageDone) {
         this.#inBody = false
+        this.#clearBodyTimer()
         this.#exchange?.bodyEnd()
         if (pos < buf.length) {
           this.#rest = buf.subarray(pos)
@@ -156,6 +163,34 @@ export class ClientConnection implements ExchangeClient {
         }
       }
     }
+  }
+
+  /**
+   * A body that trickles: the request must be whole within request_timeout of its first byte,
+   * as node:http enforces it. 408 when no response byte went out yet, else the connection is cut.
+   */
+  #armBodyTimer (): void {
+    const limit = this.#deps.limits().requestTimeoutMs
+    if (limit <= 0 || this.#exchange === undefined) return
+    const left = Math.max(0, this.#headStartedAt + limit - performance.now())
+    this.#bodyTimer = setTimeout(this.#bodyTimeout, left)
+  }
+
+  #clearBodyTimer (): void {
+    if (this.#bodyTimer === undefined) return
+    clearTimeout(this.#bodyTimer)
+    this.#bodyTimer = undefined
+  }
+
+  readonly #bodyTimeout = (): void => {
+    this.#bodyTimer = undefined
+    const ex = this.#exchange
+    if (ex === undefined || !this.#inBody || this.#closed) return
+    ex.abort()
+    this.#exchange = undefined
+    this.#log(408, 0, undefined, 'request body not received within request_timeout')
+    if (ex.responseStarted) this.socket.destroy()
+    else this.#refuse(408)
   }
 
   /** Chunked bodies count their wire bytes (Content-Length ones were counted from the head). */

@@ -96,6 +96,9 @@ export class UpstreamExchange {
   /** Called once when a paused client may send body bytes again. */
   onDrain: (() => void) | undefined
 
+  /** A response byte went to the client: portico cannot answer itself any more. */
+  get responseStarted (): boolean { return this.#headSent }
+
   /** The client went away: nothing more will be read or written. */
   abort (): void {
     if (this.#finished) return
