@@ -9,7 +9,7 @@ import type { Framing, ResponseHeadParser } from './response-head.js'
 import { clientHead, fieldValue } from './client-head.js'
 import { UpstreamExchange, type ExchangeClient } from './exchange.js'
 import { upgrade } from './upgrade.js'
-import type { OriginSpec, UpstreamPools } from './upstream-pool.js'
+import { originHost, type OriginSpec, type UpstreamPools } from './upstream-pool.js'
 
 export interface EngineLimits {
   maxHeaderSize: number
@@ -218,7 +218,7 @@ export class ClientConnection implements ExchangeClient {
     const rid = nextRequestId()
     const facts = forwardFacts(clientIp(this.socket), listener.tls ? 'https' : 'http', host, rid, view.trustedProxies, view.via)
     const forcedHost = host !== h.host ? host : undefined
-    const hostOverride = p.upstream.preserveHost ? forcedHost : new URL(origins[0] as string).host
+    const hostOverride = p.upstream.preserveHost ? forcedHost : originHost(origins[0] as string)
     const headers = upstreamRequestHeaders(h.headers, facts, hostOverride)
     let head = `${h.method} ${url} HTTP/1.1\r\n`
     for (let i = 0; i < headers.length; i += 2) head += `${headers[i] as string}: ${headers[i + 1] as string}\r\n`

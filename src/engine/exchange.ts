@@ -2,7 +2,7 @@ import type { Socket } from 'node:net'
 import { ChunkedTracker, CHUNKED_REFUSED } from './chunked.js'
 import { NEED_MORE, REFUSED } from './head-reader.js'
 import { Framing, ResponseHeadParser } from './response-head.js'
-import type { OriginSpec, UpstreamPools } from './upstream-pool.js'
+import { claim, unclaim, type OriginSpec, type UpstreamPools, type UpstreamUser } from './upstream-pool.js'
 import {
   BODY_TIMEOUT, HEADERS_TIMEOUT, failureReason, failureStatus, NOT_CONNECTED, retryBudget, retryStep, spend, type BodyState, type RetryBudget
 } from '../router/index.js'
@@ -49,7 +49,7 @@ const HEAD_LIMITS = { maxHeaderSize: 65536, maxHeaders: 256 }
  * client is paused until a connection exists); one that broke before any response byte is
  * repeated only for idempotent, bodiless requests; `retries` bounds the moves.
  */
-export class UpstreamExchange {
+export class UpstreamExchange implements UpstreamUser {
   readonly #c: ExchangeClient
   readonly #t: ExchangeTarget
   readonly #pools: UpstreamPools
@@ -118,12 +118,8 @@ export class UpstreamExchange {
 
   #attach (up: Socket): void {
     this.#up = up
-    up.on('data', this.#onData)
-    up.on('end', this.#onEnd)
-    up.on('error', this.#onError)
-    up.on('close', this.#onClose)
-    up.on('drain', this.#onUpDrain)
-    up.setTimeout(this.#t.headersTimeoutMs, this.#onTimeout)
+    claim(up, this)
+    up.setTimeout(this.#t.headersTimeoutMs)
     up.cork()
     // Heads are latin1 strings (field values may carry obs-text bytes): written back byte for byte.
     up.write(this.#t.head, 'latin1')
@@ -134,38 +130,33 @@ export class UpstreamExchange {
     this.onDrain?.()
   }
 
+  /** Lets go of the upstream socket (its listeners stay: they belong to the pool). */
   #detach (): Socket | undefined {
     const up = this.#up
     if (up === undefined) return undefined
-    up.removeListener('data', this.#onData)
-    up.removeListener('end', this.#onEnd)
-    up.removeListener('error', this.#onError)
-    up.removeListener('close', this.#onClose)
-    up.removeListener('drain', this.#onUpDrain)
-    up.setTimeout(0)
-    up.removeListener('timeout', this.#onTimeout)
+    unclaim(up)
     this.#up = undefined
     return up
   }
 
   #touchBody (): void { if (this.#bodyState !== null) this.#bodyState.readableDidRead = true }
 
-  readonly #onUpDrain = (): void => { this.onDrain?.() }
+  upDrain (): void { this.onDrain?.() }
 
-  readonly #onTimeout = (): void => {
+  upTimeout (): void {
     const code = this.#started ? BODY_TIMEOUT : HEADERS_TIMEOUT
     this.#failed(Object.assign(new Error('upstream timeout'), { code }))
   }
 
-  readonly #onError = (err: Error): void => { this.#failed(err) }
-  readonly #onClose = (): void => { this.#failed(Object.assign(new Error('upstream closed the connection'), { code: 'ECONNRESET' })) }
+  upError (err: Error): void { this.#failed(err) }
+  upClose (): void { this.#failed(Object.assign(new Error('upstream closed the connection'), { code: 'ECONNRESET' })) }
 
-  readonly #onEnd = (): void => {
+  upEnd (): void {
     if (this.#started && this.#framing === Framing.Close) { this.#complete(false); return }
     this.#failed(Object.assign(new Error('upstream closed the connection'), { code: 'ECONNRESET' }))
   }
 
-  readonly #onData = (chunk: Buffer): void => {
+  upData (chunk: Buffer): void {
     this.#answered = true
     let pos = 0
     if (!this.#started) {
