@@ -11,7 +11,7 @@ import { started } from '../util/started.js'
 import type { Logger } from '../log/logger.js'
 import { applyLimits, clientErrorResponse, httpServerOptions, PerIpConnections, tooManyHeaders } from './client-limits.js'
 import { EngineListener, UpstreamPools, type ConnectHook } from '../engine/index.js'
-import { MAX_CONNECTIONS_PER_ORIGIN } from '../router/dispatchers.js'
+import { KEEP_ALIVE_MS, MAX_CONNECTIONS_PER_ORIGIN } from '../router/dispatchers.js'
 
 /** One bound listener; its key changes whenever anything that needs a rebind changes. */
 interface Running {
@@ -50,7 +50,8 @@ export class ListenerSet {
    * `onConnecting` sees every upstream socket the engine opens (the Docker registry's cut).
    */
   constructor (store: SnapshotStore, router: RouterDeps, log: Logger, reusePort = false, onConnecting?: ConnectHook) {
-    this.#pools = new UpstreamPools({ maxPerOrigin: MAX_CONNECTIONS_PER_ORIGIN, idleTimeoutMs: 30_000, onConnecting })
+    // Idle upstream connections close as on the node path: before the 5 s of common upstreams.
+    this.#pools = new UpstreamPools({ maxPerOrigin: MAX_CONNECTIONS_PER_ORIGIN, idleTimeoutMs: KEEP_ALIVE_MS, onConnecting })
     this.#store = store
     this.#router = router
     this.#log = log

@@ -11,21 +11,26 @@ import { rawExchange } from '../helpers/raw-socket.js'
  * Transport parity: the same requests to a node:http listener and an engine listener of one
  * portico get the same answers. Retry rules (one set, src/router/retry.ts: `retries`, refused
  * connects failing over with the body), the request_timeout on trickled bodies, unknown methods
- * (RFC 9110 §9.1: 501; garbage 400); HEAD framing is the one documented difference.
+ * (RFC 9110 §9.1: 501; garbage 400), idle upstream connections closed after 4 s; HEAD framing
+ * is the one documented difference.
  */
 const LISTENERS = ['node', 'portico'] as const
 
-/** Answers the method, body length and body hash. */
-async function liveUpstream (): Promise<{ port: number, close: () => void }> {
+/** Answers the method, body length and body hash; keeps idle connections a minute (portico closes them first). */
+async function liveUpstream (): Promise<{ port: number, open: () => number, close: () => void }> {
   const server = http.createServer((req, res) => {
     const hash = createHash('sha256')
     let n = 0
     req.on('data', (d: Buffer) => { n += d.length; hash.update(d) })
-    req.on('end', () => res.end(`${req.method} ${n} ${hash.digest('hex')}`))
+    // An explicit Connection field: node then sends no `Keep-Alive: timeout=` hint (undici would honour it).
+    req.on('end', () => res.setHeader('connection', 'keep-alive').end(`${req.method} ${n} ${hash.digest('hex')}`))
   })
+  server.keepAliveTimeout = 60_000
+  let open = 0
+  server.on('connection', (s: net.Socket) => { open++; s.once('close', () => { open-- }) })
   server.listen(0, '127.0.0.6')
   await once(server, 'listening')
-  return { port: (server.address() as AddressInfo).port, close: () => { server.closeAllConnections(); server.close() } }
+  return { port: (server.address() as AddressInfo).port, open: () => open, close: () => { server.closeAllConnections(); server.close() } }
 }
 
 /** Answers every request head with a chunked response (no body to HEAD), then closes. */
@@ -106,4 +111,8 @@ routes:${routes}
     }
     t.equal((await send(port, 'a.test')).status, 200, `${l}: still serving`)
   }))
+  // Idle upstream connections: both paths close them after 4 s, before the 5 s of common upstreams.
+  t.ok(live.open() > 0, `upstream connections kept alive after the requests (${live.open()})`)
+  await new Promise(resolve => setTimeout(resolve, 5000))
+  t.equal(live.open(), 0, 'portico closed every idle upstream connection within 5 s')
 })
