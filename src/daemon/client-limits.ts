@@ -38,8 +38,24 @@ export function tooManyHeaders (rawHeaders: readonly string[], l: Limits): boole
 export function clientErrorResponse (err: NodeJS.ErrnoException): string {
   const [status, text] = err.code === 'HPE_HEADER_OVERFLOW'
     ? [431, 'Request Header Fields Too Large']
-    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout'] : [400, 'Bad Request']
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'Request Timeout']
+      : unimplementedMethod(err) ? [501, 'Not Implemented'] : [400, 'Bad Request']
   return `HTTP/1.1 ${status} ${text}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`
+}
+
+const METHOD_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,20}$/
+
+/**
+ * RFC 9110 §9.1: a method that is a well-formed token but one portico does not know is a 501
+ * (the engine answers the same); llhttp reports it like garbage, so the bytes before the first
+ * space decide (a long or malformed one stays a 400).
+ */
+function unimplementedMethod (err: NodeJS.ErrnoException): boolean {
+  const raw = (err as { rawPacket?: unknown }).rawPacket
+  if (err.code !== 'HPE_INVALID_METHOD' || !Buffer.isBuffer(raw)) return false
+  const sp = raw.indexOf(0x20)
+  return sp > 0 && METHOD_TOKEN.test(raw.toString('latin1', 0, sp))
 }
 
 /**

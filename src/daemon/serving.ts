@@ -54,7 +54,7 @@ export class Serving {
       fault: (err, context) => this.#log.error({ err, ...context }, 'request failed inside portico'),
       boundHttpsPort: () => this.#listeners.boundTlsPort(),
       tunnels: delta => metrics.websockets.inc(delta)
-    }, log, opts.reusePort)
+    }, log, opts.reusePort, (host, socket) => { this.#connecting.track(host, socket) })
     this.#health = new HealthChecks({
       timers: { set: (fn, ms) => setTimeout(fn, ms).unref(), clear: h => { clearTimeout(h as NodeJS.Timeout) } },
       now: Date.now,

@@ -13,8 +13,9 @@ export interface HeadEdits {
 /**
  * The response head for the client, from the upstream's, when the route edits nothing (the
  * common case): hop-by-hop fields and fields the Connection field names are dropped (RFC 9110
- * §7.6.1), HSTS added, the framing stated (chunked is passed through as it came). Field names
- * keep their case; the string is latin1, written back byte for byte.
+ * §7.6.1), HSTS added, the framing stated (chunked is passed through as it came; an answer to
+ * HEAD states it too, with no body). Field names keep their case; the string is latin1, written
+ * back byte for byte.
  */
 export function clientHead (p: ResponseHeadParser, framing: Framing, edits: HeadEdits): string {
   const raw = p.headers
@@ -30,7 +31,7 @@ export function clientHead (p: ResponseHeadParser, framing: Framing, edits: Head
     out += `${name}: ${raw[i + 1] as string}\r\n`
   }
   if (edits.setCookie !== undefined) out += `set-cookie: ${edits.setCookie}\r\n`
-  return out + tail(hsts, framing, edits.close)
+  return out + tail(hsts, framing, edits.close, headChunked(p, framing))
 }
 
 export interface EditedHead extends HeadEdits {
@@ -48,7 +49,7 @@ export interface EditedHead extends HeadEdits {
 export function editedHead (p: ResponseHeadParser, framing: Framing, e: EditedHead): string {
   let out = `HTTP/1.1 ${p.statusCode} ${p.statusText}\r\n`
   for (const [name, value] of editedFields(p, e)) out += `${name}: ${value}\r\n`
-  return out + tail(undefined, framing, e.close)
+  return out + tail(undefined, framing, e.close, headChunked(p, framing))
 }
 
 /**
@@ -79,9 +80,16 @@ export function editedFields (p: ResponseHeadParser, e: Omit<EditedHead, 'close'
   return out
 }
 
-function tail (hsts: string | undefined, framing: Framing, close: boolean): string {
+/**
+ * An answer to HEAD keeps the upstream's chunked coding (RFC 9110 §9.3.2: the fields a GET
+ * would get); no body follows either way.
+ */
+const headChunked = (p: ResponseHeadParser, framing: Framing): boolean =>
+  framing === Framing.None && p.chunked && p.statusCode !== 204 && p.statusCode !== 304
+
+function tail (hsts: string | undefined, framing: Framing, close: boolean, chunkedHead: boolean): string {
   let out = hsts === undefined ? '' : `strict-transport-security: ${hsts}\r\n`
-  if (framing === Framing.Chunked) out += 'transfer-encoding: chunked\r\n'
+  if (framing === Framing.Chunked || chunkedHead) out += 'transfer-encoding: chunked\r\n'
   if (close || framing === Framing.Close) out += 'connection: close\r\n'
   return out + '\r\n'
 }

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net'
 import {
-  applyPolicy, clientIp, errorAnswer, routeErrorAnswer, forwardFacts, internalError, nextRequestId, openRequest, upstreamServerName, NO_SNI,
+  applyPolicy, clientIp, errorAnswer, routeErrorAnswer, forwardFacts, internalError, nextRequestId, openRequest, upstreamServerName,
   upstreamRequestHeaders, upgradeRefusal, upgradeGates, poolRequestOf, applyUpstreamEdits, withFields, asError,
   type ListenerInfo, type OpenedRequest, type PolicyRequest, type ProxyPlan, type Reply,
   type RouterDeps, type UpstreamSettings
@@ -13,13 +13,15 @@ import { ClientReply, type ReplySink } from './client-reply.js'
 import { UpstreamExchange, type ExchangeClient } from './exchange.js'
 import { engineRequestInfo, type EngineRequestInfo } from './request-info.js'
 import { upgrade } from './upgrade.js'
-import type { OriginSpec, UpstreamPools } from './upstream-pool.js'
+import { originHost, type OriginSpec, type UpstreamPools } from './upstream-pool.js'
 
 export interface EngineLimits {
   maxHeaderSize: number
   maxHeaders: number
   headerTimeoutMs: number
   keepaliveTimeoutMs: number
+  /** The whole request, body included, from its first byte (limits.request_timeout, as node:http's requestTimeout); 0: none. */
+  requestTimeoutMs: number
 }
 
 /** What a connection needs from the listener that accepted it. */
@@ -80,6 +82,8 @@ export class ClientConnection implements ExchangeClient, ReplySink {
   #feeding = false
   #headStartedAt = 0
   #closed = false
+  /** The request body's deadline (armed only while a body is still arriving). */
+  #bodyTimer: NodeJS.Timeout | undefined
 
   constructor (socket: Socket, deps: EngineDeps) {
     this.socket = socket
@@ -109,6 +113,7 @@ export class ClientConnection implements ExchangeClient, ReplySink {
 
   readonly #onClose = (): void => {
     this.#closed = true
+    this.#clearBodyTimer()
     const c = this.#cur
     if (c === undefined || c.done) return
     c.done = true
@@ -181,6 +186,7 @@ export class ClientConnection implements ExchangeClient, ReplySink {
       }
       if (f.messageDone) {
         this.#inBody = false
+        this.#clearBodyTimer()
         this.#exchange?.bodyEnd()
       }
     }
@@ -189,6 +195,37 @@ export class ClientConnection implements ExchangeClient, ReplySink {
   /** Chunked bodies count what was read; Content-Length ones their declared length. */
   #bytesIn (c: Current): number | undefined {
     return c.info.declaredLength > 0 ? undefined : c.bodyIn
+  }
+
+  /**
+   * A body that trickles: the request must be whole within request_timeout of its first byte,
+   * as node:http enforces it. 408 when no response byte went out yet, else the connection is cut.
+   */
+  #armBodyTimer (): void {
+    const limit = this.#deps.limits().requestTimeoutMs
+    if (limit <= 0 || this.#exchange === undefined || this.#bodyTimer !== undefined) return
+    const left = Math.max(0, this.#headStartedAt + limit - performance.now())
+    this.#bodyTimer = setTimeout(this.#bodyTimeout, left)
+  }
+
+  #clearBodyTimer (): void {
+    if (this.#bodyTimer === undefined) return
+    clearTimeout(this.#bodyTimer)
+    this.#bodyTimer = undefined
+  }
+
+  readonly #bodyTimeout = (): void => {
+    this.#bodyTimer = undefined
+    const ex = this.#exchange
+    const c = this.#cur
+    if (ex === undefined || c === undefined || c.done || !this.#inBody || this.#closed) return
+    ex.abort()
+    this.#exchange = undefined
+    c.done = true
+    this.#deps.inflight(-1)
+    c.opened?.log(408, 0, undefined, 'request body not received within request_timeout', this.#bytesIn(c))
+    if (ex.responseStarted) this.socket.destroy()
+    else this.#refuse(408)
   }
 
   /**
@@ -259,6 +296,7 @@ export class ClientConnection implements ExchangeClient, ReplySink {
       method: info.method,
       head: head + (chunked ? 'transfer-encoding: chunked\r\n\r\n' : '\r\n'),
       bodiless: !chunked && info.declaredLength <= 0,
+      retries: up.retries,
       onUpstreamDown: plan.onUpstreamDown,
       pool: plan.pool
     }, this.#deps.pools)
@@ -270,6 +308,7 @@ export class ClientConnection implements ExchangeClient, ReplySink {
     }
     c.sentAt = performance.now()
     ex.start()
+    if (this.#inBody) this.#armBodyTimer()
     this.#continue()
   }
 
@@ -315,6 +354,7 @@ export class ClientConnection implements ExchangeClient, ReplySink {
         idleTimeoutMs: d.upstream.websocketIdleTimeoutMs,
         rid: opened.rid,
         tunnels: router.tunnels,
+        pools: this.#deps.pools,
         done: (status, error) => { opened.log(status, 0, origin, error) }
       })
     }).catch((err: unknown) => {
@@ -438,6 +478,7 @@ export class ClientConnection implements ExchangeClient, ReplySink {
   /** After a response: close, or go on with pipelined bytes (a pending body is read and dropped), or wait for the next request. */
   #finished (c: Current, close: boolean, deferred = false): void {
     c.done = true
+    this.#clearBodyTimer()
     c.pending = false
     this.#deps.inflight(-1)
     // The request body may not have been read to its end after a forwarded response: the stream is mid-message.
@@ -479,10 +520,6 @@ export class ClientConnection implements ExchangeClient, ReplySink {
   }
 }
 
-/** The engine's pool says "no SNI" with an empty name. */
-const sniOf = (name: string): string => name === NO_SNI ? '' : name
-
 function originSpec (origin: string, up: UpstreamSettings, serverName: string | undefined, ca: string | undefined): OriginSpec {
-  const name = sniOf(upstreamServerName(serverName, origin))
-  return { origin, serverName: name, tlsVerify: up.tlsVerify, connectTimeoutMs: up.connectTimeoutMs, ca }
+  return { origin, serverName: upstreamServerName(serverName, origin), tlsVerify: up.tlsVerify, connectTimeoutMs: up.connectTimeoutMs, ca }
 }

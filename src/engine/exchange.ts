@@ -2,8 +2,11 @@ import type { Socket } from 'node:net'
 import { ChunkedTracker, CHUNKED_REFUSED } from './chunked.js'
 import { NEED_MORE, REFUSED } from './head-reader.js'
 import { Framing, ResponseHeadParser } from './response-head.js'
-import { CONNECT_TIMEOUT, type OriginSpec, type UpstreamPools } from './upstream-pool.js'
-import { attemptOn, type Reply, type UpstreamPool } from '../router/index.js'
+import { claim, unclaim, type OriginSpec, type UpstreamPools, type UpstreamUser } from './upstream-pool.js'
+import {
+  attemptOn, BODY_TIMEOUT, HEADERS_TIMEOUT, failureReason, failureStatus, NOT_CONNECTED, retryBudget, retryStep, spend,
+  type BodyState, type Reply, type RetryBudget, type UpstreamPool
+} from '../router/index.js'
 
 /** The client side of one exchange, as the connection offers it. */
 export interface ExchangeClient {
@@ -37,13 +40,13 @@ export interface ExchangeTarget {
   head: string
   /** The request has no body: failed attempts may be repeated (with an idempotent method). */
   bodiless: boolean
+  /** How many further candidates the request may move on to (the route's `retries`). */
+  retries: number
   onUpstreamDown: ((origin: string) => void) | undefined
   /** The route's pool: each attempt is counted in flight on its member (least_conn). */
   pool: UpstreamPool | undefined
 }
 
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
-const NOT_CONNECTED = new Set(['ECONNREFUSED', CONNECT_TIMEOUT, 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL'])
 const HEAD_LIMITS = { maxHeaderSize: 65536, maxHeaders: 256 }
 
 /**
@@ -51,11 +54,12 @@ const HEAD_LIMITS = { maxHeaderSize: 65536, maxHeaders: 256 }
  * passed through as the client sends it (backpressure: a full upstream socket pauses the client),
  * the response head parsed and rewritten, written corked with the first body bytes, the body
  * passed through with its framing tracked (a full client socket pauses the upstream). Retries
- * follow the proxy's rules: a connection that never opened moves on to the next origin; a
- * reused connection that broke before any response byte is retried only for idempotent,
- * bodiless requests.
+ * follow the router's rules (retry.ts, the same as the node path): a connection that never
+ * opened moves on to the next origin, with the body too (none of it went anywhere yet: the
+ * client is paused until a connection exists); one that broke before any response byte is
+ * repeated only for idempotent, bodiless requests; `retries` bounds the moves.
  */
-export class UpstreamExchange {
+export class UpstreamExchange implements UpstreamUser {
   readonly #c: ExchangeClient
   readonly #t: ExchangeTarget
   readonly #pools: UpstreamPools
@@ -70,7 +74,11 @@ export class UpstreamExchange {
   #framing: Framing = Framing.None
   #left = 0
   #bytes = 0
-  #reused = false
+  /** Any byte came from an upstream: repeating the request is no longer safe. */
+  #answered = false
+  #budget: RetryBudget
+  /** The request body as the retry rules see it (null: none); "read" once a byte went upstream. */
+  readonly #bodyState: { readableDidRead: boolean, destroyed: boolean } | null
   readonly #head = new ResponseHeadParser(HEAD_LIMITS)
   #chunks: ChunkedTracker | undefined
   /** Set while the response passes through a Reply: de-framed body bytes go there. */
@@ -83,6 +91,8 @@ export class UpstreamExchange {
     this.#c = client
     this.#t = target
     this.#pools = pools
+    this.#budget = retryBudget(target.retries)
+    this.#bodyState = target.bodiless ? null : { readableDidRead: false, destroyed: false }
   }
 
   start (): void { this.#connect() }
@@ -91,6 +101,7 @@ export class UpstreamExchange {
   body (buf: Buffer, start: number, end: number): boolean {
     const chunk = buf.subarray(start, end)
     if (this.#up === undefined) { this.#pendingBody.push(chunk); return false }
+    this.#touchBody()
     return this.#up.write(chunk)
   }
 
@@ -99,6 +110,9 @@ export class UpstreamExchange {
 
   /** Called once when a paused client may send body bytes again. */
   onDrain: (() => void) | undefined
+
+  /** A response byte went to the client: portico cannot answer itself any more. */
+  get responseStarted (): boolean { return this.#headSent }
 
   /** The client went away: nothing more will be read or written. */
   abort (): void {
@@ -115,64 +129,53 @@ export class UpstreamExchange {
     const spec = this.#spec = this.#t.spec(this.#origin)
     this.#pools.acquire(spec, (err, lease) => {
       if (this.#finished) { if (lease !== undefined) this.#pools.release(spec, lease.socket, true); return }
-      if (err !== undefined || lease === undefined) { this.#failed(err ?? new Error('no connection'), false); return }
-      this.#reused = lease.reused
+      if (err !== undefined || lease === undefined) { this.#failed(err ?? new Error('no connection')); return }
       this.#attach(lease.socket)
     })
   }
 
   #attach (up: Socket): void {
     this.#up = up
-    up.on('data', this.#onData)
-    up.on('end', this.#onEnd)
-    up.on('error', this.#onError)
-    up.on('close', this.#onClose)
-    up.on('drain', this.#onUpDrain)
-    up.setTimeout(this.#t.headersTimeoutMs, this.#onTimeout)
+    claim(up, this)
+    up.setTimeout(this.#t.headersTimeoutMs)
     up.cork()
     // Heads are latin1 strings (field values may carry obs-text bytes): written back byte for byte.
     up.write(this.#t.head, 'latin1')
+    if (this.#pendingBody.length > 0) this.#touchBody()
     for (const b of this.#pendingBody) up.write(b)
     this.#pendingBody = []
     up.uncork()
     this.onDrain?.()
   }
 
+  /** Lets go of the upstream socket (its listeners stay: they belong to the pool). */
   #detach (): Socket | undefined {
     const up = this.#up
     if (up === undefined) return undefined
-    up.removeListener('data', this.#onData)
-    up.removeListener('end', this.#onEnd)
-    up.removeListener('error', this.#onError)
-    up.removeListener('close', this.#onClose)
-    up.removeListener('drain', this.#onUpDrain)
-    up.setTimeout(0)
-    up.removeListener('timeout', this.#onTimeout)
+    unclaim(up)
     this.#up = undefined
     return up
   }
 
-  readonly #onUpDrain = (): void => { this.onDrain?.() }
+  #touchBody (): void { if (this.#bodyState !== null) this.#bodyState.readableDidRead = true }
 
-  readonly #onTimeout = (): void => {
-    if (!this.#started) {
-      this.#detach()?.destroy()
-      this.#finish()
-      this.#c.fail(504, 'upstream did not send response headers in time', this.#origin)
-      return
-    }
-    this.#broken('upstream idle timeout')
+  upDrain (): void { this.onDrain?.() }
+
+  upTimeout (): void {
+    const code = this.#started ? BODY_TIMEOUT : HEADERS_TIMEOUT
+    this.#failed(Object.assign(new Error('upstream timeout'), { code }))
   }
 
-  readonly #onError = (err: Error): void => { this.#failed(err, true) }
-  readonly #onClose = (): void => { this.#failed(Object.assign(new Error('upstream closed the connection'), { code: 'ECONNRESET' }), true) }
+  upError (err: Error): void { this.#failed(err) }
+  upClose (): void { this.#failed(Object.assign(new Error('upstream closed the connection'), { code: 'ECONNRESET' })) }
 
-  readonly #onEnd = (): void => {
+  upEnd (): void {
     if (this.#started && this.#framing === Framing.Close) { this.#reply?.end(); this.#complete(false); return }
-    this.#failed(Object.assign(new Error('upstream closed the connection'), { code: 'ECONNRESET' }), true)
+    this.#failed(Object.assign(new Error('upstream closed the connection'), { code: 'ECONNRESET' }))
   }
 
-  readonly #onData = (chunk: Buffer): void => {
+  upData (chunk: Buffer): void {
+    this.#answered = true
     let pos = 0
     if (!this.#started) {
       pos = this.#readHead(chunk)
@@ -313,34 +316,23 @@ export class UpstreamExchange {
     this.#c.fail(502, reason, this.#origin)
   }
 
-  #failed (err: Error, connected: boolean): void {
+  #failed (err: Error): void {
     if (this.#finished) return
-    if (this.#started) { this.#broken(err.message); return }
-    this.#detach()?.destroy()
     const code = (err as NodeJS.ErrnoException).code ?? ''
-    const neverConnected = !connected && NOT_CONNECTED.has(code)
-    if (neverConnected) this.#t.onUpstreamDown?.(this.#origin)
-    const repeatable = this.#t.bodiless && IDEMPOTENT.has(this.#t.method)
-    // A reused keep-alive socket the upstream had closed: the request never reached it.
-    if (connected && this.#reused && repeatable && !this.#head.midHead) { this.#reused = false; this.#connect(); return }
-    if ((neverConnected || (connected && repeatable)) && this.#t.bodiless && this.#attempt + 1 < this.#t.origins.length) {
-      this.#attempt++
+    if (this.#started) { this.#broken(failureReason(code, err)); return }
+    this.#detach()?.destroy()
+    if (NOT_CONNECTED.has(code)) this.#t.onUpstreamDown?.(this.#origin)
+    const hasNext = this.#attempt + 1 < this.#t.origins.length
+    const step = this.#answered ? undefined : retryStep(code, this.#t.method, this.#bodyState as BodyState | null, this.#budget, hasNext)
+    if (step !== undefined) {
+      this.#budget = spend(this.#budget, step)
+      if (step === 'next-origin') this.#attempt++
       this.#connect()
       return
     }
     this.#finish()
-    if (code === CONNECT_TIMEOUT) this.#c.fail(504, 'timed out connecting to the upstream', this.#origin)
-    else this.#c.fail(502, describe(code, err), this.#origin)
+    this.#c.fail(failureStatus(code), failureReason(code, err), this.#origin)
   }
 }
 
 function noop (): void {}
-
-function describe (code: string, err: Error): string {
-  switch (code) {
-    case 'ECONNREFUSED': return 'upstream refused the connection'
-    case 'ECONNRESET': case 'EPIPE': return 'upstream closed the connection'
-    case 'EHOSTUNREACH': case 'ENETUNREACH': return 'upstream is unreachable'
-    default: return code === '' ? `upstream error: ${err.message}` : `upstream error (${code})`
-  }
-}

@@ -1,11 +1,11 @@
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
-import { tunnel } from '../router/index.js'
+import { failureReason, failureStatus, tunnel } from '../router/index.js'
 import { NEED_MORE, REFUSED } from './head-reader.js'
 import { Framing, ResponseHeadParser } from './response-head.js'
 import { ChunkedTracker, CHUNKED_NEED_MORE, CHUNKED_REFUSED } from './chunked.js'
 import { clientHead } from './client-head.js'
-import { CONNECT_TIMEOUT, openUpstream, type OriginSpec } from './upstream-pool.js'
+import type { OriginSpec, UpstreamPools } from './upstream-pool.js'
 
 export interface UpgradeRequest {
   client: Socket
@@ -18,6 +18,8 @@ export interface UpgradeRequest {
   idleTimeoutMs: number
   rid: string
   tunnels: ((delta: number) => void) | undefined
+  /** Opens the tunnel's own upstream connection (outside the pool, with its connect hook). */
+  pools: UpstreamPools
   /** For the access entry: 101, or the status portico answered with. */
   done: (status: number, error?: string) => void
 }
@@ -48,10 +50,11 @@ export function upgrade (r: UpgradeRequest): void {
   const onClientClose = (): void => { if (!finished) { finished = true; up?.destroy(); r.done(499, 'client closed the connection') } }
   client.once('close', onClientClose)
   const parser = new ResponseHeadParser(HEAD_LIMITS)
-  openUpstream(r.spec, (err, lease) => {
+  r.pools.openUnpooled(r.spec, (err, lease) => {
     if (err !== undefined || lease === undefined) {
-      const code = (err as NodeJS.ErrnoException | undefined)?.code
-      fail(code === CONNECT_TIMEOUT ? 504 : 502, code ?? err?.message ?? 'no connection')
+      const e = err ?? new Error('no connection')
+      const code = (e as NodeJS.ErrnoException).code ?? ''
+      fail(failureStatus(code), failureReason(code, e))
       return
     }
     const s = up = lease.socket

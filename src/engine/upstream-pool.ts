@@ -1,11 +1,12 @@
 import net, { type Socket } from 'node:net'
 import tls from 'node:tls'
+import { CONNECT_TIMEOUT, NO_SNI } from '../router/index.js'
 
 /** How to reach one origin; origins with the same key share idle connections. */
 export interface OriginSpec {
   /** `http://host:port` or `https://host:port` (host may be `[v6]`). */
   origin: string
-  /** TLS: SNI and verification name ('' for none: IP literals). */
+  /** TLS: SNI and verification name (the router's NO_SNI for none: IP literals). */
   serverName: string
   tlsVerify: boolean
   connectTimeoutMs: number
@@ -18,6 +19,28 @@ export interface PoolLimits {
   maxPerOrigin: number
   /** An idle connection is closed after this long. */
   idleTimeoutMs: number
+  /**
+   * Sees every upstream socket before it connects (host as in the origin) and may destroy it:
+   * the Docker registry cuts connects to a container address it just dropped (EHOSTUNREACH,
+   * which the retry rules treat as never connected), as on the node path's dispatchers.
+   */
+  onConnecting?: ConnectHook
+}
+
+export type ConnectHook = (host: string, socket: Socket) => void
+
+/**
+ * Whoever uses a pooled socket between `acquire` and `release` (`claim`ed): the socket's
+ * listeners are installed once for its life and call the user, so handing a socket from
+ * request to request adds and removes no listener. Without a user the socket is idle.
+ */
+export interface UpstreamUser {
+  upData: (chunk: Buffer) => void
+  upEnd: () => void
+  upError: (err: Error) => void
+  upClose: () => void
+  upDrain: () => void
+  upTimeout: () => void
 }
 
 /** A connection handed out by `acquire`: `reused` when it served a request before (it may have been closed meanwhile). */
@@ -25,8 +48,6 @@ export interface Lease { socket: Socket, reused: boolean }
 
 type Waiter = (err: Error | undefined, lease?: Lease) => void
 
-/** Error code for a connect that did not finish in time (mapped to 504 like undici's). */
-export const CONNECT_TIMEOUT = 'PORTICO_CONNECT_TIMEOUT'
 
 class OriginPool {
   readonly idle: Socket[] = []
@@ -54,11 +75,7 @@ export class UpstreamPools {
     if (pool === undefined) { pool = new OriginPool(); this.#pools.set(key, pool) }
     const idle = pool.idle.pop()
     if (idle !== undefined) {
-      idle.setTimeout(0)
-      idle.removeListener('timeout', onIdleTimeout)
-      idle.removeListener('close', onIdleClose)
-      idle.removeListener('error', ignore)
-      idle.removeListener('data', onIdleData)
+      // Its idle timer keeps running: the user sets its own duration right away.
       cb(undefined, { socket: idle, reused: true })
       return
     }
@@ -70,15 +87,16 @@ export class UpstreamPools {
   release (spec: OriginSpec, socket: Socket, reusable: boolean): void {
     const pool = this.#pools.get(keyOf(spec))
     if (pool === undefined || !reusable || socket.destroyed || !socket.writable) { socket.destroy(); return }
+    ;(socket as PooledSocket)[USER] = undefined
     const next = pool.waiting.shift()
     if (next !== undefined) { next.cb(undefined, { socket, reused: true }); return }
-    ;(socket as PooledSocket)[POOL] = pool
-    socket.on('close', onIdleClose)
-    socket.on('error', ignore)
-    // Bytes from an idle upstream are a protocol error: nothing may answer an unasked request.
-    socket.on('data', onIdleData)
-    socket.setTimeout(this.#limits.idleTimeoutMs, onIdleTimeout)
+    socket.setTimeout(this.#limits.idleTimeoutMs)
     pool.idle.push(socket)
+  }
+
+  /** A connection that never returns to a pool (upgrades: a tunnel must not hold a pool slot). */
+  openUnpooled (spec: OriginSpec, cb: Waiter): Socket {
+    return openUpstream(spec, cb, this.#limits.onConnecting)
   }
 
   /** Closes every idle connection (shutdown, tests). */
@@ -88,7 +106,10 @@ export class UpstreamPools {
 
   #connect (pool: OriginPool, spec: OriginSpec, cb: Waiter): void {
     pool.open++
-    const socket = openUpstream(spec, cb)
+    const socket = openUpstream(spec, (err, lease) => {
+      if (lease !== undefined) pooled(lease.socket, pool)
+      cb(err, lease)
+    }, this.#limits.onConnecting)
     // Every socket of this pool, whatever becomes of it, frees its slot once, and wakes a waiter.
     socket.once('close', () => {
       pool.open--
@@ -102,15 +123,13 @@ export class UpstreamPools {
 
 /**
  * Opens one upstream connection (TCP, or TLS with SNI and verification as the spec says);
- * `cb` once connected, or with the error (CONNECT_TIMEOUT after the connect timeout). Used by
- * the pools, and directly for upgrades (a tunnel never returns to a pool, so it must not hold
- * one of its slots).
+ * `cb` once connected, or with the error (CONNECT_TIMEOUT after the connect timeout).
  */
-export function openUpstream (spec: OriginSpec, cb: Waiter): Socket {
+function openUpstream (spec: OriginSpec, cb: Waiter, onConnecting?: ConnectHook): Socket {
   const { host, port, secure } = parseOrigin(spec.origin)
   const socket: Socket = secure
     ? tls.connect({
-      host, port, servername: spec.serverName === '' ? undefined : spec.serverName, rejectUnauthorized: spec.tlsVerify, ALPNProtocols: ['http/1.1'],
+      host, port, servername: spec.serverName === NO_SNI ? undefined : spec.serverName, rejectUnauthorized: spec.tlsVerify, ALPNProtocols: ['http/1.1'],
       ...(spec.ca === undefined ? {} : { ca: spec.ca })
     })
     : net.connect({ host, port })
@@ -131,20 +150,45 @@ export function openUpstream (spec: OriginSpec, cb: Waiter): Socket {
   socket.once(secure ? 'secureConnect' : 'connect', () => finish(undefined))
   socket.once('error', finish)
   socket.setTimeout(spec.connectTimeoutMs, onTimeout)
+  onConnecting?.(host, socket)
   return socket
 }
 
 const POOL = Symbol('pool')
-type PooledSocket = Socket & { [POOL]?: OriginPool }
+const USER = Symbol('user')
+type PooledSocket = Socket & { [POOL]?: OriginPool, [USER]?: UpstreamUser }
 
-function onIdleClose (this: Socket): void {
-  const pool = (this as PooledSocket)[POOL]
+/** The socket's user until `release` (or its destruction); `release` makes it idle again. */
+export function claim (socket: Socket, user: UpstreamUser): void { (socket as PooledSocket)[USER] = user }
+
+/** Gives up a claimed socket without returning it to the pool (it is being destroyed). */
+export function unclaim (socket: Socket): void { (socket as PooledSocket)[USER] = undefined }
+
+/** Installs the socket's listeners for its whole life in the pool. */
+function pooled (socket: Socket, pool: OriginPool): void {
+  ;(socket as PooledSocket)[POOL] = pool
+  socket.on('data', onData)
+  socket.on('end', onEnd)
+  socket.on('error', onError)
+  socket.on('close', onClose)
+  socket.on('drain', onDrain)
+  socket.on('timeout', onTimeout)
+}
+
+// Idle (no user): bytes from the upstream are a protocol error (nothing may answer an unasked
+// request) and a timeout ends the connection; either way it is closed.
+function onData (this: PooledSocket, chunk: Buffer): void { const u = this[USER]; if (u !== undefined) u.upData(chunk); else this.destroy() }
+function onEnd (this: PooledSocket): void { this[USER]?.upEnd() }
+function onError (this: PooledSocket, err: Error): void { this[USER]?.upError(err) }
+function onDrain (this: PooledSocket): void { this[USER]?.upDrain() }
+function onTimeout (this: PooledSocket): void { const u = this[USER]; if (u !== undefined) u.upTimeout(); else this.destroy() }
+function onClose (this: PooledSocket): void {
+  const u = this[USER]
+  if (u !== undefined) { u.upClose(); return }
+  const pool = this[POOL]
   const i = pool === undefined ? -1 : pool.idle.indexOf(this)
   if (i >= 0) pool?.idle.splice(i, 1)
 }
-function onIdleData (this: Socket): void { this.destroy() }
-function onIdleTimeout (this: Socket): void { this.destroy() }
-function ignore (): void {}
 
 function keyOf (s: OriginSpec): string {
   return s.origin.startsWith('https:') ? `${s.origin}|${s.serverName}|${s.tlsVerify ? 1 : 0}|${s.ca ?? ''}` : s.origin
@@ -159,4 +203,20 @@ export function parseOrigin (origin: string): { host: string, port: number, secu
   const host = bracket ? rest.slice(1, hostEnd - 1) : rest.slice(0, hostEnd)
   const portText = rest.slice(hostEnd + 1).replace(/\/.*$/, '')
   return { host, port: portText === '' ? (secure ? 443 : 80) : Number(portText), secure }
+}
+
+const hosts = new Map<string, string>()
+
+/**
+ * The Host an origin is addressed by (`new URL(origin).host`: default port dropped), cached:
+ * parsing a URL per request was a visible cost. UAP origins are open-ended, so the cache is
+ * emptied when it grows past a bound.
+ */
+export function originHost (origin: string): string {
+  let host = hosts.get(origin)
+  if (host === undefined) {
+    if (hosts.size >= 4096) hosts.clear()
+    hosts.set(origin, host = new URL(origin).host)
+  }
+  return host
 }

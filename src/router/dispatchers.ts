@@ -18,7 +18,7 @@ export const NO_SNI = '-'
  * `Keep-Alive: timeout` (undici honours the hint). Below the 5 s of uvicorn and Node, so an idle
  * connection is rarely reused just as the upstream closes it.
  */
-const KEEP_ALIVE_MS = 4_000
+export const KEEP_ALIVE_MS = 4_000
 
 /**
  * undici Agents (one connection pool per upstream origin inside each) shared across snapshots:

@@ -6,7 +6,7 @@ import { clientResponseHeaders, type ResponseHeaderMap } from './headers.js'
 import { h2StreamOf } from './h2-stream.js'
 import type { AnyResponse } from './error-response.js'
 import { NO_SNI } from './dispatchers.js'
-import { NOT_CONNECTED, retryBudget, retryStep, spend, type RetryBudget } from './retry.js'
+import { failureReason, failureStatus, NOT_CONNECTED, retryBudget, retryStep, spend, type RetryBudget } from './retry.js'
 import type { HeaderPairs, Reply } from './reply.js'
 import type { UpstreamPool } from './upstream-pool.js'
 import { attemptOn } from './pool-request.js'
@@ -57,8 +57,6 @@ export interface ForwardRequest {
   reply?: Reply | undefined
   done: (outcome: ForwardOutcome) => void
 }
-
-const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
 
 /**
  * Streams one request to an upstream through undici's low-level dispatch API: no body is
@@ -173,7 +171,7 @@ export function forward (f: ForwardRequest): void {
           finish({ status: f.res.statusCode, upstream: origin, bytesOut, aborted: reason, ...upstream })
           return
         }
-        const status = code === BODY_TOO_LARGE ? 413 : TIMEOUT_CODES.has(code) ? 504 : 502
+        const status = code === BODY_TOO_LARGE ? 413 : failureStatus(code)
         finish({ status, upstream: origin, bytesOut, error: { status, reason } })
       }
     })
@@ -247,14 +245,5 @@ function requestHasBody (req: AnyRequest): boolean {
 }
 
 function describe (code: string, err: Error): string {
-  switch (code) {
-    case BODY_TOO_LARGE: case INTERNAL: return err.message
-    case 'ECONNREFUSED': return 'upstream refused the connection'
-    case 'UND_ERR_CONNECT_TIMEOUT': return 'timed out connecting to the upstream'
-    case 'UND_ERR_HEADERS_TIMEOUT': return 'upstream did not send response headers in time'
-    case 'UND_ERR_BODY_TIMEOUT': return 'upstream sent nothing for longer than the idle timeout'
-    case 'ECONNRESET': case 'UND_ERR_SOCKET': return 'upstream closed the connection'
-    case 'EHOSTUNREACH': case 'ENETUNREACH': return 'upstream is unreachable'
-    default: return code === '' ? `upstream error: ${err.message}` : `upstream error (${code})`
-  }
+  return code === BODY_TOO_LARGE || code === INTERNAL ? err.message : failureReason(code, err)
 }

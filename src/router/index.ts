@@ -36,3 +36,5 @@ export { applyPolicy, asError, internalError, routeErrorAnswer, withFields, type
 export { applyUpstreamEdits, gateRequestOf } from './gates/index.js'
 export type { GateRequest, UpstreamEdits, Verdict, Refusal, RouteGates } from './gates/index.js'
 export { effectiveClientIp } from './client-address.js'
+export { BODY_TIMEOUT, CONNECT_TIMEOUT, HEADERS_TIMEOUT, failureReason, failureStatus, NOT_CONNECTED, retryBudget, retryStep, spend } from './retry.js'
+export type { BodyState, RetryBudget } from './retry.js'

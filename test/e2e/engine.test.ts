@@ -10,7 +10,8 @@ import { rawExchange, responses } from '../helpers/raw-socket.js'
 /**
  * `listeners[].engine: portico`: HTTP/1.1 served by portico's own engine, end to end with the
  * real binary. The engine shows itself where node:http would answer differently: the upstream's
- * reason phrase passes through (node:http would write its own), unknown methods get 501.
+ * reason phrase passes through (node:http would write its own). Unknown methods get 501 on both
+ * paths (engine-parity.test.ts).
  */
 interface Upstream { port: number, connections: () => number, bodies: string[], close: () => void }
 
