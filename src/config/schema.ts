@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { crossChecks } from './cross-checks.js'
+import { dns } from './dns-schema.js'
 import { cidr, duration, filePath, hostName, httpStatus, listenAddress, portRange, size } from './fields.js'
 
 /**
@@ -187,12 +188,6 @@ const docker = z.strictObject({
   network: z.string().optional(),
   require_healthy: z.boolean().default(true),
   reconcile_interval: duration.default(30_000)
-})
-
-const dns = z.strictObject({
-  address: listenAddress.default('127.0.0.1:5353'),
-  ttl: duration.default(5000),
-  rate_limit: z.number().int().min(0).default(1000)
 })
 
 const acmeCertificate = z.strictObject({
