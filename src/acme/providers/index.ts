@@ -6,6 +6,7 @@ import { builtinProvider } from './builtin.js'
 import { cloudflareProvider } from './cloudflare.js'
 import { execProvider } from './exec.js'
 import { rfc2136Provider } from './rfc2136.js'
+import { route53Provider } from './route53.js'
 import type { DnsProvider } from './provider.js'
 
 /** The DNS-01 providers the config sets up, by name (`builtin` always). */
@@ -22,6 +23,17 @@ export async function buildProviders (c: AcmeConfig, board: ChallengeBoard): Pro
       keyName: c.rfc2136.key_name,
       algorithm: c.rfc2136.key_algorithm,
       secret: Buffer.from((await readFile(c.rfc2136.key_secret_file, 'utf8')).trim(), 'base64')
+    })
+  }
+  const r53 = c.route53
+  if (r53 !== undefined) {
+    providers.route53 = route53Provider({
+      region: r53.region,
+      hostedZoneId: r53.hosted_zone_id?.replace(/^\/hostedzone\//, ''),
+      endpoint: r53.endpoint,
+      credentials: r53.access_key_id === undefined || r53.secret_access_key_file === undefined
+        ? undefined
+        : { accessKeyId: r53.access_key_id, secretAccessKey: (await readFile(r53.secret_access_key_file, 'utf8')).trim() }
     })
   }
   return providers
