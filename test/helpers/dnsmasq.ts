@@ -39,7 +39,7 @@ export async function startDnsmasq (address: string, args: readonly string[]): P
   return {
     address,
     port,
-    queries: (name, type) => log.split('\n').filter(l => l.includes(`query[${type ?? ''}`) && l.includes(` ${name} from `)).length,
+    queries: (name, type) => log.split('\n').filter(l => l.includes(type === undefined ? 'query[' : `query[${type}]`) && l.includes(` ${name} from `)).length,
     stop: async () => {
       if (child.exitCode !== null) return
       const done = new Promise(resolve => child.once('exit', resolve))
