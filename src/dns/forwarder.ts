@@ -16,13 +16,6 @@ export interface ForwardOptions {
   negativeTtl: number
 }
 
-export interface ForwarderHooks {
-  now?: () => number
-  /** Sends one query to an upstream; injectable for tests of the failover logic. */
-  udp?: typeof exchangeUdp
-  tcp?: typeof exchangeTcp
-}
-
 /** Clients waiting on one question already being asked upstream. */
 const MAX_WAITERS = 64
 /** An upstream that timed out is asked last for this long (a dead first forwarder costs one timeout, not one per query). */
@@ -38,24 +31,16 @@ const PENALTY_MS = 10_000
 export class Forwarder {
   readonly #opts: ForwardOptions
   readonly #now: () => number
-  readonly #udp: typeof exchangeUdp
-  readonly #tcp: typeof exchangeTcp
   readonly #cache: AnswerCache
   readonly #inflight = new Map<string, Array<(c: Cached | undefined) => void>>()
   readonly #penalised: number[]
-  /** Upstream queries sent (for the tests and the counts). */
-  sent = 0
 
-  constructor (opts: ForwardOptions, hooks: ForwarderHooks = {}) {
+  constructor (opts: ForwardOptions, now: () => number = Date.now) {
     this.#opts = opts
-    this.#now = hooks.now ?? Date.now
-    this.#udp = hooks.udp ?? exchangeUdp
-    this.#tcp = hooks.tcp ?? exchangeTcp
-    this.#cache = new AnswerCache(opts.cacheBytes, this.#now)
+    this.#now = now
+    this.#cache = new AnswerCache(opts.cacheBytes, now)
     this.#penalised = opts.upstreams.map(() => 0)
   }
-
-  get cache (): AnswerCache { return this.#cache }
 
   forward (q: Query, done: (c: Cached | undefined) => void): void {
     const key = `${q.type}/${q.name}`
@@ -94,8 +79,7 @@ export class Forwarder {
     const next = (): void => { this.#ask(order, at + 1, question, done) }
     const settle = (o: Outcome, viaTcp: boolean): void => {
       if (o.kind === 'truncated' && !viaTcp) {
-        this.sent++
-        this.#tcp(up, randomInt(0x10000), question, this.#opts.timeoutMs, this.#opts, r => { settle(r, true) })
+        exchangeTcp(up, randomInt(0x10000), question, this.#opts.timeoutMs, this.#opts, r => { settle(r, true) })
         return
       }
       if (o.kind === 'timeout') this.#penalised[index] = this.#now() + PENALTY_MS
@@ -103,7 +87,6 @@ export class Forwarder {
       this.#penalised[index] = 0
       done(o.answer)
     }
-    this.sent++
-    this.#udp(up, randomInt(0x10000), question, this.#opts.timeoutMs, this.#opts, o => { settle(o, false) })
+    exchangeUdp(up, randomInt(0x10000), question, this.#opts.timeoutMs, this.#opts, o => { settle(o, false) })
   }
 }

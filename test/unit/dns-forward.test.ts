@@ -121,3 +121,24 @@ t.test('PTR for container addresses over in-addr.arpa and ip6.arpa (dig -x)', re
   t.match(await dig('-x', '172.18.0.6'), /status: REFUSED/, 'no container there, no forwarders: REFUSED as before')
   t.match(await dig('-x', 'fd00:1::6'), /status: REFUSED/, 'the same over ip6.arpa')
 })
+
+t.test('config: forwarders are IP:PORT, allow entries are keywords or CIDRs, Route53 keys go together', async t => {
+  const { ConfigError, parseConfigText } = await import('../../src/config/index.js')
+  const problems = (dns: string, acme = ''): string => {
+    try {
+      parseConfigText(`listeners: [{ name: http, address: "127.0.0.1:0" }]\ndns: ${dns}\n${acme}`, 'c.yaml')
+      return ''
+    } catch (err) {
+      if (err instanceof ConfigError) return err.message
+      throw err
+    }
+  }
+  t.equal(problems('{ forwarders: ["127.0.0.2:53", "[::1]:5353"], allow: [loopback, docker, 10.0.0.0/8, 192.0.2.7] }'), '', 'valid')
+  t.match(problems('{ forwarders: ["resolver.example:53"] }'), /dns\.forwarders\[0\]: expected an upstream resolver as IP:PORT/, 'a host name is refused (no name to resolve first)')
+  t.match(problems('{ forwarders: ["127.0.0.2:0"] }'), /dns\.forwarders\[0\]/, 'port 0 is refused')
+  t.match(problems('{ allow: [everyone] }'), /dns\.allow\[0\]/, 'an unknown allow entry is refused')
+  const acme = (r53: string): string => `acme: { email: a@b.c, route53: ${r53}, certificates: [{ name: x.test, domains: [x.test], provider: route53 }] }`
+  t.match(problems('{}', acme('{ access_key_id: AKIAPORTICOTEST00001 }')), /acme\.route53\.secret_access_key_file: access_key_id and secret_access_key_file go together/, 'a key id alone is refused')
+  t.match(problems('{}', acme('{ region: "us east" }')), /acme\.route53\.region/, 'a malformed region is refused')
+  t.equal(problems('{}', acme('{}')), '', 'no keys: the SDK\'s default chain')
+})
