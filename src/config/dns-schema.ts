@@ -16,7 +16,7 @@ export const dns = z.strictObject({
   rate_limit: z.number().int().min(0).default(1000),
   // Forwarding (issue 24): empty = names outside the zone are REFUSED, as before.
   forwarders: z.array(upstreamResolver).default([]),
-  forward_timeout: duration.default(2000),
+  forward_timeout: duration.refine(ms => ms >= 10 && ms <= 60_000, 'between 10ms and 60s').default(2000),
   forward_max_inflight: z.number().int().min(1).max(65_536).default(256),
   allow: z.array(z.union([z.literal('loopback'), z.literal('docker'), cidr])).default(['loopback', 'docker']),
   cache_size: size.default(4 * 1024 * 1024),

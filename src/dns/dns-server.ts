@@ -92,7 +92,7 @@ export async function startDnsServer (opts: DnsServerOptions): Promise<DnsServer
   }
 }
 
-/** Length-prefixed messages (RFC 7766), answered in order; idle or oversized connections end. */
+/** Length-prefixed messages (RFC 7766); local answers in order, forwarded ones when they arrive; idle or oversized connections end. */
 function serveTcp (socket: net.Socket, respond: Respond, counts: Map<string, number>): void {
   const source = socket.remoteAddress ?? ''
   const open = (counts.get(source) ?? 0) + 1
