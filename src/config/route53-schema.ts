@@ -10,6 +10,10 @@ export const route53 = z.strictObject({
   endpoint: z.url({ protocol: /^https?$/ }).optional()
 }).superRefine((r, ctx) => {
   if ((r.access_key_id === undefined) !== (r.secret_access_key_file === undefined)) {
-    ctx.addIssue({ code: 'custom', path: [r.access_key_id === undefined ? 'access_key_id' : 'secret_access_key_file'], message: 'access_key_id and secret_access_key_file go together (neither: the AWS SDK\'s default credential chain)' })
+    ctx.addIssue({
+      code: 'custom',
+      path: [r.access_key_id === undefined ? 'access_key_id' : 'secret_access_key_file'],
+      message: 'access_key_id and secret_access_key_file go together (neither: the AWS SDK\'s default credential chain)'
+    })
   }
 })

@@ -19,7 +19,9 @@ async function issuerOf (port: number, servername: string): Promise<string> {
   })
 }
 
-t.test('Route53 (AWS SDK v3 against a local fake of its API that checks SigV4): a wildcard order through Pebble', requires('command:pebble', 'command:pebble-challtestsrv'), async t => {
+const NEEDS = requires('command:pebble', 'command:pebble-challtestsrv')
+
+t.test('Route53 (AWS SDK v3 against a local fake of its API that checks SigV4): a wildcard order through Pebble', NEEDS, async t => {
   const { dir, cleanup } = await makeTempDir()
   t.teardown(cleanup)
   const dns = await startChallTestSrv()

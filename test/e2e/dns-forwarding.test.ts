@@ -24,6 +24,8 @@ async function dig (port: number, ...args: string[]): Promise<string> {
 const soa = (zone: string, ttl: number, minimum: number): Reply['authorities'][number] =>
   ({ name: zone, ttl, data: { type: TYPE.SOA, mname: `ns.${zone}`, rname: `hostmaster.${zone}`, serial: 1, refresh: 60, retry: 60, expire: 600, minimum } })
 
+const addressReply = (ip: number[]): Reply => ({ rcode: 0, aa: true, answers: [{ ttl: 60, data: { type: TYPE.A, address: Buffer.from(ip) } }], authorities: [] })
+
 t.test('DNS forwarding: failover, cache, TCP fallback, PTR, negative caching, allow, forged answers', requires('command:dig', 'command:dnsmasq'), async t => {
   // Upstream 1: a black hole (reads, never answers). Upstream 2: dnsmasq, REFUSED for what it does
   // not know. Upstream 3: a scripted responder for SOA-carrying negative answers and forgeries.
@@ -40,8 +42,8 @@ t.test('DNS forwarding: failover, cache, TCP fallback, PTR, negative caching, al
     if (q.name.endsWith('.neg.test')) return { rcode: RCODE.NXDOMAIN, aa: true, answers: [], authorities: [soa('neg.test', 3600, 3600)] }
     if (q.name !== 'forged.test') return undefined
     // Right id and question, wrong source port: must never be believed.
-    forge(encodeResponse(q.id, 0, q.rd, q.question, q.edns, { rcode: 0, aa: true, answers: [{ ttl: 60, data: { type: TYPE.A, address: Buffer.from([6, 6, 6, 6]) } }], authorities: [] }, 1232))
-    return { rcode: 0, aa: true, answers: [{ ttl: 60, data: { type: TYPE.A, address: Buffer.from([192, 0, 2, 99]) } }], authorities: [] }
+    forge(encodeResponse(q.id, 0, q.rd, q.question, q.edns, addressReply([6, 6, 6, 6]), 1232))
+    return addressReply([192, 0, 2, 99])
   }, 50)
   t.teardown(() => responder.close())
 

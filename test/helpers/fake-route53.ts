@@ -73,7 +73,8 @@ export async function startFakeRoute53 (zone: { id: string, name: string }, key:
         if (req.method === 'GET' && path === '/2013-04-01/hostedzonesbyname') {
           // Like AWS: zones in name order starting at dnsname (here: our one zone, whatever is asked).
           xml(200, `<ListHostedZonesByNameResponse xmlns="${NS}"><HostedZones><HostedZone><Id>/hostedzone/${zone.id}</Id><Name>${zone.name}</Name>` +
-            `<CallerReference>fake</CallerReference><Config><PrivateZone>false</PrivateZone></Config><ResourceRecordSetCount>2</ResourceRecordSetCount></HostedZone></HostedZones>` +
+            '<CallerReference>fake</CallerReference><Config><PrivateZone>false</PrivateZone></Config>' +
+            '<ResourceRecordSetCount>2</ResourceRecordSetCount></HostedZone></HostedZones>' +
             `<DNSName>${url.searchParams.get('dnsname') ?? ''}</DNSName><IsTruncated>false</IsTruncated><MaxItems>1</MaxItems></ListHostedZonesByNameResponse>`)
           return
         }

@@ -13,7 +13,8 @@ const caps = { maxTtl: 3600, negativeTtl: 300 }
 
 /** The question section of a query for `name`/A, as a client would send it. */
 function questionOf (name: string): Buffer {
-  const parsed = parseQuery(Buffer.concat([Buffer.from('000101000001000000000000', 'hex'), ...name.split('.').map(l => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)])), Buffer.from([0, 0, 1, 0, 1])]))
+  const labels = name.split('.').map(l => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)]))
+  const parsed = parseQuery(Buffer.concat([Buffer.from('000101000001000000000000', 'hex'), ...labels, Buffer.from([0, 0, 1, 0, 1])]))
   if (parsed.kind !== 'query') throw new Error('bad test query')
   return parsed.query.question
 }
@@ -101,7 +102,8 @@ t.test('recursion only for allowed clients: loopback, the Docker networks, CIDRs
   t.ok(allow.allows('10.1.2.3') && !allow.allows('10.2.0.1'), 'a configured CIDR')
   t.notOk(allow.allows('172.18.0.9'), 'a Docker network before it is known')
   const registry = new NameRegistry({ zone: 'hpc.test', namePattern: /^(?<tenant>[a-z]+)-(?<service>[a-z]+)$/, preferredNetwork: undefined, requireHealthy: false })
-  registry.upsert({ id: 'c1', name: '/x-web', labels: {}, running: true, health: undefined, networks: { app: { ipv4: '172.18.0.5', ipv6: 'fd00:1::5', ipv4Prefix: 16, ipv6Prefix: 64 } } })
+  const app = { ipv4: '172.18.0.5', ipv6: 'fd00:1::5', ipv4Prefix: 16, ipv6Prefix: 64 }
+  registry.upsert({ id: 'c1', name: '/x-web', labels: {}, running: true, health: undefined, networks: { app } })
   registry.upsert({ id: 'c2', name: '/unnamed', labels: {}, running: true, health: undefined, networks: { other: { ipv4: '172.19.3.4', ipv6: undefined, ipv4Prefix: 24 } } })
   t.same(registry.subnets, ['172.18.0.0/16', '172.19.3.0/24', 'fd00:1:0:0:0:0:0:0/64'], 'the networks of every running container, named or not')
   allow.setDockerSubnets(registry.subnets)
@@ -134,11 +136,13 @@ t.test('config: forwarders are IP:PORT, allow entries are keywords or CIDRs, Rou
     }
   }
   t.equal(problems('{ forwarders: ["127.0.0.2:53", "[::1]:5353"], allow: [loopback, docker, 10.0.0.0/8, 192.0.2.7] }'), '', 'valid')
-  t.match(problems('{ forwarders: ["resolver.example:53"] }'), /dns\.forwarders\[0\]: expected an upstream resolver as IP:PORT/, 'a host name is refused (no name to resolve first)')
+  t.match(problems('{ forwarders: ["resolver.example:53"] }'), /dns\.forwarders\[0\]: expected an upstream resolver as IP:PORT/,
+    'a host name is refused (no name to resolve first)')
   t.match(problems('{ forwarders: ["127.0.0.2:0"] }'), /dns\.forwarders\[0\]/, 'port 0 is refused')
   t.match(problems('{ allow: [everyone] }'), /dns\.allow\[0\]/, 'an unknown allow entry is refused')
   const acme = (r53: string): string => `acme: { email: a@b.c, route53: ${r53}, certificates: [{ name: x.test, domains: [x.test], provider: route53 }] }`
-  t.match(problems('{}', acme('{ access_key_id: AKIAPORTICOTEST00001 }')), /acme\.route53\.secret_access_key_file: access_key_id and secret_access_key_file go together/, 'a key id alone is refused')
+  t.match(problems('{}', acme('{ access_key_id: AKIAPORTICOTEST00001 }')),
+    /acme\.route53\.secret_access_key_file: access_key_id and secret_access_key_file go together/, 'a key id alone is refused')
   t.match(problems('{}', acme('{ region: "us east" }')), /acme\.route53\.region/, 'a malformed region is refused')
   t.equal(problems('{}', acme('{}')), '', 'no keys: the SDK\'s default chain')
 })
