@@ -12,6 +12,7 @@ const FILES = [
   'test/e2e/netns-uap.test.ts',
   'test/e2e/docker.test.ts',
   'test/e2e/dns-abuse.test.ts',
+  'test/e2e/dns-forwarding.test.ts',
   'test/e2e/docker-hardening.test.ts',
   'test/e2e/acme.test.ts',
   'test/e2e/acme-year.test.ts',

@@ -30,6 +30,7 @@ export async function checkFiles (c: Config): Promise<FileProblem[]> {
     if (a.cloudflare !== undefined) checks.push(secret(a.cloudflare.token_file, ['acme', 'cloudflare', 'token_file']))
     if (a.rfc2136 !== undefined) checks.push(secret(a.rfc2136.key_secret_file, ['acme', 'rfc2136', 'key_secret_file']))
     if (a.exec !== undefined) checks.push(executable(a.exec.command, ['acme', 'exec', 'command']))
+    if (a.route53?.secret_access_key_file !== undefined) checks.push(secret(a.route53.secret_access_key_file, ['acme', 'route53', 'secret_access_key_file']))
   }
   return (await Promise.all(checks)).filter(p => p !== undefined)
 }

@@ -191,6 +191,7 @@ function acmePaths (a: NonNullable<Config['acme']>, abs: (p: string) => string):
     ...(a.eab === undefined ? {} : { eab: { ...a.eab, hmac_key_file: abs(a.eab.hmac_key_file) } }),
     ...(a.cloudflare === undefined ? {} : { cloudflare: { ...a.cloudflare, token_file: abs(a.cloudflare.token_file) } }),
     ...(a.rfc2136 === undefined ? {} : { rfc2136: { ...a.rfc2136, key_secret_file: abs(a.rfc2136.key_secret_file) } }),
-    ...(a.exec === undefined ? {} : { exec: { command: abs(a.exec.command) } })
+    ...(a.exec === undefined ? {} : { exec: { command: abs(a.exec.command) } }),
+    ...(a.route53?.secret_access_key_file === undefined ? {} : { route53: { ...a.route53, secret_access_key_file: abs(a.route53.secret_access_key_file) } })
   }
 }

@@ -3,6 +3,8 @@ import { crossChecks } from './cross-checks.js'
 import { DEFAULT_COMPRESS_TYPES, DEFAULT_IMMUTABLE } from './edge-defaults.js'
 import { basicAuth, clientCidrs, forwardAuth, gateChecks, requestHeaders, stripPrefix, upstreamBasePath } from './gate-schema.js'
 import { checkBalancing, healthCheck, loadBalancing, stickyCookie } from './balance-schema.js'
+import { dns } from './dns-schema.js'
+import { route53 } from './route53-schema.js'
 import { cidr, duration, filePath, hostName, httpStatus, listenAddress, portRange, size } from './fields.js'
 
 /**
@@ -249,17 +251,11 @@ const docker = z.strictObject({
   reconcile_interval: duration.default(30_000)
 })
 
-const dns = z.strictObject({
-  address: listenAddress.default('127.0.0.1:5353'),
-  ttl: duration.default(5000),
-  rate_limit: z.number().int().min(0).default(1000)
-})
-
 const acmeCertificate = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9.-]*$/, 'a directory name such as uap.example.org'),
   domains: z.array(hostName).min(1),
   challenge: z.enum(['dns-01', 'http-01']).default('dns-01'),
-  provider: z.enum(['builtin', 'cloudflare', 'rfc2136', 'exec']).default('builtin'),
+  provider: z.enum(['builtin', 'cloudflare', 'rfc2136', 'exec', 'route53']).default('builtin'),
   // acme-dns style CNAME delegation: domain (apex of a wildcard) -> where its TXT record is published.
   dns_aliases: z.record(hostName, hostName).default({})
 }).superRefine((c, ctx) => {
@@ -295,6 +291,7 @@ const acme = z.strictObject({
     key_secret_file: filePath
   }).optional(),
   exec: z.strictObject({ command: filePath }).optional(),
+  route53: route53.optional(),
   retry: z.strictObject({ min: duration.default(60_000), max: duration.default(21_600_000) }).prefault({})
 }).superRefine((a, ctx) => {
   a.certificates.forEach((c, i) => {

@@ -1,6 +1,6 @@
 import type { Config } from '../config/index.js'
 import {
-  DockerWatcher, NameRegistry, startDnsThread, tableDiff, EMPTY_NAME_TABLE, type ContainerProblems, type DnsThread, type NameTable, type WatcherState
+  DockerWatcher, NameRegistry, startDnsThread, tableDiff, EMPTY_NAME_TABLE, type ContainerProblems, type DnsThread, type DnsThreadOptions, type NameTable, type WatcherState
 } from '../dns/index.js'
 import { parseListenAddress } from '../util/address.js'
 import type { Logger } from '../log/logger.js'
@@ -88,13 +88,14 @@ export class DockerProducer {
         zone: d?.zone,
         ttlSeconds: Math.max(0, Math.round(config.dns.ttl / 1000)),
         rateLimit: config.dns.rate_limit,
+        forward: forwardOptions(config.dns),
         onCounts: this.#onQueries,
         onCrash: err => {
           this.#log.error({ err: err.message }, 'dns thread crashed; DNS is down until the next reload')
           this.#dnsKey = JSON.stringify([null, null]) // the next reload starts it again
         }
       })
-      await Promise.all([dns.setNames(registry?.table ?? EMPTY_NAME_TABLE), dns.setTxt(this.#txt())])
+      await Promise.all([dns.setNames(registry?.table ?? EMPTY_NAME_TABLE, registry?.subnets), dns.setTxt(this.#txt())])
       return dns
     }
     const early = dnsChanged && !sameAddress ? await startDns() : undefined
@@ -108,7 +109,7 @@ export class DockerProducer {
           this.#dnsKey = dnsKey
           if (this.#dns !== undefined) this.#log.info({ address: hp?.host, port: this.#dns.udpPort, zone: d?.zone ?? null }, 'dns listening')
         }
-        if (dockerChanged) await this.#dns?.setNames(this.table)
+        if (dockerChanged) await this.#dns?.setNames(this.table, this.#registry?.subnets)
       },
       abort: async () => { await early?.close() }
     }
@@ -129,7 +130,7 @@ export class DockerProducer {
         const table = registry.table
         this.#log.info({ ...tableDiff(logged, table), names: table.entries().length }, 'docker names changed')
         logged = table
-        void this.#dns?.setNames(table)
+        void this.#dns?.setNames(table, registry.subnets)
         this.#onNames()
       }
     })
@@ -139,5 +140,19 @@ export class DockerProducer {
   async stop (): Promise<void> {
     this.#watcher?.stop()
     await this.#dns?.close()
+  }
+}
+
+/** The DNS thread's forwarding settings from `dns` (plain data: it is posted to the thread). */
+function forwardOptions (dns: NonNullable<Config['dns']>): DnsThreadOptions['forward'] {
+  if (dns.forwarders.length === 0) return undefined
+  return {
+    upstreams: dns.forwarders.map(a => { const hp = parseListenAddress(a)!; return { host: hp.host, port: hp.port } }),
+    timeoutMs: dns.forward_timeout,
+    maxInflight: dns.forward_max_inflight,
+    cacheBytes: dns.cache_size,
+    maxTtl: Math.floor(dns.cache_max_ttl / 1000),
+    negativeTtl: Math.floor(dns.cache_negative_ttl / 1000),
+    allow: dns.allow
   }
 }

@@ -11,10 +11,18 @@ export interface ZoneData {
 }
 
 const refused: Reply = { rcode: RCODE.REFUSED, aa: false, answers: [], authorities: [] }
+/**
+ * REFUSED because the name is not portico's (outside the zone, a reverse name of no container):
+ * the one answer the server may replace with a forwarded one. Compared by identity.
+ */
+export const OUTSIDE: Reply = { rcode: RCODE.REFUSED, aa: false, answers: [], authorities: [] }
 /** The table is held (dockerd back, not resynced): resolvers retry, nobody gets a reused address. */
 const held: Reply = { rcode: RCODE.SERVFAIL, aa: false, answers: [], authorities: [] }
 const notImplemented: Reply = { rcode: RCODE.NOTIMP, aa: false, answers: [], authorities: [] }
 const IN_ADDR = '.in-addr.arpa'
+const IP6_ARPA = '.ip6.arpa'
+const NIBBLES = /^(?:[0-9a-f]\.){31}[0-9a-f]$/
+const OCTETS = /^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$/
 
 /**
  * The answer to one parsed query: A/AAAA from the registry's best candidate, PTR for registered
@@ -25,11 +33,12 @@ export function answer (q: Query, d: ZoneData): Reply {
   if (q.cls !== CLASS_IN) return refused
   if (q.type === TYPE.AXFR || q.type === TYPE.IXFR) return notImplemented
   const ttl = d.ttlSeconds
-  if (q.name.endsWith(IN_ADDR)) {
-    if (q.type !== TYPE.PTR) return refused
+  const reversed = reverseAddress(q.name)
+  if (reversed !== undefined) {
+    if (q.type !== TYPE.PTR) return OUTSIDE
     if (d.table.held === true) return held
-    const names = d.table.reverse(q.name.slice(0, -IN_ADDR.length).split('.').reverse().join('.'))
-    if (names === undefined) return refused
+    const names = d.table.reverse(reversed)
+    if (names === undefined) return OUTSIDE
     return { rcode: RCODE.NOERROR, aa: true, answers: names.map(target => ({ ttl, data: { type: TYPE.PTR, target } })), authorities: [] }
   }
   const txt = d.txt(q.name)
@@ -38,7 +47,7 @@ export function answer (q: Query, d: ZoneData): Reply {
     return { rcode: RCODE.NOERROR, aa: true, answers, authorities: [] }
   }
   const zone = d.zone
-  if (zone === undefined || (q.name !== zone && !q.name.endsWith(`.${zone}`))) return refused
+  if (zone === undefined || (q.name !== zone && !q.name.endsWith(`.${zone}`))) return OUTSIDE
   const soa = soaOf(zone, ttl)
   const nodata: Reply = { rcode: RCODE.NOERROR, aa: true, answers: [], authorities: [soa] }
   if (q.name === zone) {
@@ -77,4 +86,16 @@ function cachedAddress (ip: string): Buffer | undefined {
     addresses.set(ip, b)
   }
   return b
+}
+
+/** The address a full reverse name (4 octets in in-addr.arpa, 32 nibbles in ip6.arpa) stands for. */
+function reverseAddress (name: string): string | undefined {
+  if (name.endsWith(IN_ADDR)) {
+    const octets = name.slice(0, -IN_ADDR.length)
+    return OCTETS.test(octets) ? octets.split('.').reverse().join('.') : undefined
+  }
+  if (!name.endsWith(IP6_ARPA)) return undefined
+  const nibbles = name.slice(0, -IP6_ARPA.length)
+  if (!NIBBLES.test(nibbles)) return undefined
+  return nibbles.split('.').reverse().join('').replace(/(.{4})(?!$)/g, '$1:')
 }

@@ -11,8 +11,8 @@ export interface ContainerFacts {
   running: boolean
   /** 'healthy' | 'unhealthy' | 'starting' | undefined (no health check) */
   health: string | undefined
-  /** network name → { ipv4, ipv6 } */
-  networks: Readonly<Record<string, { ipv4: string | undefined, ipv6: string | undefined }>>
+  /** network name → { ipv4, ipv6 }, with the networks' prefix lengths when known (for `dns.allow: docker`) */
+  networks: Readonly<Record<string, { ipv4: string | undefined, ipv6: string | undefined, ipv4Prefix?: number, ipv6Prefix?: number }>>
 }
 
 export type Role = 'primary' | 'maintenance'

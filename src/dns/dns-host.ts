@@ -6,7 +6,7 @@ type Entries = ReadonlyArray<readonly [string, readonly Candidate[]]>
 
 /** Host → DNS thread; every message is acknowledged with its `seq`. */
 export type ToDnsThread =
-  | { op: 'names', seq: number, generation: number, held: boolean, entries: Entries }
+  | { op: 'names', seq: number, generation: number, held: boolean, entries: Entries, subnets: readonly string[] }
   | { op: 'txt', seq: number, entries: Array<[string, readonly string[]]> }
 
 /** DNS thread → host. */
@@ -16,7 +16,7 @@ export type FromDnsThread =
   | { op: 'ack', seq: number }
   | { op: 'counts', counts: Record<string, number> }
 
-export type DnsThreadOptions = Omit<DnsServerOptions, 'table' | 'txt' | 'onQuery'> & {
+export type DnsThreadOptions = Omit<DnsServerOptions, 'table' | 'txt' | 'onQuery' | 'dockerSubnets'> & {
   onCounts?: (counts: Record<string, number>) => void
   /** The thread ended without `close()` (a bug): DNS is down until the next restart or reload. */
   onCrash?: (err: Error) => void
@@ -25,8 +25,8 @@ export type DnsThreadOptions = Omit<DnsServerOptions, 'table' | 'txt' | 'onQuery
 export interface DnsThread {
   readonly udpPort: number
   readonly tcpPort: number
-  /** Resolves once the thread answers from this table. */
-  setNames: (table: NameTable) => Promise<void>
+  /** Resolves once the thread answers from this table (and recurses for these Docker networks). */
+  setNames: (table: NameTable, subnets?: readonly string[]) => Promise<void>
   /** Resolves once the thread answers these TXT values (ACME asks the CA to look only then). */
   setTxt: (entries: Array<[string, readonly string[]]>) => Promise<void>
   close: () => Promise<void>
@@ -71,7 +71,9 @@ export async function startDnsThread (opts: DnsThreadOptions): Promise<DnsThread
   }
   return {
     ...ports,
-    setNames: async table => { await send({ op: 'names', seq: ++seq, generation: table.generation, held: table.held === true, entries: table.entries() }) },
+    setNames: async (table, subnets = []) => {
+      await send({ op: 'names', seq: ++seq, generation: table.generation, held: table.held === true, entries: table.entries(), subnets })
+    },
     setTxt: async entries => { await send({ op: 'txt', seq: ++seq, entries }) },
     close: async () => { closing = true; await worker.terminate() }
   }

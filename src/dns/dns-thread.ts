@@ -9,14 +9,15 @@ import type { FromDnsThread, ToDnsThread } from './dns-host.js'
  * once a second, not per query.
  */
 const port = parentPort!
-const opts = workerData as Omit<DnsServerOptions, 'table' | 'txt' | 'onQuery'>
+const opts = workerData as Omit<DnsServerOptions, 'table' | 'txt' | 'onQuery' | 'dockerSubnets'>
 let table: NameTable = EMPTY_NAME_TABLE
+let subnets: readonly string[] = []
 let txt = new Map<string, readonly string[]>()
 let counts: Record<string, number> = {}
 const post = (m: FromDnsThread): void => { port.postMessage(m) }
 
 port.on('message', (m: ToDnsThread) => {
-  if (m.op === 'names') table = nameTableFromEntries(m.generation, m.entries, m.held)
+  if (m.op === 'names') { table = nameTableFromEntries(m.generation, m.entries, m.held); subnets = m.subnets }
   else if (m.op === 'txt') txt = new Map(m.entries)
   post({ op: 'ack', seq: m.seq })
 })
@@ -26,6 +27,7 @@ try {
     ...opts,
     table: () => table,
     txt: name => txt.get(name),
+    dockerSubnets: () => subnets,
     onQuery: rcode => { counts[rcode] = (counts[rcode] ?? 0) + 1 }
   })
   setInterval(() => {

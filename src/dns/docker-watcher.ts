@@ -230,9 +230,14 @@ export class DockerWatcher {
     if (docker === undefined) return undefined
     try {
       const i = await docker.getContainer(id).inspect()
-      const networks: Record<string, { ipv4: string | undefined, ipv6: string | undefined }> = {}
+      const networks: Record<string, ContainerFacts['networks'][string]> = {}
       for (const [name, n] of Object.entries(i.NetworkSettings?.Networks ?? {})) {
-        networks[name] = { ipv4: n.IPAddress === '' ? undefined : n.IPAddress, ipv6: n.GlobalIPv6Address === '' ? undefined : n.GlobalIPv6Address }
+        networks[name] = {
+          ipv4: n.IPAddress === '' ? undefined : n.IPAddress,
+          ipv6: n.GlobalIPv6Address === '' ? undefined : n.GlobalIPv6Address,
+          ipv4Prefix: n.IPPrefixLen,
+          ipv6Prefix: n.GlobalIPv6PrefixLen
+        }
       }
       return {
         id: i.Id,

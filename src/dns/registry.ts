@@ -1,3 +1,4 @@
+import { addressBytes } from './wire.js'
 import { inspectClaim, type ContainerFacts, type LabelProblem, type NamingOptions, type Role } from './container-names.js'
 
 /** One container able to answer for a name. */
@@ -48,6 +49,8 @@ export class NameRegistry {
   #generation = 0
   #table: NameTable
   #held = false
+  /** The Docker networks (CIDRs) of the running containers: `dns.allow: docker` recurses for them. */
+  #subnets: readonly string[] = []
   /** Label problems of the running containers, by id (what the status page shows). */
   #problems = new Map<string, ContainerProblems>()
 
@@ -57,6 +60,7 @@ export class NameRegistry {
   }
 
   get table (): NameTable { return this.#table }
+  get subnets (): readonly string[] { return this.#subnets }
   get size (): number { return this.#containers.size }
   get labelProblems (): ContainerProblems[] { return [...this.#problems.values()] }
 
@@ -90,9 +94,26 @@ export class NameRegistry {
 
   #rebuild (): boolean {
     const next = this.#build()
-    const changed = next.held !== this.#table.held || JSON.stringify(next.entries()) !== JSON.stringify(this.#table.entries())
-    if (changed) this.#table = next
+    const subnets = this.#listSubnets()
+    const changed = next.held !== this.#table.held || JSON.stringify(next.entries()) !== JSON.stringify(this.#table.entries()) ||
+      subnets.join() !== this.#subnets.join()
+    if (changed) { this.#table = next; this.#subnets = subnets }
     return changed
+  }
+
+  #listSubnets (): string[] {
+    const out = new Set<string>()
+    for (const c of this.#containers.values()) {
+      if (!c.running) continue
+      for (const [name, n] of Object.entries(c.networks)) {
+        if (this.#opts.preferredNetwork !== undefined && name !== this.#opts.preferredNetwork) continue
+        for (const [ip, prefix] of [[n.ipv4, n.ipv4Prefix], [n.ipv6, n.ipv6Prefix]] as const) {
+          const cidr = ip === undefined || prefix === undefined || prefix === 0 ? undefined : networkOf(ip, prefix)
+          if (cidr !== undefined) out.add(cidr)
+        }
+      }
+    }
+    return [...out].sort()
   }
 
   #build (): NameTable {
@@ -146,9 +167,14 @@ export function nameTableFromEntries (generation: number, entries: ReadonlyArray
   const byName = new Map(entries)
   const byIp = new Map<string, string[]>()
   for (const [name, candidates] of entries) {
-    for (const c of candidates) for (const ip of [c.ipv4, c.ipv6]) if (ip !== undefined) byIp.set(ip, [...(byIp.get(ip) ?? []), name])
+    for (const c of candidates) for (const ip of [c.ipv4, c.ipv6]) if (ip !== undefined) byIp.set(ipKey(ip), [...(byIp.get(ipKey(ip)) ?? []), name])
   }
-  return { generation, held, lookup: name => byName.get(name), reverse: ip => byIp.get(ip), entries: () => entries }
+  return { generation, held, lookup: name => byName.get(name), reverse: ip => byIp.get(ipKey(ip)), entries: () => entries }
+}
+
+/** IPv6 addresses have many spellings (fd00::2, fd00:0:0::0002): keyed by their bytes. */
+function ipKey (ip: string): string {
+  return ip.includes(':') ? addressBytes(ip)?.toString('hex') ?? ip : ip
 }
 
 export const EMPTY_NAME_TABLE: NameTable = { generation: 0, lookup: () => undefined, reverse: () => undefined, entries: () => [] }
@@ -164,4 +190,15 @@ export function tableDiff (before: NameTable, after: NameTable): { added: string
   }
   for (const [name, c] of before.entries()) if (after.lookup(name) === undefined) diff.removed.push(`${name}=${best(c)}`)
   return diff
+}
+
+/** `ip/prefix` with the host bits cleared (172.18.0.5/16 → 172.18.0.0/16); undefined when not an address. */
+function networkOf (ip: string, prefix: number): string | undefined {
+  const b = addressBytes(ip)
+  if (b === undefined || prefix > b.length * 8) return undefined
+  for (let bit = prefix; bit < b.length * 8; bit++) b[bit >> 3] = b[bit >> 3]! & ~(0x80 >> (bit & 7))
+  if (b.length === 4) return `${[...b].join('.')}/${prefix}`
+  const groups: string[] = []
+  for (let i = 0; i < 16; i += 2) groups.push(b.readUInt16BE(i).toString(16))
+  return `${groups.join(':')}/${prefix}`
 }

@@ -107,7 +107,7 @@ function label (buf: Buffer, from: number, to: number): string {
 }
 
 /** Steps over one resource record (name possibly ending in a pointer, which is not followed). */
-function skipRecord (buf: Buffer, start: number): { type: number, cls: number, ttl: number, end: number } | undefined {
+export function skipRecord (buf: Buffer, start: number): { type: number, cls: number, ttl: number, ttlAt: number, end: number } | undefined {
   let at = start
   for (;;) {
     if (at >= buf.length || at - start >= MAX_NAME) return undefined
@@ -121,7 +121,7 @@ function skipRecord (buf: Buffer, start: number): { type: number, cls: number, t
   const rdlength = buf.readUInt16BE(at + 8)
   const end = at + 10 + rdlength
   if (end > buf.length) return undefined
-  return { type: buf.readUInt16BE(at), cls: buf.readUInt16BE(at + 2), ttl: buf.readUInt32BE(at + 4), end }
+  return { type: buf.readUInt16BE(at), cls: buf.readUInt16BE(at + 2), ttl: buf.readUInt32BE(at + 4), ttlAt: at + 4, end }
 }
 
 /** One resource record to write; `name` undefined means "the question's name" (a pointer). */

@@ -24,5 +24,18 @@ export async function buildProviders (c: AcmeConfig, board: ChallengeBoard): Pro
       secret: Buffer.from((await readFile(c.rfc2136.key_secret_file, 'utf8')).trim(), 'base64')
     })
   }
+  const r53 = c.route53
+  if (r53 !== undefined) {
+    // The AWS SDK costs a few hundred ms of CPU to load: only when Route53 is configured.
+    const { route53Provider } = await import('./route53.js')
+    providers.route53 = route53Provider({
+      region: r53.region,
+      hostedZoneId: r53.hosted_zone_id?.replace(/^\/hostedzone\//, ''),
+      endpoint: r53.endpoint,
+      credentials: r53.access_key_id === undefined || r53.secret_access_key_file === undefined
+        ? undefined
+        : { accessKeyId: r53.access_key_id, secretAccessKey: (await readFile(r53.secret_access_key_file, 'utf8')).trim() }
+    })
+  }
   return providers
 }
