@@ -172,6 +172,7 @@ export class ClientConnection implements ExchangeClient, ReplySink {
           this.#inBody = !f.messageDone
           if (f.head.upgrade) { this.#openUpgrade(f.head, buf.subarray(pos)); return }
           this.#start(f.head)
+          if (this.#inBody) this.#armBodyTimer()
           break
         case Step.Body: {
           const c = this.#cur
@@ -203,7 +204,7 @@ export class ClientConnection implements ExchangeClient, ReplySink {
    */
   #armBodyTimer (): void {
     const limit = this.#deps.limits().requestTimeoutMs
-    if (limit <= 0 || this.#exchange === undefined || this.#bodyTimer !== undefined) return
+    if (limit <= 0 || this.#bodyTimer !== undefined) return
     const left = Math.max(0, this.#headStartedAt + limit - performance.now())
     this.#bodyTimer = setTimeout(this.#bodyTimeout, left)
   }
@@ -216,17 +217,23 @@ export class ClientConnection implements ExchangeClient, ReplySink {
 
   readonly #bodyTimeout = (): void => {
     this.#bodyTimer = undefined
+    if (!this.#inBody || this.#closed) return
     const ex = this.#exchange
-    const c = this.#cur
-    if (ex === undefined || c === undefined || c.done || !this.#inBody || this.#closed) return
-    ex.abort()
     this.#exchange = undefined
+    ex?.abort()
+    const c = this.#cur
+    if (c === undefined || c.done) {
+      // Answered already, the body still trickling in to be dropped: node:http closes such a connection too.
+      this.socket.destroy()
+      return
+    }
     c.done = true
     this.#deps.inflight(-1)
     c.opened?.log(408, 0, undefined, 'request body not received within request_timeout', this.#bytesIn(c))
-    if (ex.responseStarted) this.socket.destroy()
+    if (c.responseStarted || c.reply.headSent) this.socket.destroy()
     else this.#refuse(408)
   }
+
 
   /**
    * A request head: opened by the router (target, SNI check, decision, request id), then the
@@ -308,7 +315,6 @@ export class ClientConnection implements ExchangeClient, ReplySink {
     }
     c.sentAt = performance.now()
     ex.start()
-    if (this.#inBody) this.#armBodyTimer()
     this.#continue()
   }
 
@@ -478,7 +484,8 @@ export class ClientConnection implements ExchangeClient, ReplySink {
   /** After a response: close, or go on with pipelined bytes (a pending body is read and dropped), or wait for the next request. */
   #finished (c: Current, close: boolean, deferred = false): void {
     c.done = true
-    this.#clearBodyTimer()
+    // A body still arriving after the answer is read and dropped, within the same deadline.
+    if (!this.#inBody) this.#clearBodyTimer()
     c.pending = false
     this.#deps.inflight(-1)
     // The request body may not have been read to its end after a forwarded response: the stream is mid-message.
