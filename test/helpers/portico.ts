@@ -54,6 +54,12 @@ function withTestEngine (config: string): string {
   return doc.toString()
 }
 
+/**
+ * How long a start may take. Generous: with several suites sharing 2 cores (load 25+), Node
+ * alone took 12 s to the first log line, and a TLS or ACME config more than the 20 s allowed before.
+ */
+const READY_TIMEOUT_MS = 60_000
+
 /** Spawns `portico run` on a config written to a temp dir and waits until it logs "portico ready". */
 export async function startPortico (opts: StartOptions): Promise<Portico> {
   const dir = opts.dir ?? (await makeTempDir()).dir
@@ -97,7 +103,7 @@ export async function startPortico (opts: StartOptions): Promise<Portico> {
     }
   }
   if (opts.expectReady !== false) {
-    const ready = await waitForLog(l => l.msg === 'portico ready', 20_000).catch(async (err: Error) => {
+    const ready = await waitForLog(l => l.msg === 'portico ready', READY_TIMEOUT_MS).catch(async (err: Error) => {
       child.kill('SIGKILL')
       await exited
       throw err
@@ -133,6 +139,9 @@ export async function freePort (host = '127.0.0.1'): Promise<number> {
     })
   })
 }
+
+/** The routes of a test that only needs an answer: every host gets 200 "ok". */
+export const OK_ROUTES = '  - { host: "*", respond: { body: ok } }'
 
 /** A listener of a test config: a name alone is plain HTTP on 127.0.0.1, port 0. */
 export type ListenerSpec = string | { name: string, tls?: boolean, port?: number, host?: string, engine?: string }
