@@ -11,7 +11,7 @@ import { echoUpstream, httpUpstream, wsUpstream } from '../helpers/upstreams.js'
 // UAP host rules and the forwarding headers (trusted proxies) are router decisions:
 // test/unit/router-inject-forwarding.test.ts. Here what needs the real binary.
 
-t.test('502, 504, pools with passive health and retry', async t => {
+t.test('502, 504, 413, pools with passive health and retry', async t => {
   const a = await echoUpstream(t, '127.0.0.4')
   const hang = await httpUpstream(t, () => { /* never answers */ }, '127.0.0.5')
   const closedPort = await freePort('127.0.0.6')
@@ -22,7 +22,9 @@ t.test('502, 504, pools with passive health and retry', async t => {
   - host: hang.test
     proxy: { upstreams: ["${hang.origin}"], timeouts: { headers: 400ms } }
   - host: pool.test
-    proxy: { upstreams: ["http://127.0.0.6:${closedPort}", "${a.origin}"] }`)
+    proxy: { upstreams: ["http://127.0.0.6:${closedPort}", "${a.origin}"] }
+  - host: limit.test
+    proxy: { upstreams: ["${a.origin}"], max_body_size: 1k }`)
   })
   t.teardown(() => p.stop('SIGKILL'))
   const down = await send(p.ports.http!, 'down.test')
@@ -39,6 +41,10 @@ t.test('502, 504, pools with passive health and retry', async t => {
   t.equal(a.seen.length, 6)
   const post = await send(p.ports.http!, 'pool.test', { path: '/p', headers: { 'content-length': '0' }, method: 'POST' })
   t.equal(post.status, 200)
+  // The body limit's end-to-end smoke (its cases: test/unit/router-inject.test.ts).
+  const big = await send(p.ports.http!, 'limit.test', { method: 'POST', body: Buffer.alloc(2048) })
+  t.equal(big.status, 413, 'a body over max_body_size: 413')
+  t.equal(a.seen.length, 7, 'and it never reached the upstream')
 })
 
 t.test('websocket echo, surviving a reload', async t => {
