@@ -4,34 +4,27 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { AddressInfo } from 'node:net'
-import { CLI, freePort, makeTempDir, startPortico } from '../helpers/portico.js'
+import { CLI, freePort, makeTempDir, startPortico, testConfig } from '../helpers/portico.js'
+import { httpUpstream } from '../helpers/upstreams.js'
 import { send } from '../helpers/http.js'
 
+/** An upstream that answers 201 "made" after 30 ms (so the upstream time is measurable). */
 async function upstream (t: Test): Promise<number> {
-  const s = http.createServer((_req, res) => { setTimeout(() => { res.writeHead(201); res.end('made') }, 30) })
-  s.listen(0, '127.0.0.2')
-  await once(s, 'listening')
-  t.teardown(() => { s.closeAllConnections(); s.close() })
-  return (s.address() as AddressInfo).port
+  return (await httpUpstream(t, (_req, res) => { setTimeout(() => { res.writeHead(201); res.end('made') }, 30) })).port
 }
 
-const config = (port: number, extra = ''): string => `
-state_dir: \${STATE}
-admin: null
-trusted_proxies: [127.0.0.3/32]
-${extra}
-listeners:
-  - { name: http, address: "127.0.0.1:0" }
-  - { name: https, address: "127.0.0.1:0", tls: true }
-tls: { self_signed: { names: [app.test] } }
-routes:
-  - { name: app, host: app.test, proxy: { upstreams: ["http://127.0.0.2:${port}"] } }
-`
+const config = (port: number, log = ''): string => testConfig({
+  access: true,
+  log: log === '' ? undefined : log,
+  extra: 'trusted_proxies: [127.0.0.3/32]',
+  listeners: ['http', { name: 'https', tls: true }],
+  selfSigned: ['app.test'],
+  routes: `  - { name: app, host: app.test, proxy: { upstreams: ["http://127.0.0.2:${port}"] } }`
+})
 
 t.test('JSON access entries: client, protocol, user agent, referer, SNI, upstream status and time, error body bytes', async t => {
   const port = await upstream(t)
-  const p = await startPortico({ config: config(port, 'log: { level: info, access: true }') })
+  const p = await startPortico({ config: config(port) })
   t.teardown(() => p.stop('SIGKILL'))
   await send(p.ports.https!, 'app.test', { tls: true, path: '/x', headers: { 'user-agent': 'probe/1.0', referer: 'https://from.test/' } })
   const missing = await send(p.ports.http!, 'nowhere.test', { path: '/gone' })
@@ -50,7 +43,7 @@ t.test('combined format (nginx/Apache) in the access file; the client behind a t
   const { dir, cleanup } = await makeTempDir()
   t.teardown(cleanup)
   const file = join(dir, 'access.log')
-  const p = await startPortico({ dir, config: config(port, `log: { level: info, access: true, access_format: combined, access_file: ${file} }`) })
+  const p = await startPortico({ dir, config: config(port, `access_format: combined, access_file: ${file}`) })
   t.teardown(() => p.stop('SIGKILL'))
   await send(p.ports.http!, 'app.test', { path: '/a?b=1', headers: { 'user-agent': 'say "hi"', referer: 'https://r.test/' } })
   // From the trusted proxy 127.0.0.3, which names the client in X-Forwarded-For.
@@ -72,8 +65,8 @@ t.test('console output: readable lines when asked, and by default on a terminal'
   let runs = 0
   const configFile = async (): Promise<string> => {
     const file = join(dir, `portico-${++runs}.yaml`)
-    const listen = `listeners: [{ name: http, address: "127.0.0.1:${await freePort()}" }]`
-    await writeFile(file, `state_dir: ${join(dir, `state-${runs}`)}\nadmin: null\n${listen}\nroutes: [{ host: "*", respond: { body: hi } }]\n`)
+    const listeners = [{ name: 'http', port: await freePort() }]
+    await writeFile(file, testConfig({ stateDir: join(dir, `state-${runs}`), access: true, listeners, routes: '  - { host: "*", respond: { body: hi } }' }))
     return file
   }
   const run = async (cmd: string, args: string[]): Promise<string> => {

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process'
 import { readlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { freePort, makeTempDir, runCli, startPortico } from '../helpers/portico.js'
+import { freePort, makeTempDir, OK_ROUTES, runCli, startPortico, testConfig } from '../helpers/portico.js'
 import { acmeConfig, startChallTestSrv, startPebble } from '../helpers/pebble.js'
 import { requires } from '../helpers/required.js'
 import { servedCertificate } from '../helpers/served-cert.js'
@@ -31,15 +31,13 @@ t.test('certbot store taken over in place and handed back: portico renews as cer
   const [httpsPort, adminPort] = [await freePort(), await freePort()]
   const p = await startPortico({
     dir,
-    config: `
-state_dir: \${STATE}
-admin: { address: "127.0.0.1:${adminPort}" }
-listeners:
-  - { name: http, address: "127.0.0.1:${httpPort}" }
-  - { name: https, address: "127.0.0.1:${httpsPort}", tls: true }
-routes: [{ host: "*", respond: { body: ok } }]
-${acmeConfig(pebble, '    - { name: www.test, domains: [www.test], challenge: http-01 }', `  store_dir: ${le}`)}
-`
+    config: testConfig({
+      admin: adminPort,
+      access: true,
+      listeners: [{ name: 'http', port: httpPort }, { name: 'https', tls: true, port: httpsPort }],
+      extra: acmeConfig(pebble, '    - { name: www.test, domains: [www.test], challenge: http-01 }', `  store_dir: ${le}`),
+      routes: OK_ROUTES
+    })
   })
   t.teardown(() => p.stop('SIGKILL'))
   const fromCertbot = await servedCertificate(httpsPort, 'www.test')

@@ -2,7 +2,7 @@ import t from 'tap'
 import { createHash } from 'node:crypto'
 import { chmod, mkdir, readlink, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { freePort, makeTempDir, runCli, startPortico, type Portico } from '../helpers/portico.js'
+import { freePort, makeTempDir, OK_ROUTES, runCli, startPortico, testConfig, type Portico } from '../helpers/portico.js'
 import { acmeConfig, http01Ca, http01Config, startChallTestSrv, startPebble } from '../helpers/pebble.js'
 import { figure } from '../helpers/figures.js'
 import { requires } from '../helpers/required.js'
@@ -33,13 +33,13 @@ t.test('a CA stalled mid-order (SIGSTOP): the request times out with a logged re
   const p = await startPortico({
     dir,
     env: { HOOK_LOG: join(dir, 'hook.log'), CHALLTESTSRV: dns.api },
-    config: `
-state_dir: \${STATE}
-admin: { address: "127.0.0.1:${adminPort}" }
-listeners: [{ name: https, address: "127.0.0.1:${httpsPort}", tls: true }]
-routes: [{ host: "*", respond: { body: ok } }]
-${acmeConfig(pebble, '    - { name: www.test, domains: [www.test], provider: exec }', `  request_timeout: 2s\n  order_timeout: 8s\n  exec: { command: ${hook} }`)}
-`
+    config: testConfig({
+      admin: adminPort,
+      access: true,
+      listeners: [{ name: 'https', tls: true, port: httpsPort }],
+      extra: acmeConfig(pebble, '    - { name: www.test, domains: [www.test], provider: exec }', `  request_timeout: 2s\n  order_timeout: 8s\n  exec: { command: ${hook} }`),
+      routes: OK_ROUTES
+    })
   })
   t.teardown(() => p.stop('SIGKILL'))
   await p.waitForLog(issued('www.test'), 60_000)
@@ -73,7 +73,7 @@ t.test('a stuck DNS hook delays only its own name; a renewal queued behind a run
   const hook = join(dir, 'stuck-hook.sh')
   await writeFile(hook, '#!/bin/sh\n[ "$1" = present ] && sleep 25\nexit 0\n')
   await chmod(hook, 0o755)
-  const config = http01Config(ca, { routes: '[{ host: "*", respond: { body: ok } }]', acmeExtra: `  order_timeout: 40s\n  exec: { command: ${hook} }` })
+  const config = http01Config(ca, { routes: OK_ROUTES, acmeExtra: `  order_timeout: 40s\n  exec: { command: ${hook} }` })
     .replace('    - { name: www.test', '    - { name: slow.test, domains: [slow.test], challenge: dns-01, provider: exec }\n    - { name: www.test')
   const p = await startPortico({ dir, config })
   t.teardown(() => p.stop('SIGKILL'))
@@ -92,7 +92,7 @@ t.test('a bad pair dropped into the store never replaces the served certificate;
   const { dir, cleanup } = await makeTempDir()
   t.teardown(cleanup)
   const ca = await http01Ca(t, dir)
-  const p = await startPortico({ dir, config: http01Config(ca, { routes: '[{ host: "*", respond: { body: ok } }]' }) })
+  const p = await startPortico({ dir, config: http01Config(ca, { routes: OK_ROUTES }) })
   t.teardown(() => p.stop('SIGKILL'))
   await p.waitForLog(issued('www.test'), 60_000)
   const first = await servedCertificate(ca.httpsPort, 'www.test')
@@ -121,7 +121,7 @@ t.test('a malformed account key: the error names the file', REQUIRES, async t =>
   const keyFile = join(dir, 'state', 'acme', 'accounts', `${createHash('sha256').update(ca.pebble.directory).digest('hex').slice(0, 16)}.key`)
   await mkdir(join(keyFile, '..'), { recursive: true })
   await writeFile(keyFile, '-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n')
-  const p = await startPortico({ dir, config: http01Config(ca, { routes: '[{ host: "*", respond: { body: ok } }]' }) })
+  const p = await startPortico({ dir, config: http01Config(ca, { routes: OK_ROUTES }) })
   t.teardown(() => p.stop('SIGKILL'))
   const failed = await p.waitForLog(l => l.msg === 'acme: order failed; will retry', 30_000)
   t.match(String(failed.err), `ACME account key ${keyFile} is not a PEM private key`)
@@ -136,7 +136,7 @@ t.test('renew --dry-run orders from the staging directory: nothing stored, swapp
   await mkdir(stagingDir)
   const staging = await startPebble(stagingDir, { dnsServer: ca.dns, httpPort: ca.httpPort, sameTlsAs: ca.pebble })
   t.teardown(staging.stop)
-  const config = http01Config(ca, { routes: '[{ host: "*", respond: { body: ok } }]', acmeExtra: `  staging_directory: ${staging.directory}` })
+  const config = http01Config(ca, { routes: OK_ROUTES, acmeExtra: `  staging_directory: ${staging.directory}` })
   const p = await startPortico({ dir, config })
   t.teardown(() => p.stop('SIGKILL'))
   await p.waitForLog(issued('www.test'), 60_000)

@@ -1,11 +1,10 @@
 import t, { type Test } from 'tap'
 import http from 'node:http'
 import tls from 'node:tls'
-import { once } from 'node:events'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import type { AddressInfo } from 'node:net'
-import { freePort, makeTempDir, startPortico, type Portico } from '../helpers/portico.js'
+import { freePort, makeTempDir, OK_ROUTES, startPortico, testConfig, type Portico } from '../helpers/portico.js'
+import { serve } from '../helpers/upstreams.js'
 import { acmeConfig, startChallTestSrv, startPebble } from '../helpers/pebble.js'
 import { startNamed, startResolver } from '../helpers/named.js'
 import { requires } from '../helpers/required.js'
@@ -33,13 +32,13 @@ async function expectRenewal (t: Test, p: Portico, port: number, name: string, s
   t.not(after.serial, before.serial, `${name} renewed and hot-swapped`)
 }
 
-const portico = (dir: string, httpsPort: number, pebble: { directory: string, caFile: string }, providers: string, certificates: string): string => `
-state_dir: \${STATE}
-admin: null
-listeners: [{ name: https, address: "127.0.0.1:${httpsPort}", tls: true }]
-routes: [{ host: "*", respond: { body: ok } }]
-${acmeConfig(pebble, certificates, providers)}
-`
+/** An HTTPS listener on `httpsPort` answering "ok", certificates from Pebble; `extra` more top-level YAML. */
+const portico = (httpsPort: number, pebble: { directory: string, caFile: string }, providers: string, certificates: string, extra = ''): string => testConfig({
+  access: true,
+  listeners: [{ name: 'https', tls: true, port: httpsPort }],
+  extra: `${extra}\n${acmeConfig(pebble, certificates, providers)}`,
+  routes: OK_ROUTES
+})
 
 t.test('RFC 2136 dynamic update with TSIG against a real bind9', requires('command:pebble', 'command:named'), async t => {
   const { dir, cleanup } = await makeTempDir()
@@ -52,7 +51,7 @@ t.test('RFC 2136 dynamic update with TSIG against a real bind9', requires('comma
   const httpsPort = await freePort()
   const p = await startPortico({
     dir,
-    config: portico(dir, httpsPort, pebble, `  rfc2136: { server: "${named.server}", zone: rfc.test, key_name: ${named.keyName}, key_secret_file: ${named.secretFile} }`,
+    config: portico(httpsPort, pebble, `  rfc2136: { server: "${named.server}", zone: rfc.test, key_name: ${named.keyName}, key_secret_file: ${named.secretFile} }`,
       '    - { name: rfc.test, domains: ["*.rfc.test", rfc.test], provider: rfc2136 }')
   })
   t.teardown(() => p.stop('SIGKILL'))
@@ -102,9 +101,7 @@ t.test('Cloudflare API (a local fake that records calls) and the exec hook', req
       })()
     })
   })
-  cf.listen(0, '127.0.0.1')
-  await once(cf, 'listening')
-  t.teardown(() => cf.close())
+  const cfApi = await serve(t, cf, '127.0.0.1')
   await writeFile(join(dir, 'cf.token'), 'cf-secret-token\n')
   const pebble = await startPebble(dir, { dnsServer: dns.dns, httpPort: await freePort(), validitySeconds: 30 })
   t.teardown(pebble.stop)
@@ -113,7 +110,7 @@ t.test('Cloudflare API (a local fake that records calls) and the exec hook', req
   const p = await startPortico({
     dir,
     env: { CHALLTESTSRV: dns.api, HOOK_LOG: hookLog },
-    config: portico(dir, httpsPort, pebble, `  cloudflare: { token_file: cf.token, api_url: "http://127.0.0.1:${(cf.address() as AddressInfo).port}" }
+    config: portico(httpsPort, pebble, `  cloudflare: { token_file: cf.token, api_url: "${cfApi.origin}" }
   exec: { command: ${resolve(import.meta.dirname, '../fixtures/exec-hook.sh')} }`,
     '    - { name: cf.test, domains: ["*.cf.test", cf.test], provider: cloudflare }\n    - { name: exec.test, domains: [exec.test], provider: exec }')
   })
@@ -146,16 +143,9 @@ t.test('CNAME delegation (acme-dns style): the operator\'s zone CNAMEs _acme-cha
   const httpsPort = await freePort()
   const p = await startPortico({
     dir,
-    config: `
-state_dir: \${STATE}
-admin: null
-listeners: [{ name: https, address: "127.0.0.1:${httpsPort}", tls: true }]
-dns: { address: "127.0.0.1:${dnsPort}" }
-routes: [{ host: "*", respond: { body: ok } }]
-${acmeConfig(pebble, `    - name: alias.test
+    config: portico(httpsPort, pebble, '', `    - name: alias.test
       domains: ["*.alias.test", www.alias.test]
-      dns_aliases: { alias.test: alias-test.acme.portico.test, www.alias.test: www-alias-test.acme.portico.test }`)}
-`
+      dns_aliases: { alias.test: alias-test.acme.portico.test, www.alias.test: www-alias-test.acme.portico.test }`, `dns: { address: "127.0.0.1:${dnsPort}" }`)
   })
   t.teardown(() => p.stop('SIGKILL'))
   await p.waitForLog(l => l.msg === 'config reloaded' && l.reason === 'certificate issued: alias.test', 60_000)

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { chmod, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { freePort, makeTempDir, startPortico, type Portico } from '../helpers/portico.js'
+import { freePort, makeTempDir, OK_ROUTES, startPortico, testConfig, type Portico } from '../helpers/portico.js'
 import { acmeConfig, startChallTestSrv, startPebble, type Pebble } from '../helpers/pebble.js'
 import { requires } from '../helpers/required.js'
 import { servedCertificate } from '../helpers/served-cert.js'
@@ -61,20 +61,16 @@ case "$1" in
 esac
 `)
   await chmod(hook, 0o755)
-  const config = `
-state_dir: \${STATE}
-log: { access: false }
-admin: { address: "127.0.0.1:${adminPort}" }
-listeners:
-  - { name: http, address: "127.0.0.1:${httpPort}" }
-  - { name: https, address: "127.0.0.1:${httpsPort}", tls: true }
-routes: [{ host: "*", respond: { body: ok } }]
-${acmeConfig(pebble, NAMES.map(n => `    - { name: ${n}, domains: [${n}], ${n.startsWith('d') ? 'provider: exec' : 'challenge: http-01'} }`).join('\n'), `  store_dir: ${store}
+  const config = testConfig({
+    admin: adminPort,
+    listeners: [{ name: 'http', port: httpPort }, { name: 'https', tls: true, port: httpsPort }],
+    routes: OK_ROUTES,
+    extra: acmeConfig(pebble, NAMES.map(n => `    - { name: ${n}, domains: [${n}], ${n.startsWith('d') ? 'provider: exec' : 'challenge: http-01'} }`).join('\n'), `  store_dir: ${store}
   request_timeout: 1s
   order_timeout: 10s
   exec: { command: ${hook} }
-  propagation: { nameservers: ["${dns.dns}"], interval: 250ms, timeout: 5s }`).replace('retry: { min: 1s, max: 10s }', 'retry: { min: 500ms, max: 1s }')}
-`
+  propagation: { nameservers: ["${dns.dns}"], interval: 250ms, timeout: 5s }`).replace('retry: { min: 1s, max: 10s }', 'retry: { min: 500ms, max: 1s }')
+  })
   const instances: Portico[] = []
   const startOne = async (): Promise<Portico> => {
     const p = await startPortico({ dir, config })

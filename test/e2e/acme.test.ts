@@ -2,7 +2,7 @@ import t from 'tap'
 import tls from 'node:tls'
 import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { freePort, makeTempDir, runCli, startPortico } from '../helpers/portico.js'
+import { freePort, makeTempDir, OK_ROUTES, runCli, startPortico, testConfig } from '../helpers/portico.js'
 import { acmeConfig, startPebble, startChallTestSrv, http01Ca, http01Config } from '../helpers/pebble.js'
 import { requires } from '../helpers/required.js'
 import { send } from '../helpers/http.js'
@@ -31,14 +31,13 @@ t.test('DNS-01 through the builtin DNS server: wildcard + apex, renewal hot-swap
   t.teardown(pebble.stop)
   const p = await startPortico({
     dir,
-    config: `
-state_dir: \${STATE}
-admin: { address: "127.0.0.1:0" }
-listeners: [{ name: https, address: "127.0.0.1:${httpsPort}", tls: true }]
-dns: { address: "127.0.0.1:${dnsPort}" }
-routes: [{ host: "*", respond: { body: ok } }]
-${acmeConfig(pebble, '    - { name: uap.test, domains: ["*.uap.test", uap.test], challenge: dns-01, provider: builtin }')}
-`
+    config: testConfig({
+      admin: true,
+      access: true,
+      listeners: [{ name: 'https', tls: true, port: httpsPort }],
+      extra: `dns: { address: "127.0.0.1:${dnsPort}" }\n${acmeConfig(pebble, '    - { name: uap.test, domains: ["*.uap.test", uap.test], challenge: dns-01, provider: builtin }')}`,
+      routes: OK_ROUTES
+    })
   })
   t.teardown(() => p.stop('SIGKILL'))
   const placeholder = await served(httpsPort, 'x.uap.test')
@@ -72,7 +71,7 @@ t.test('HTTP-01 on the HTTP listener of two workers; forced renew through the CL
   const ca = await http01Ca(t, dir)
   const { httpsPort } = ca
   // Worker processes: the HTTP-01 answer and the issued certificate must reach both.
-  const p = await startPortico({ dir, config: http01Config(ca, { top: 'workers: 2', routes: '[{ host: "*", https_redirect: true, respond: { body: ok } }]' }) })
+  const p = await startPortico({ dir, config: http01Config(ca, { top: 'workers: 2', routes: '  - { host: "*", https_redirect: true, respond: { body: ok } }' }) })
   t.teardown(() => p.stop('SIGKILL'))
   await p.waitForLog(l => l.msg === 'config reloaded' && String(l.reason) === 'certificate issued: www.test', 60_000)
   const first = await served(httpsPort, 'www.test')
@@ -91,13 +90,11 @@ t.test('CA unreachable: failure backoff is persisted across restarts', async t =
   const { dir, cleanup } = await makeTempDir()
   t.teardown(cleanup)
   const dead = await freePort()
-  const cfg = `
-state_dir: \${STATE}
-admin: { address: "127.0.0.1:0" }
-listeners: [{ name: http, address: "127.0.0.1:0" }]
-dns: { address: "127.0.0.1:0" }
-${acmeConfig({ directory: `https://127.0.0.1:${dead}/dir`, caFile: join(dir, 'none.pem') }, '    - { name: down.test, domains: [down.test] }').replace(/ {2}ca_file: .*\n/, '')}
-`
+  const cfg = testConfig({
+    admin: true,
+    access: true,
+    extra: `dns: { address: "127.0.0.1:0" }\n${acmeConfig({ directory: `https://127.0.0.1:${dead}/dir`, caFile: join(dir, 'none.pem') }, '    - { name: down.test, domains: [down.test] }').replace(/ {2}ca_file: .*\n/, '')}`
+  })
   const p = await startPortico({ dir, config: cfg })
   t.teardown(() => p.stop('SIGKILL'))
   await p.waitForLog(l => l.msg === 'acme: order failed; will retry', 20_000)
@@ -120,7 +117,7 @@ t.test('CA gone during a renewal: the attempt fails with the reason, the served 
   t.teardown(cleanup)
   const ca = await http01Ca(t, dir)
   const { pebble, dns, httpPort, httpsPort } = ca
-  const p = await startPortico({ dir, config: http01Config(ca, { routes: '[{ host: "*", respond: { body: ok } }]' }) })
+  const p = await startPortico({ dir, config: http01Config(ca, { routes: OK_ROUTES }) })
   t.teardown(() => p.stop('SIGKILL'))
   await p.waitForLog(l => l.msg === 'config reloaded' && String(l.reason) === 'certificate issued: www.test', 60_000)
   const first = await served(httpsPort, 'www.test')

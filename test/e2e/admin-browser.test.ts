@@ -1,8 +1,7 @@
 import t from 'tap'
 import http from 'node:http'
-import { once } from 'node:events'
-import type { AddressInfo } from 'node:net'
-import { startPortico } from '../helpers/portico.js'
+import { startPortico, testConfig } from '../helpers/portico.js'
+import { serve } from '../helpers/upstreams.js'
 import { launchBrowser } from '../helpers/browser.js'
 import { requires } from '../helpers/required.js'
 
@@ -11,12 +10,7 @@ import { requires } from '../helpers/required.js'
  * the operator's browser opens on the same host must not reload the config or read it.
  */
 t.test('a cross-origin page cannot POST to the admin API or read it through a rebound name', requires('command:chromium'), async t => {
-  const p = await startPortico({ config: `
-state_dir: \${STATE}
-admin: { address: "127.0.0.1:0" }
-log: { level: info, access: false }
-listeners: [{ name: http, address: "127.0.0.1:0" }]
-` })
+  const p = await startPortico({ config: testConfig({ admin: true }) })
   t.teardown(() => p.stop('SIGKILL'))
   const adminPort = Number(new URL(p.adminUrl).port)
   const reloads = (): number => p.logs.filter(l => l.msg === 'config reloaded' && l.reason === 'admin api').length
@@ -36,10 +30,7 @@ window.attack = async () => {
 }
 </script></body>`)
   })
-  evil.listen(0, '127.0.0.1')
-  await once(evil, 'listening')
-  t.teardown(() => { evil.closeAllConnections(); evil.close() })
-  const evilPort = (evil.address() as AddressInfo).port
+  const { port: evilPort } = await serve(t, evil, '127.0.0.1')
 
   const browser = await launchBrowser()
   t.teardown(() => browser.close())

@@ -1,10 +1,8 @@
 import t from 'tap'
-import http from 'node:http'
-import { once } from 'node:events'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { AddressInfo } from 'node:net'
 import { httpConfig, makeTempDir, startPortico } from '../helpers/portico.js'
+import { httpUpstream } from '../helpers/upstreams.js'
 import { makePki } from '../helpers/pki.js'
 import { startFakeOpenStack } from '../helpers/fake-openstack.js'
 import { launchBrowser } from '../helpers/browser.js'
@@ -20,11 +18,7 @@ t.test('Chromium: CCP works for the allowed origin, CORS blocks another', requir
   await writeFile(join(dir, 'ca.pem'), pki.caCert)
   const api = await startFakeOpenStack(pki)
   t.teardown(api.close)
-  const page = http.createServer((_req, res) => { res.writeHead(200, { 'content-type': 'text/html' }); res.end('<!doctype html><title>exosphere</title><p>app</p>') })
-  page.listen(0, '127.0.0.1')
-  await once(page, 'listening')
-  const pagePort = (page.address() as AddressInfo).port
-  t.teardown(() => { page.closeAllConnections(); page.close() })
+  const { port: pagePort } = await httpUpstream(t, (_req, res) => { res.writeHead(200, { 'content-type': 'text/html' }); res.end('<!doctype html><title>exosphere</title><p>app</p>') }, '127.0.0.1')
   const p = await startPortico({
     dir,
     config: httpConfig(`

@@ -1,11 +1,9 @@
-import t from 'tap'
-import http from 'node:http'
-import { once } from 'node:events'
+import t, { type Test } from 'tap'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
-import type { AddressInfo } from 'node:net'
 import { ensureSelfSigned } from '../../src/tls/index.js'
-import { makeTempDir, startPortico } from '../helpers/portico.js'
+import { makeTempDir, startPortico, testConfig } from '../helpers/portico.js'
+import { httpUpstream } from '../helpers/upstreams.js'
 import { launchBrowser } from '../helpers/browser.js'
 import { requires } from '../helpers/required.js'
 
@@ -25,9 +23,9 @@ function tornadoCookies (raw: string[]): Map<string, string> {
 }
 
 /** A JupyterLab-like login: one Set-Cookie per response, an XSRF check, a session page. */
-async function loginApp (): Promise<{ port: number, close: () => void }> {
+async function loginApp (t: Test): Promise<{ port: number }> {
   const sessions = new Set<string>()
-  const server = http.createServer((req, res) => {
+  return await httpUpstream(t, (req, res) => {
     const jar = tornadoCookies(req.rawHeaders)
     const html = (status: number, body: string, cookie?: string): void => {
       res.writeHead(status, { 'content-type': 'text/html', ...(cookie === undefined ? {} : { 'set-cookie': cookie }) })
@@ -60,34 +58,22 @@ async function loginApp (): Promise<{ port: number, close: () => void }> {
     }
     html(404, 'no')
   })
-  server.listen(0, '127.0.0.2')
-  await once(server, 'listening')
-  return { port: (server.address() as AddressInfo).port, close: () => { server.closeAllConnections(); server.close() } }
 }
 
 t.test('Chromium logs into a one-cookie XSRF-checking app through the UAP over TLS (h2); a sibling never gets the cookie', requires('command:chromium'), async t => {
   const { dir, cleanup } = await makeTempDir()
   t.teardown(cleanup)
-  const lab = await loginApp()
+  const lab = await loginApp(t)
   const siblingCookies: Array<string | undefined> = []
-  const sibling = http.createServer((req, res) => { siblingCookies.push(req.headers.cookie); res.end('<!doctype html><p>sibling</p>') })
-  sibling.listen(0, '127.0.0.3')
-  await once(sibling, 'listening')
-  const siblingPort = (sibling.address() as AddressInfo).port
-  t.teardown(() => { lab.close(); sibling.closeAllConnections(); sibling.close() })
+  const { port: siblingPort } = await httpUpstream(t, (req, res) => { siblingCookies.push(req.headers.cookie); res.end('<!doctype html><p>sibling</p>') }, '127.0.0.3')
   const cert = await ensureSelfSigned(join(dir, 'edge'), ['*.uap.test'])
   const p = await startPortico({
     dir,
-    config: `
-state_dir: \${STATE}
-admin: null
-log: { level: info, access: false }
-listeners: [{ name: tls, address: "127.0.0.1:0", tls: true }]
-tls:
-  certificates: [{ cert_file: ${cert.certFile}, key_file: ${cert.keyFile} }]
-routes:
-  - uap: { domain: uap.test, allow: [127.0.0.2/32, 127.0.0.3/32], default_scheme: http }
-`
+    config: testConfig({
+      listeners: [{ name: 'tls', tls: true }],
+      certs: [cert],
+      routes: '  - uap: { domain: uap.test, allow: [127.0.0.2/32, 127.0.0.3/32], default_scheme: http }'
+    })
   })
   t.teardown(() => p.stop('SIGKILL'))
   const browser = await launchBrowser()

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { freePort, makeTempDir, runCli, startPortico } from '../helpers/portico.js'
+import { freePort, makeTempDir, OK_ROUTES, runCli, startPortico, testConfig } from '../helpers/portico.js'
 import { send } from '../helpers/http.js'
 import { requires } from '../helpers/required.js'
 import { http01Ca, http01Config } from '../helpers/pebble.js'
@@ -9,13 +9,8 @@ import { until } from '../helpers/wait.js'
 import { figure } from '../helpers/figures.js'
 import { tmpfs } from '../helpers/tmpfs.js'
 
-const config = (state: string, port: number, body: string): string => `
-state_dir: ${state}
-log: { level: info, access: false }
-admin: null
-listeners: [{ name: http, address: "127.0.0.1:${port}" }]
-routes: [{ name: home, respond: { status: 200, body: "${body}" } }]
-`
+const config = (stateDir: string, port: number, body: string): string =>
+  testConfig({ stateDir, listeners: [{ name: 'http', port }], routes: `  - { name: home, respond: { status: 200, body: "${body}" } }` })
 
 t.test('state dir full, then read-only: reloads and restarts keep serving, the loss is logged', requires('root', 'command:mount'), async t => {
   const { dir, cleanup } = await makeTempDir()
@@ -61,7 +56,7 @@ t.test('certificate store read-only during issuance: the order fails, is retried
   const disk = await tmpfs(t, store, '1m')
   await disk.readOnly(true)
   const ca = await http01Ca(t, dir)
-  const p = await startPortico({ dir, config: http01Config(ca, { routes: '[{ host: "*", respond: { body: ok } }]', acmeExtra: `  store_dir: ${store}` }) })
+  const p = await startPortico({ dir, config: http01Config(ca, { routes: OK_ROUTES, acmeExtra: `  store_dir: ${store}` }) })
   const { httpsPort } = ca
   t.teardown(() => p.stop('SIGKILL'))
   const failed = await p.waitForLog(l => l.msg === 'acme: order failed; will retry', 60_000)

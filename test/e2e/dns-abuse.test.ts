@@ -5,6 +5,7 @@ import { Worker } from 'node:worker_threads'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { freePort, httpConfig, startPortico } from '../helpers/portico.js'
+import { httpUpstream } from '../helpers/upstreams.js'
 import { requires } from '../helpers/required.js'
 import { figure, scaled } from '../helpers/figures.js'
 
@@ -28,15 +29,13 @@ async function latencies (port: number, agent: http.Agent, until: () => boolean,
 }
 
 t.test('DNS abuse never stalls HTTP: the counts bomb, then a seeded fuzz over UDP and TCP', requires('command:dig'), async t => {
-  const upstream = http.createServer((_req, res) => res.end('ok'))
-  await new Promise<void>(resolve => upstream.listen(0, '127.0.0.2', resolve))
-  t.teardown(() => upstream.close())
+  const upstream = await httpUpstream(t, (_req, res) => res.end('ok'))
   const dnsPort = await freePort()
   const p = await startPortico({
     config: httpConfig(`
   - name: app
     host: app.test
-    proxy: { upstreams: ["http://127.0.0.2:${(upstream.address() as { port: number }).port}"] }`, `
+    proxy: { upstreams: ["${upstream.origin}"] }`, `
 docker: { endpoint: "unix:///nonexistent/docker.sock", zone: hpc.test }
 dns: { address: "127.0.0.1:${dnsPort}", rate_limit: 0 }`)
   })

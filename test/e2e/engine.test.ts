@@ -3,8 +3,8 @@ import http from 'node:http'
 import https from 'node:https'
 import http2 from 'node:http2'
 import net from 'node:net'
-import { once } from 'node:events'
-import { startPortico, type Portico } from '../helpers/portico.js'
+import { startPortico, testConfig, type Portico } from '../helpers/portico.js'
+import { httpUpstream, serve } from '../helpers/upstreams.js'
 import { rawExchange, responses } from '../helpers/raw-socket.js'
 
 /**
@@ -13,12 +13,11 @@ import { rawExchange, responses } from '../helpers/raw-socket.js'
  * reason phrase passes through (node:http would write its own). Unknown methods get 501 on both
  * paths (engine-parity.test.ts).
  */
-interface Upstream { port: number, connections: () => number, bodies: string[], close: () => void }
+interface Upstream { port: number, connections: () => number, bodies: string[] }
 
-async function upstream (): Promise<Upstream> {
-  let connections = 0
+async function upstream (t: Test): Promise<Upstream> {
   const bodies: string[] = []
-  const server = http.createServer((req, res) => {
+  const { port, connections } = await httpUpstream(t, (req, res) => {
     let body = ''
     req.setEncoding('latin1')
     req.on('data', (d: string) => { body += d })
@@ -36,17 +35,14 @@ async function upstream (): Promise<Upstream> {
       }
     })
   })
-  server.on('connection', () => { connections++ })
-  server.listen(0, '127.0.0.2')
-  await once(server, 'listening')
-  return { port: (server.address() as net.AddressInfo).port, connections: () => connections, bodies, close: () => { server.closeAllConnections(); server.close() } }
+  return { port, connections, bodies }
 }
 
 /**
  * A raw upstream on 127.0.0.3: an upgrade request gets `101 Engine Tunnel` and an echo of every
  * later byte (upper-cased); anything else a close-delimited body.
  */
-async function closeDelimited (): Promise<{ port: number, heads: string[], close: () => void }> {
+async function closeDelimited (t: Test): Promise<{ port: number, heads: string[] }> {
   const heads: string[] = []
   const server = net.createServer(s => {
     s.once('data', (d: Buffer) => {
@@ -60,34 +56,28 @@ async function closeDelimited (): Promise<{ port: number, heads: string[], close
     })
     s.on('error', () => {})
   })
-  server.listen(0, '127.0.0.3')
-  await once(server, 'listening')
-  return { port: (server.address() as net.AddressInfo).port, heads, close: () => server.close() }
+  return { port: (await serve(t, server, '127.0.0.3')).port, heads }
 }
 
 async function engineProxy (t: Test, up: number, raw: number): Promise<Portico> {
   const p = await startPortico({
-    config: `
-state_dir: \${STATE}
-admin: null
-log: { level: info, access: false }
-listeners: [{ name: http, address: "127.0.0.1:0", engine: portico }]
-routes:
+    config: testConfig({
+      listeners: [{ name: 'http', engine: 'portico' }],
+      routes: `
   - { name: fixed, host: fixed.test, respond: { status: 200, body: "fixed answer" } }
   - { name: raw, host: raw.test, proxy: { upstreams: ["http://127.0.0.3:${raw}"] } }
   - { name: down, host: down.test, proxy: { upstreams: ["http://127.0.0.4:1"] } }
   - { name: uap, uap: { domain: uap.test, allow: [127.0.0.0/8] } }
-  - { name: app, proxy: { upstreams: ["http://127.0.0.2:${up}"] } }
-`
+  - { name: app, proxy: { upstreams: ["http://127.0.0.2:${up}"] } }`
+    })
   })
   t.teardown(() => p.stop('SIGKILL'))
   return p
 }
 
 t.test('the engine serves proxied HTTP/1.1: framing, pipelining, keep-alive upstream, fixed answers on the same connection', async t => {
-  const up = await upstream()
-  const raw = await closeDelimited()
-  t.teardown(() => { up.close(); raw.close() })
+  const up = await upstream(t)
+  const raw = await closeDelimited(t)
   const p = await engineProxy(t, up.port, raw.port)
   const port = p.ports.http as number
 
@@ -146,9 +136,8 @@ t.test('the engine serves proxied HTTP/1.1: framing, pipelining, keep-alive upst
 })
 
 t.test('the engine refuses what RFC 9112 forbids, before any upstream sees it', async t => {
-  const up = await upstream()
-  const raw = await closeDelimited()
-  t.teardown(() => { up.close(); raw.close() })
+  const up = await upstream(t)
+  const raw = await closeDelimited(t)
   const p = await engineProxy(t, up.port, raw.port)
   const port = p.ports.http as number
   const cases: Array<[string, string, RegExp]> = [
@@ -169,9 +158,8 @@ t.test('the engine refuses what RFC 9112 forbids, before any upstream sees it', 
 })
 
 t.test('upgrades: the engine splices client and upstream sockets; upgrades to routes that do not proxy are refused as on the node path', async t => {
-  const up = await upstream()
-  const raw = await closeDelimited()
-  t.teardown(() => { up.close(); raw.close() })
+  const up = await upstream(t)
+  const raw = await closeDelimited(t)
   const p = await engineProxy(t, up.port, raw.port)
   const port = p.ports.http as number
   const r = await rawExchange(port, async s => {
@@ -189,17 +177,13 @@ t.test('upgrades: the engine splices client and upstream sockets; upgrades to ro
 })
 
 t.test('TLS listener on the engine: HTTP/1.1 served by the engine, HTTP/2 by node:http2', async t => {
-  const up = await upstream()
-  t.teardown(() => up.close())
+  const up = await upstream(t)
   const p = await startPortico({
-    config: `
-state_dir: \${STATE}
-admin: null
-log: { level: info, access: false }
-listeners: [{ name: https, address: "127.0.0.1:0", tls: true, engine: portico }]
-tls: { self_signed: { names: [app.test] } }
-routes: [{ name: app, hsts: "max-age=60", proxy: { upstreams: ["http://127.0.0.2:${up.port}"] } }]
-`
+    config: testConfig({
+      listeners: [{ name: 'https', tls: true, engine: 'portico' }],
+      selfSigned: ['app.test'],
+      routes: `  - { name: app, hsts: "max-age=60", proxy: { upstreams: ["http://127.0.0.2:${up.port}"] } }`
+    })
   })
   t.teardown(() => p.stop('SIGKILL'))
   const port = p.ports.https as number

@@ -1,9 +1,7 @@
 import t from 'tap'
 import fc from 'fast-check'
-import net from 'node:net'
-import http from 'node:http'
-import { once } from 'node:events'
 import { httpConfig, startPortico, type Portico } from '../helpers/portico.js'
+import { httpUpstream } from '../helpers/upstreams.js'
 import { send } from '../helpers/http.js'
 import { until } from '../helpers/wait.js'
 import { figure, scaled } from '../helpers/figures.js'
@@ -43,11 +41,7 @@ const head = fc.record({ method, target, version, host, headers: fc.array(header
 
 t.test(`${CASES} fuzzed request heads over raw sockets: no crash, no stuck connection`, async t => {
   const seen: string[] = []
-  const app = http.createServer((req, res) => { seen.push(req.url ?? ''); req.resume(); req.on('end', () => res.end('app')) })
-  app.listen(0, '127.0.0.1')
-  await once(app, 'listening')
-  t.teardown(() => { app.closeAllConnections(); app.close() })
-  const appPort = (app.address() as net.AddressInfo).port
+  const { port: appPort } = await httpUpstream(t, (req, res) => { seen.push(req.url ?? ''); req.resume(); req.on('end', () => res.end('app')) }, '127.0.0.1')
   const p: Portico = await startPortico({
     config: httpConfig(`  - name: uap
     uap: { domain: uap.test, allow: [127.0.0.0/8], ports: ["${appPort}"] }

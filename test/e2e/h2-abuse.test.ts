@@ -1,9 +1,8 @@
 import t from 'tap'
 import tls from 'node:tls'
-import http from 'node:http'
-import net from 'node:net'
 import { once } from 'node:events'
-import { makeTempDir, startPortico } from '../helpers/portico.js'
+import { makeTempDir, startPortico, testConfig } from '../helpers/portico.js'
+import { httpUpstream } from '../helpers/upstreams.js'
 import { heapAfterGc, heapProbeEnv } from '../helpers/heap.js'
 import { send } from '../helpers/http.js'
 import { rssOf, MiB } from '../helpers/rss.js'
@@ -41,23 +40,18 @@ async function h2Socket (port: number): Promise<{ s: tls.TLSSocket, closed: Prom
 
 t.test('HTTP/2 rapid reset and SETTINGS flood are bounded', async t => {
   let forwarded = 0
-  const app = http.createServer((req, res) => { forwarded++; req.resume(); res.end('app') })
-  app.listen(0, '127.0.0.1')
-  await once(app, 'listening')
-  t.teardown(() => { app.closeAllConnections(); app.close() })
+  const app = await httpUpstream(t, (req, res) => { forwarded++; req.resume(); res.end('app') })
   const { dir, cleanup } = await makeTempDir()
   t.teardown(cleanup)
   const p = await startPortico({
     dir,
     env: heapProbeEnv(dir),
-    config: `
-state_dir: \${STATE}
-admin: { address: "127.0.0.1:0" }
-log: { level: info, access: false }
-listeners: [{ name: https, address: "127.0.0.1:0", tls: true }]
-tls: { self_signed: { names: [a.test] } }
-routes: [{ name: app, proxy: { upstreams: ["http://127.0.0.1:${(app.address() as net.AddressInfo).port}"] } }]
-`
+    config: testConfig({
+      admin: true,
+      listeners: [{ name: 'https', tls: true }],
+      selfSigned: ['a.test'],
+      routes: `  - { name: app, proxy: { upstreams: ["${app.origin}"] } }`
+    })
   })
   t.teardown(() => p.stop('SIGKILL'))
   const port = p.ports.https!

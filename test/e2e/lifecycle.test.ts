@@ -1,22 +1,16 @@
 import t from 'tap'
-import http from 'node:http'
 import { rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { startPortico, makeTempDir, runCli, type Portico } from '../helpers/portico.js'
+import { startPortico, makeTempDir, runCli, testConfig, type Portico } from '../helpers/portico.js'
+import { httpUpstream } from '../helpers/upstreams.js'
 import { send } from '../helpers/http.js'
 
-const config = (body: string, extra = ''): string => `
-state_dir: \${STATE}
-log: { level: info }
-admin: { address: "127.0.0.1:0" }
-shutdown_timeout: 5s
-listeners:
-  - { name: http, address: "127.0.0.1:0" }
-${extra}
-routes:
-  - host: "*"
-    respond: { status: 200, body: "${body}" }
-`
+const config = (body: string, extra = ''): string => testConfig({
+  admin: true,
+  access: true,
+  extra: `shutdown_timeout: 5s\n${extra}`,
+  routes: `  - host: "*"\n    respond: { status: 200, body: "${body}" }`
+})
 
 async function get (port: number, path = '/', host = 'a.test'): Promise<{ status: number, body: string }> {
   const r = await send(port, host, { path })
@@ -85,19 +79,10 @@ t.test('SIGTERM drains an in-flight slow request', async t => {
   const { dir, cleanup } = await makeTempDir()
   t.teardown(cleanup)
   // A slow upstream: answers after 700 ms.
-  const upstream = http.createServer((_req, res) => { setTimeout(() => res.end('slow-ok'), 700) })
-  await new Promise<void>(resolve => upstream.listen(0, '127.0.0.2', resolve))
-  t.teardown(() => upstream.close())
-  const port = (upstream.address() as { port: number }).port
+  const upstream = await httpUpstream(t, (_req, res) => { setTimeout(() => res.end('slow-ok'), 700) })
   const p = await startPortico({
     dir,
-    config: `
-state_dir: \${STATE}
-admin: null
-shutdown_timeout: 5s
-listeners: [{ name: http, address: "127.0.0.1:0" }]
-routes: [{ host: "*", proxy: { upstreams: ["http://127.0.0.2:${port}"] } }]
-`
+    config: testConfig({ access: true, extra: 'shutdown_timeout: 5s', routes: `  - { host: "*", proxy: { upstreams: ["${upstream.origin}"] } }` })
   })
   t.teardown(() => p.stop('SIGKILL'))
   const pending = get(p.ports.http!)

@@ -2,39 +2,29 @@ import t from 'tap'
 import http from 'node:http'
 import https from 'node:https'
 import { send } from '../helpers/http.js'
-import net from 'node:net'
-import { once } from 'node:events'
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ensureSelfSigned } from '../../src/tls/index.js'
-import { freePort, makeTempDir, startPortico, tlsConfig } from '../helpers/portico.js'
-
-async function listen (server: net.Server, host: string): Promise<number> {
-  server.listen(0, host)
-  await once(server, 'listening')
-  return (server.address() as net.AddressInfo).port
-}
+import { freePort, makeTempDir, startPortico, testConfig, tlsConfig } from '../helpers/portico.js'
+import { httpUpstream, serve } from '../helpers/upstreams.js'
 
 t.test('HTTPS upstreams: UAP verify off by default, proxy verify on by default', async t => {
   const { dir, cleanup } = await makeTempDir()
   t.teardown(cleanup)
   const cert = await ensureSelfSigned(join(dir, 'up'), ['instance.test'])
   const upstream = https.createServer({ cert: await readFile(cert.certFile), key: await readFile(cert.keyFile) }, (req, res) => res.end(`secure:${req.headers.host}`))
-  const port = await listen(upstream, '127.0.0.2')
-  t.teardown(() => upstream.close())
+  const { port } = await serve(t, upstream)
   const p = await startPortico({
     dir,
-    config: `
-state_dir: \${STATE}
-admin: null
-listeners: [{ name: http, address: "127.0.0.1:0" }]
-routes:
+    config: testConfig({
+      access: true,
+      routes: `
   - uap: { domain: uap.test, allow: [127.0.0.0/8] }
   - host: verified.test
     proxy: { upstreams: ["https://127.0.0.2:${port}"] }
   - host: ca.test
-    proxy: { upstreams: ["https://127.0.0.2:${port}"], tls: { ca_file: ${cert.certFile}, server_name: instance.test } }
-`
+    proxy: { upstreams: ["https://127.0.0.2:${port}"], tls: { ca_file: ${cert.certFile}, server_name: instance.test } }`
+    })
   })
   t.teardown(() => p.stop('SIGKILL'))
   const uap = await send(p.ports.http!, `127-0-0-2-${port}.uap.test`)
@@ -47,14 +37,12 @@ routes:
 
 t.test('IPv6 targets, Via, HSTS and https_redirect', async t => {
   const seen: http.IncomingHttpHeaders[] = []
-  const upstream = http.createServer((req, res) => {
+  const { port } = await httpUpstream(t, (req, res) => {
     seen.push(req.headers)
     let n = 0
     req.on('data', (d: Buffer) => { n += d.length })
     req.on('end', () => res.end(`got ${n} via ${req.socket.localAddress}`))
-  })
-  const port = await listen(upstream, '::1')
-  t.teardown(() => upstream.close())
+  }, '::1')
   // A fixed port for the TLS listener: redirects name it, so it cannot be port 0.
   const httpsPort = await freePort()
   const p = await startPortico({
@@ -85,15 +73,12 @@ t.test('IPv6 targets, Via, HSTS and https_redirect', async t => {
 })
 
 t.test('a reload that adds a listener keeps existing connections', async t => {
-  const cfg = (extra: string): string => `
-state_dir: \${STATE}
-admin: null
-listeners:
-  - { name: http, address: "127.0.0.1:0" }
-${extra}
-routes: [{ host: "*", respond: { body: ok } }]
-`
-  const p = await startPortico({ config: cfg('') })
+  const cfg = (extraPort?: number): string => testConfig({
+    access: true,
+    listeners: ['http', ...extraPort === undefined ? [] : [{ name: 'extra', port: extraPort }]],
+    routes: '  - { host: "*", respond: { body: ok } }'
+  })
+  const p = await startPortico({ config: cfg() })
   t.teardown(() => p.stop('SIGKILL'))
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
   t.teardown(() => agent.destroy())
@@ -107,7 +92,7 @@ routes: [{ host: "*", respond: { body: ok } }]
   const spare = await freePort()
   const from = p.logs.length
   const tmp = join(p.dir, 'n.yaml')
-  await writeFile(tmp, cfg(`  - { name: extra, address: "127.0.0.1:${spare}" }`).replaceAll('${STATE}', join(p.dir, 'state')))
+  await writeFile(tmp, cfg(spare).replaceAll('${STATE}', join(p.dir, 'state')))
   await rename(tmp, p.configFile)
   await p.waitForLog(l => l.msg === 'config reloaded', 8000, from)
   t.equal((await send(spare, 'a.test')).status, 200, 'new listener serves')

@@ -1,10 +1,9 @@
 import t from 'tap'
-import http from 'node:http'
 import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import net from 'node:net'
-import type { AddressInfo } from 'node:net'
 import { freePort, httpConfig, startPortico } from '../helpers/portico.js'
+import { httpUpstream, serve } from '../helpers/upstreams.js'
 import { send } from '../helpers/http.js'
 import { figure, scaled } from '../helpers/figures.js'
 
@@ -14,23 +13,17 @@ import { figure, scaled } from '../helpers/figures.js'
  * the body has not been read yet, so nothing is buffered and nothing is lost.
  */
 t.test('retries: 0 answers the dead member; a refused connect fails over with the body intact', async t => {
-  const live = http.createServer((req, res) => {
+  const live = await httpUpstream(t, (req, res) => {
     const hash = createHash('sha256')
     let n = 0
     req.on('data', (d: Buffer) => { n += d.length; hash.update(d) })
     req.on('end', () => res.end(`${req.method} ${n} ${hash.digest('hex')}`))
-  })
-  live.listen(0, '127.0.0.6')
-  await once(live, 'listening')
-  t.teardown(() => { live.closeAllConnections(); live.close() })
-  const livePort = (live.address() as AddressInfo).port
+  }, '127.0.0.6')
+  const livePort = live.port
   const deadPort = await freePort('127.0.0.5') // nothing listens: connects are refused
   // Accepts, reads the request, closes without answering: the request may have had effects.
-  const resetter = net.createServer(s => { s.on('error', () => {}); s.once('data', () => s.destroy()) })
-  resetter.listen(0, '127.0.0.7')
-  await once(resetter, 'listening')
-  t.teardown(() => resetter.close())
-  const resetPool = `["http://127.0.0.7:${(resetter.address() as AddressInfo).port}", "http://127.0.0.6:${livePort}"]`
+  const resetter = await serve(t, net.createServer(s => { s.on('error', () => {}); s.once('data', () => s.destroy()) }), '127.0.0.7')
+  const resetPool = `["${resetter.origin}", "http://127.0.0.6:${livePort}"]`
   // Each route has its own pool; the dead member is first, so a route's first request tries it first.
   const pool = `["http://127.0.0.5:${deadPort}", "http://127.0.0.6:${livePort}"]`
   const route = (name: string, extra = ''): string => `

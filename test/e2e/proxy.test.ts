@@ -1,142 +1,55 @@
 import t from 'tap'
 import http from 'node:http'
-import net from 'node:net'
 import { once } from 'node:events'
 import { rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { WebSocketServer, WebSocket } from 'ws'
+import { WebSocket } from 'ws'
 import { freePort, httpConfig, startPortico } from '../helpers/portico.js'
-import { send, type Reply } from '../helpers/http.js'
+import { send } from '../helpers/http.js'
+import { echoUpstream, httpUpstream, wsUpstream } from '../helpers/upstreams.js'
 
-interface Seen { method: string, url: string, headers: http.IncomingHttpHeaders }
+// UAP host rules and the forwarding headers (trusted proxies) are router decisions:
+// test/unit/router-inject-forwarding.test.ts. Here what needs the real binary.
 
-/** A loopback upstream that echoes what it received and counts connections. */
-async function upstream (host: string, handler?: http.RequestListener): Promise<{ port: number, seen: Seen[], connections: () => number, close: () => void }> {
-  const seen: Seen[] = []
-  let connections = 0
-  const server = http.createServer(handler ?? ((req, res) => {
-    seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers })
-    req.resume()
-    req.on('end', () => {
-      const body = JSON.stringify({ upstream: `${host}`, url: req.url, headers: req.headers })
-      res.writeHead(200, { 'content-type': 'application/json', connection: 'x-upstream-hop', 'x-upstream-hop': 'drop me', 'keep-alive': 'timeout=5' })
-      res.end(body)
-    })
-  }))
-  server.on('connection', () => { connections++ })
-  server.listen(0, host)
-  await once(server, 'listening')
-  return { port: (server.address() as net.AddressInfo).port, seen, connections: () => connections, close: () => { server.closeAllConnections(); server.close() } }
-}
-
-async function request (port: number, host: string, path = '/', headers: Record<string, string> = {}, method = 'GET'): Promise<Reply> {
-  return await send(port, host, { path, headers, method })
-}
-
-const base = (routes: string, extra = ''): string => httpConfig(routes, extra)
-
-t.test('UAP to a loopback instance', async t => {
-  const app = await upstream('127.0.0.2')
-  const refused = await upstream('127.0.0.3')
-  t.teardown(() => { app.close(); refused.close() })
-  const p = await startPortico({
-    config: base(`
-  - name: uap
-    uap: { domain: uap.test, allow: [127.0.0.2/32], ports: ["${app.port}", "${refused.port}"] }`)
-  })
-  t.teardown(() => p.stop('SIGKILL'))
-  const host = `http-127-0-0-2-${app.port}.uap.test`
-  const r = await request(p.ports.http!, host.toUpperCase(), '/lab/tree?token=a%2Fb&x=%20y', { connection: 'keep-alive, x-drop', 'x-drop': '1', 'x-keep': '2' })
-  t.equal(r.status, 200)
-  const echoed = JSON.parse(r.body) as { url: string, headers: http.IncomingHttpHeaders }
-  t.equal(echoed.url, '/lab/tree?token=a%2Fb&x=%20y', 'path and query byte for byte')
-  t.equal(echoed.headers.host, host.toUpperCase(), 'Host passed unchanged')
-  t.equal(echoed.headers['x-forwarded-proto'], 'http')
-  t.equal(echoed.headers['x-forwarded-for'], '127.0.0.1')
-  t.equal(echoed.headers['x-forwarded-host'], host.toUpperCase())
-  t.match(echoed.headers.forwarded, /^for=127\.0\.0\.1;proto=http;host="/)
-  t.ok(echoed.headers['x-request-id'])
-  t.equal(echoed.headers['x-drop'], undefined, 'header named in Connection dropped')
-  t.equal(echoed.headers['x-keep'], '2')
-  t.equal(r.headers['x-upstream-hop'], undefined, 'response header named in Connection dropped')
-  t.not(r.headers['keep-alive'], 'timeout=5', "upstream's keep-alive not passed on")
-
-  // Denied: outside the CIDR. The listener on 127.0.0.3 must see no connection.
-  const denied = await request(p.ports.http!, `http-127-0-0-3-${refused.port}.uap.test`)
-  t.equal(denied.status, 403)
-  t.match(denied.body, /outside the allowed networks/)
-  const badPort = await request(p.ports.http!, `http-127-0-0-2-${app.port + 1}.uap.test`)
-  t.equal(badPort.status, 403)
-  for (const h of ['999-1-1-1-80.uap.test', `http-127-0-0-02-${app.port}.uap.test`, `x.http-127-0-0-2-${app.port}.uap.test`]) {
-    t.equal((await request(p.ports.http!, h)).status, 403, h)
-  }
-  t.equal(refused.connections(), 0, 'no connection attempted to a denied target')
-  t.equal((await request(p.ports.http!, 'other.test')).status, 404)
-  const json = await request(p.ports.http!, '999-1-1-1-80.uap.test', '/', { accept: 'application/json' })
-  t.match(JSON.parse(json.body), { status: 403, request_id: String })
-})
-
-t.test('502, 504, pools with passive health and retry', async t => {
-  const a = await upstream('127.0.0.4')
-  const hang = await upstream('127.0.0.5', () => { /* never answers */ })
+t.test('502, 504, 413, pools with passive health and retry', async t => {
+  const a = await echoUpstream(t, '127.0.0.4')
+  const hang = await httpUpstream(t, () => { /* never answers */ }, '127.0.0.5')
   const closedPort = await freePort('127.0.0.6')
-  t.teardown(() => { a.close(); hang.close() })
   const p = await startPortico({
-    config: base(`
+    config: httpConfig(`
   - host: down.test
     proxy: { upstreams: ["http://127.0.0.6:${closedPort}"] }
   - host: hang.test
-    proxy: { upstreams: ["http://127.0.0.5:${hang.port}"], timeouts: { headers: 400ms } }
+    proxy: { upstreams: ["${hang.origin}"], timeouts: { headers: 400ms } }
   - host: pool.test
-    proxy: { upstreams: ["http://127.0.0.6:${closedPort}", "http://127.0.0.4:${a.port}"] }`)
+    proxy: { upstreams: ["http://127.0.0.6:${closedPort}", "${a.origin}"] }
+  - host: limit.test
+    proxy: { upstreams: ["${a.origin}"], max_body_size: 1k }`)
   })
   t.teardown(() => p.stop('SIGKILL'))
-  const down = await request(p.ports.http!, 'down.test')
+  const down = await send(p.ports.http!, 'down.test')
   t.equal(down.status, 502)
   t.match(down.body, /refused/)
   const started = Date.now()
-  const hung = await request(p.ports.http!, 'hang.test')
+  const hung = await send(p.ports.http!, 'hang.test')
   t.equal(hung.status, 504)
   t.ok(Date.now() - started < 5000, 'timeout in bounded time')
   for (let i = 0; i < 6; i++) {
-    const r = await request(p.ports.http!, 'pool.test', `/${i}`)
+    const r = await send(p.ports.http!, 'pool.test', { path: `/${i}` })
     t.equal(r.status, 200, `pool request ${i} served despite a dead member`)
   }
   t.equal(a.seen.length, 6)
-  const post = await request(p.ports.http!, 'pool.test', '/p', { 'content-length': '0' }, 'POST')
+  const post = await send(p.ports.http!, 'pool.test', { path: '/p', headers: { 'content-length': '0' }, method: 'POST' })
   t.equal(post.status, 200)
-})
-
-t.test('trusted proxies', async t => {
-  const app = await upstream('127.0.0.7')
-  t.teardown(() => app.close())
-  const routes = `
-  - host: "*"
-    proxy: { upstreams: ["http://127.0.0.7:${app.port}"] }`
-  const untrusted = await startPortico({ config: base(routes) })
-  t.teardown(() => untrusted.stop('SIGKILL'))
-  const spoof = { 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'https', forwarded: 'for=203.0.113.9' }
-  let h = (JSON.parse((await request(untrusted.ports.http!, 'a.test', '/', spoof)).body) as { headers: http.IncomingHttpHeaders }).headers
-  t.equal(h['x-forwarded-for'], '127.0.0.1', 'spoofed XFF replaced')
-  t.equal(h['x-forwarded-proto'], 'http')
-  t.equal(h.forwarded, 'for=127.0.0.1;proto=http;host="a.test"')
-  const trusted = await startPortico({ config: base(routes, 'trusted_proxies: [127.0.0.1/32]') })
-  t.teardown(() => trusted.stop('SIGKILL'))
-  h = (JSON.parse((await request(trusted.ports.http!, 'a.test', '/', spoof)).body) as { headers: http.IncomingHttpHeaders }).headers
-  t.equal(h['x-forwarded-for'], '203.0.113.9, 127.0.0.1', 'trusted XFF extended')
-  t.equal(h['x-forwarded-proto'], 'https')
-  t.equal(h.forwarded, 'for=203.0.113.9, for=127.0.0.1;proto=http;host="a.test"')
+  // The body limit's end-to-end smoke (its cases: test/unit/router-inject.test.ts).
+  const big = await send(p.ports.http!, 'limit.test', { method: 'POST', body: Buffer.alloc(2048) })
+  t.equal(big.status, 413, 'a body over max_body_size: 413')
+  t.equal(a.seen.length, 7, 'and it never reached the upstream')
 })
 
 t.test('websocket echo, surviving a reload', async t => {
-  const server = http.createServer()
-  const wss = new WebSocketServer({ server })
-  wss.on('connection', (ws, req) => { ws.on('message', (m, binary) => ws.send(binary ? m : `echo:${m.toString()}:${req.headers.host}`)) })
-  server.listen(0, '127.0.0.8')
-  await once(server, 'listening')
-  const port = (server.address() as net.AddressInfo).port
-  t.teardown(() => { wss.close(); server.closeAllConnections(); server.close() })
-  const cfg = (extra: string): string => base(`
+  const { port } = await wsUpstream(t, (ws, req) => { ws.on('message', (m, binary) => ws.send(binary ? m : `echo:${m.toString()}:${req.headers.host}`)) })
+  const cfg = (extra: string): string => httpConfig(`
   - name: uap
     uap: { domain: uap.test, allow: [127.0.0.0/8] }
   - host: "${extra}"
@@ -171,15 +84,9 @@ t.test('websocket echo, surviving a reload', async t => {
 })
 
 t.test('idle websocket tunnels are closed after websocket_idle_timeout', async t => {
-  const server = http.createServer()
-  const wss = new WebSocketServer({ server })
-  wss.on('connection', ws => { ws.on('message', m => ws.send(m)) })
-  server.listen(0, '127.0.0.8')
-  await once(server, 'listening')
-  const port = (server.address() as net.AddressInfo).port
-  t.teardown(() => { wss.close(); server.closeAllConnections(); server.close() })
+  const { port } = await wsUpstream(t, ws => { ws.on('message', m => ws.send(m)) })
   const p = await startPortico({
-    config: base(`
+    config: httpConfig(`
   - host: ws.test
     proxy: { upstreams: ["http://127.0.0.8:${port}"], websocket_idle_timeout: 600ms }`)
   })

@@ -1,12 +1,10 @@
 import t from 'tap'
-import http from 'node:http'
 import net from 'node:net'
-import { once } from 'node:events'
 import { join } from 'node:path'
-import type { AddressInfo } from 'node:net'
 import { ensureSelfSigned } from '../../src/tls/index.js'
 import { makeTempDir, plainAndTlsConfig, startPortico, type LogLine } from '../helpers/portico.js'
 import { send, sendH2 } from '../helpers/http.js'
+import { httpUpstream, serve } from '../helpers/upstreams.js'
 import { rawExchange } from '../helpers/raw-socket.js'
 
 /**
@@ -18,28 +16,23 @@ import { rawExchange } from '../helpers/raw-socket.js'
 t.test('one request-opening path; request bytes of streamed uploads', async t => {
   const { dir, cleanup } = await makeTempDir()
   t.teardown(cleanup)
-  const app = http.createServer((req, res) => { req.resume(); req.on('end', () => res.end('ok')) })
-  app.listen(0, '127.0.0.2')
-  await once(app, 'listening')
+  const app = await httpUpstream(t, (req, res) => { req.resume(); req.on('end', () => res.end('ok')) })
   // Accepts and reads, never answers: the headers timeout fires.
-  const mute = net.createServer(s => { s.on('error', () => {}); s.resume() })
-  mute.listen(0, '127.0.0.3')
-  await once(mute, 'listening')
-  t.teardown(() => { app.closeAllConnections(); app.close(); mute.close() })
+  const mute = await serve(t, net.createServer(s => { s.on('error', () => {}); s.resume() }), '127.0.0.3')
   const cert = await ensureSelfSigned(join(dir, 'edge'), ['app.test', 'redir.test'])
   const p = await startPortico({
     dir,
     config: plainAndTlsConfig(cert, `
   - name: app
     host: app.test
-    proxy: { upstreams: ["http://127.0.0.2:${(app.address() as AddressInfo).port}"] }
+    proxy: { upstreams: ["${app.origin}"] }
   - name: secure-only
     host: redir.test
     https_redirect: true
     respond: { body: secure }
   - name: mute
     host: mute.test
-    proxy: { upstreams: ["http://127.0.0.3:${(mute.address() as AddressInfo).port}"], timeouts: { headers: 300ms } }
+    proxy: { upstreams: ["${mute.origin}"], timeouts: { headers: 300ms } }
 `)
   })
   t.teardown(() => p.stop('SIGKILL'))

@@ -1,29 +1,24 @@
-import t from 'tap'
-import http from 'node:http'
+import t, { type Test } from 'tap'
 import https from 'node:https'
 import { writeFile } from 'node:fs/promises'
-import net from 'node:net'
-import { once } from 'node:events'
-import { httpConfig, startPortico } from '../helpers/portico.js'
+import { httpConfig, startPortico, testConfig } from '../helpers/portico.js'
+import { httpUpstream } from '../helpers/upstreams.js'
 import { figure } from '../helpers/figures.js'
 import { rawExchange } from '../helpers/raw-socket.js'
 
-/** What an upstream received: request target and Host, per upstream. */
-async function recorder (name: string): Promise<{ port: number, seen: Array<{ url: string, host: string }>, close: () => void }> {
+/** An upstream answering its name that records what it received: request target and Host. */
+async function recorder (t: Test, name: string): Promise<{ port: number, seen: Array<{ url: string, host: string }> }> {
   const seen: Array<{ url: string, host: string }> = []
-  const server = http.createServer((req, res) => { seen.push({ url: req.url ?? '', host: req.headers.host ?? '' }); req.resume(); res.end(name) })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  return { port: (server.address() as net.AddressInfo).port, seen, close: () => { server.closeAllConnections(); server.close() } }
+  const { port } = await httpUpstream(t, (req, res) => { seen.push({ url: req.url ?? '', host: req.headers.host ?? '' }); req.resume(); res.end(name) })
+  return { port, seen }
 }
 
 t.test('paths are forwarded as received; absolute-form targets route by their own authority', async t => {
-  const a = await recorder('A')
-  const b = await recorder('B')
-  t.teardown(() => { a.close(); b.close() })
+  const a = await recorder(t, 'A')
+  const b = await recorder(t, 'B')
   const p = await startPortico({
-    config: httpConfig(`  - { name: b, host: b.test, proxy: { upstreams: ["http://127.0.0.1:${b.port}"] } }
-  - { name: a, host: a.test, proxy: { upstreams: ["http://127.0.0.1:${a.port}"] } }`)
+    config: httpConfig(`  - { name: b, host: b.test, proxy: { upstreams: ["http://127.0.0.2:${b.port}"] } }
+  - { name: a, host: a.test, proxy: { upstreams: ["http://127.0.0.2:${a.port}"] } }`)
   })
   t.teardown(() => p.stop('SIGKILL'))
   const port = p.ports.http!
@@ -60,14 +55,12 @@ t.test('paths are forwarded as received; absolute-form targets route by their ow
 })
 
 t.test('tls.strict_sni_host: Host must match the SNI name (421), off by default', async t => {
-  const config = (strict: boolean): string => `
-state_dir: \${STATE}
-admin: null
-log: { level: info, access: false }
-listeners: [{ name: https, address: "127.0.0.1:0", tls: true }]
-tls: { self_signed: { names: [a.test, b.test] }, strict_sni_host: ${strict} }
-routes: [{ name: any, respond: { status: 200, body: "ok" } }]
-`
+  const config = (strict: boolean): string => testConfig({
+    listeners: [{ name: 'https', tls: true }],
+    selfSigned: ['a.test', 'b.test'],
+    tls: `strict_sni_host: ${strict}`,
+    routes: '  - { name: any, respond: { status: 200, body: "ok" } }'
+  })
   const p = await startPortico({ config: config(true) })
   t.teardown(() => p.stop('SIGKILL'))
   const port = p.ports.https!

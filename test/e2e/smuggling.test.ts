@@ -1,8 +1,6 @@
 import t from 'tap'
-import http from 'node:http'
-import net from 'node:net'
-import { once } from 'node:events'
 import { httpConfig, startPortico } from '../helpers/portico.js'
+import { httpUpstream } from '../helpers/upstreams.js'
 import { figure } from '../helpers/figures.js'
 import { rawExchange } from '../helpers/raw-socket.js'
 
@@ -47,16 +45,13 @@ interface Seen { method: string, url: string, body: string }
 
 t.test('request smuggling corpus: rejected, or exactly one request reaches the upstream', async t => {
   const seen: Seen[] = []
-  const upstream = http.createServer((req, res) => {
+  const upstream = await httpUpstream(t, (req, res) => {
     let body = ''
     req.setEncoding('latin1')
     req.on('data', (d: string) => { body += d })
     req.on('end', () => { seen.push({ method: req.method ?? '', url: req.url ?? '', body }); res.end('upstream') })
-  })
-  upstream.listen(0, '127.0.0.1')
-  await once(upstream, 'listening')
-  t.teardown(() => { upstream.closeAllConnections(); upstream.close() })
-  const port = (upstream.address() as net.AddressInfo).port
+  }, '127.0.0.1')
+  const port = upstream.port
   const p = await startPortico({ config: httpConfig(`  - name: app\n    proxy: { upstreams: ["http://127.0.0.1:${port}"] }`) })
   t.teardown(() => p.stop('SIGKILL'))
 

@@ -1,11 +1,10 @@
 import t from 'tap'
-import http from 'node:http'
 import { once } from 'node:events'
 import { mkdir, copyFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
-import type { AddressInfo } from 'node:net'
-import { WebSocketServer, WebSocket } from 'ws'
-import { freePort, startPortico } from '../helpers/portico.js'
+import { WebSocket } from 'ws'
+import { freePort, startPortico, testConfig } from '../helpers/portico.js'
+import { wsUpstream } from '../helpers/upstreams.js'
 import { send } from '../helpers/http.js'
 import { launchBrowser } from '../helpers/browser.js'
 import { requires } from '../helpers/required.js'
@@ -13,28 +12,18 @@ import { requires } from '../helpers/required.js'
 const ROOT = resolve(import.meta.dirname, '../..')
 
 t.test('Prometheus metrics and the status page (in Chromium)', requires('command:chromium'), async t => {
-  const server = http.createServer((_req, res) => res.end('app'))
-  const wss = new WebSocketServer({ server })
-  wss.on('connection', ws => ws.on('message', m => ws.send(m)))
-  server.listen(0, '127.0.0.2')
-  await once(server, 'listening')
-  const port = (server.address() as AddressInfo).port
-  t.teardown(() => { wss.close(); server.closeAllConnections(); server.close() })
+  const app = await wsUpstream(t, ws => ws.on('message', m => ws.send(m)), '127.0.0.2', (_req, res) => res.end('app'))
   const dead = await freePort('127.0.0.3')
   const p = await startPortico({
-    config: `
-state_dir: \${STATE}
-admin: { address: "127.0.0.1:0" }
-log: { level: info, access: false }
-listeners:
-  - { name: http, address: "127.0.0.1:0" }
-  - { name: https, address: "127.0.0.1:0", tls: true }
-tls: { self_signed: { names: [status.test] } }
-routes:
-  - { name: app, host: app.test, proxy: { upstreams: ["http://127.0.0.2:${port}"] } }
+    config: testConfig({
+      admin: true,
+      listeners: ['http', { name: 'https', tls: true }],
+      selfSigned: ['status.test'],
+      routes: `
+  - { name: app, host: app.test, proxy: { upstreams: ["${app.origin}"] } }
   - { name: broken, host: broken.test, proxy: { upstreams: ["http://127.0.0.3:${dead}"] } }
-  - { name: hello, host: hello.test, respond: { body: hi } }
-`
+  - { name: hello, host: hello.test, respond: { body: hi } }`
+    })
   })
   t.teardown(() => p.stop('SIGKILL'))
   for (let i = 0; i < 3; i++) t.equal((await send(p.ports.http!, 'app.test')).status, 200)
@@ -83,26 +72,14 @@ routes:
 t.test('admin on a non-loopback address needs a token', async t => {
   const p = await startPortico({
     expectReady: false,
-    config: `
-state_dir: \${STATE}
-admin: { address: "0.0.0.0:0" }
-listeners: [{ name: http, address: "127.0.0.1:0" }]
-`
+    config: testConfig({ admin: { address: '0.0.0.0:0' } })
   })
   t.equal((await p.exited).code, 1)
   t.match(p.stderr.join("\n"), /admin\.address: an admin listener beyond loopback needs admin\.token_file/)
 })
 
 t.test('access log to a file, reopened on SIGUSR1 (logrotate)', async t => {
-  const p = await startPortico({
-    config: `
-state_dir: \${STATE}
-admin: null
-log: { level: info, access_file: access.log }
-listeners: [{ name: http, address: "127.0.0.1:0" }]
-routes: [{ host: "*", respond: { body: ok } }]
-`
-  })
+  const p = await startPortico({ config: testConfig({ access: true, log: 'access_file: access.log', routes: '  - { host: "*", respond: { body: ok } }' }) })
   t.teardown(() => p.stop('SIGKILL'))
   const file = resolve(p.dir, 'access.log')
   await send(p.ports.http!, 'one.test', { path: '/first' })
@@ -128,19 +105,12 @@ routes: [{ host: "*", respond: { body: ok } }]
 
 t.test('admin bearer token', async t => {
   const { writeFile } = await import('node:fs/promises')
-  const p0 = await startPortico({ config: `
-state_dir: \${STATE}
-admin: { address: "127.0.0.1:0", token_file: token }
-listeners: [{ name: http, address: "127.0.0.1:0" }]
-`, expectReady: false })
+  const config = testConfig({ admin: { tokenFile: 'token' }, access: true })
+  const p0 = await startPortico({ config, expectReady: false })
   // The token file does not exist yet: startup fails with a clear error.
   t.equal((await p0.exited).code, 1)
   await writeFile(resolve(p0.dir, 'token'), 's3cret\n')
-  const p = await startPortico({ dir: p0.dir, config: `
-state_dir: \${STATE}
-admin: { address: "127.0.0.1:0", token_file: token }
-listeners: [{ name: http, address: "127.0.0.1:0" }]
-` })
+  const p = await startPortico({ dir: p0.dir, config })
   t.teardown(() => p.stop('SIGKILL'))
   t.equal((await fetch(`${p.adminUrl}/readyz`)).status, 401, 'no token: 401')
   t.equal((await fetch(`${p.adminUrl}/readyz`, { headers: { authorization: 'Bearer wrong' } })).status, 401)

@@ -1,10 +1,9 @@
 import t from 'tap'
 import http from 'node:http'
-import net from 'node:net'
-import { once } from 'node:events'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { startPortico } from '../helpers/portico.js'
+import { httpConfig, startPortico } from '../helpers/portico.js'
+import { serve } from '../helpers/upstreams.js'
 import { watchRss, MiB } from '../helpers/rss.js'
 
 // 1 GiB each way through the proxy with portico's RSS sampled from /proc: bodies must stream
@@ -36,19 +35,8 @@ t.test('1 GiB upload and download with bounded memory', async t => {
       void pipeline(source(bytes), res).catch(() => {})
     }
   })
-  server.listen(0, '127.0.0.9')
-  await once(server, 'listening')
-  const port = (server.address() as net.AddressInfo).port
-  t.teardown(() => { server.closeAllConnections(); server.close() })
-  const p = await startPortico({
-    config: `
-state_dir: \${STATE}
-admin: null
-log: { level: info, access: false }
-listeners: [{ name: http, address: "127.0.0.1:0" }]
-routes: [{ host: "*", proxy: { upstreams: ["http://127.0.0.9:${port}"] } }]
-`
-  })
+  const { origin } = await serve(t, server, '127.0.0.9')
+  const p = await startPortico({ config: httpConfig(`  - { host: "*", proxy: { upstreams: ["${origin}"] } }`) })
   t.teardown(() => p.stop('SIGKILL'))
   const pid = p.child.pid!
   // Upload: a client that pushes the body as fast as portico takes it.

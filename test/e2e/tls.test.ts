@@ -6,7 +6,7 @@ import { X509Certificate } from 'node:crypto'
 import { copyFile, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ensureSelfSigned } from '../../src/tls/index.js'
-import { makeTempDir, startPortico } from '../helpers/portico.js'
+import { makeTempDir, startPortico, testConfig } from '../helpers/portico.js'
 
 /** The leaf certificate a TLS handshake with this SNI name returns (undefined = no SNI). */
 async function servedCert (port: number, servername: string | undefined): Promise<{ subject: string, serial: string, alpn: string | false }> {
@@ -30,16 +30,7 @@ t.test('SNI picks among certificates; h2 and h1 via ALPN; renewal swapped in', a
   t.equal((await ensureSelfSigned(join(dir, 'a'), ['a.test'])).generated, false, 'reused on the next run')
   const p = await startPortico({
     dir,
-    config: `
-state_dir: \${STATE}
-admin: null
-listeners: [{ name: https, address: "127.0.0.1:0", tls: true }]
-tls:
-  certificates:
-    - { cert_file: ${a.certFile}, key_file: ${a.keyFile} }
-    - { cert_file: ${b.certFile}, key_file: ${b.keyFile} }
-routes: [{ host: "*", respond: { body: "tls-ok" } }]
-`
+    config: testConfig({ access: true, listeners: [{ name: 'https', tls: true }], certs: [a, b], routes: '  - { host: "*", respond: { body: "tls-ok" } }' })
   })
   t.teardown(() => p.stop('SIGKILL'))
   const port = p.ports.https!
@@ -100,12 +91,7 @@ t.test('mismatched key and certificate is refused with a clear error', async t =
   const p = await startPortico({
     dir,
     expectReady: false,
-    config: `
-state_dir: \${STATE}
-admin: null
-listeners: [{ name: https, address: "127.0.0.1:0", tls: true }]
-tls: { certificates: [{ cert_file: ${a.certFile}, key_file: ${b.keyFile} }] }
-`
+    config: testConfig({ access: true, listeners: [{ name: 'https', tls: true }], certs: [{ certFile: a.certFile, keyFile: b.keyFile }] })
   })
   t.equal((await p.exited).code, 1)
   t.match(p.stderr.join('\n'), /does not match the certificate/)

@@ -2,12 +2,11 @@ import t from 'tap'
 import http from 'node:http'
 import https from 'node:https'
 import net from 'node:net'
-import { once } from 'node:events'
 import { join } from 'node:path'
 import { readFile } from 'node:fs/promises'
-import type { AddressInfo } from 'node:net'
 import { ensureSelfSigned } from '../../src/tls/index.js'
 import { makeTempDir, plainAndTlsConfig, startPortico, type LogLine } from '../helpers/portico.js'
+import { serve } from '../helpers/upstreams.js'
 import { send, sendH2, type Reply } from '../helpers/http.js'
 import { rawExchange } from '../helpers/raw-socket.js'
 import { figure, scaled } from '../helpers/figures.js'
@@ -24,12 +23,6 @@ function receivedCookies (raw: string[]): string[] {
   const out: string[] = []
   for (let i = 0; i < raw.length; i += 2) if ((raw[i] as string).toLowerCase() === 'cookie') out.push(raw[i + 1] as string)
   return out
-}
-
-async function listen (server: net.Server, host: string): Promise<number> {
-  server.listen(0, host)
-  await once(server, 'listening')
-  return (server.address() as AddressInfo).port
 }
 
 /** The app: each path one behaviour a real app has. */
@@ -101,21 +94,16 @@ function racyUpstream (): net.Server & { killed: number } {
 t.test('apps behind the UAP, plain proxy and CORS routes over h1, TLS and h2', async t => {
   const { dir, cleanup } = await makeTempDir()
   t.teardown(cleanup)
-  const upstream = app()
-  const appPort = await listen(upstream, '127.0.0.2')
+  const { port: appPort } = await serve(t, app())
   const racy = racyUpstream()
-  const racyPort = await listen(racy, '127.0.0.3')
+  const { port: racyPort } = await serve(t, racy, '127.0.0.3')
   const tlsCert = await ensureSelfSigned(join(dir, 'instance'), ['instance.example'])
   const sni: Array<string | false> = []
   const tlsInstance = https.createServer({ cert: await readFile(tlsCert.certFile), key: await readFile(tlsCert.keyFile) }, (req, res) => {
     sni.push((req.socket as unknown as { servername: string | false }).servername)
     appHandler(req, res)
   })
-  const tlsPort = await listen(tlsInstance, '127.0.0.4')
-  t.teardown(() => {
-    for (const s of [upstream, tlsInstance]) { s.closeAllConnections(); s.close() }
-    racy.close()
-  })
+  const { port: tlsPort } = await serve(t, tlsInstance, '127.0.0.4')
   const cert = await ensureSelfSigned(join(dir, 'edge'), ['*.uap.test', 'proxy.test', 'cors.test', 'sse.test', 'race.test'])
   const origin = `http://127.0.0.2:${appPort}`
   const p = await startPortico({

@@ -1,20 +1,18 @@
-import t from 'tap'
-import http from 'node:http'
+import t, { type Test } from 'tap'
 import tls from 'node:tls'
 import https from 'node:https'
-import { once } from 'node:events'
 import { join } from 'node:path'
-import type { AddressInfo } from 'node:net'
 import { ensureSelfSigned } from '../../src/tls/index.js'
-import { makeTempDir, startPortico } from '../helpers/portico.js'
+import { makeTempDir, startPortico, testConfig } from '../helpers/portico.js'
+import { httpUpstream } from '../helpers/upstreams.js'
 import { send } from '../helpers/http.js'
 
 interface Seen { method: string, cookie: string | undefined }
 
 /** An "instance" app that sets cookies with every kind of Domain attribute and records requests. */
-async function instance (host: string): Promise<{ port: number, seen: Seen[], close: () => void }> {
+async function instance (t: Test, host: string): Promise<{ port: number, seen: Seen[] }> {
   const seen: Seen[] = []
-  const server = http.createServer((req, res) => {
+  const { port } = await httpUpstream(t, (req, res) => {
     seen.push({ method: req.method ?? '', cookie: req.headers.cookie })
     const self = (req.headers.host ?? '').replace(/:\d+$/, '')
     res.setHeader('set-cookie', [
@@ -25,34 +23,24 @@ async function instance (host: string): Promise<{ port: number, seen: Seen[], cl
     res.setHeader('x-powered-by', 'tornado')
     res.setHeader('access-control-allow-origin', '*')
     res.end(`${req.method} from ${host}`)
-  })
-  server.listen(0, host)
-  await once(server, 'listening')
-  return { port: (server.address() as AddressInfo).port, seen, close: () => { server.closeAllConnections(); server.close() } }
+  }, host)
+  return { port, seen }
 }
 
 t.test('UAP isolation: cookies, hardening, CORS parity, two domains, dual stack', async t => {
   const { dir, cleanup } = await makeTempDir()
   t.teardown(cleanup)
-  const a = await instance('127.0.0.2')
-  const b = await instance('127.0.0.3')
-  t.teardown(() => { a.close(); b.close() })
+  const a = await instance(t, '127.0.0.2')
+  const b = await instance(t, '127.0.0.3')
   const certA = await ensureSelfSigned(join(dir, 'a'), ['*.uap-a.test', 'uap-a.test'])
   const certB = await ensureSelfSigned(join(dir, 'b'), ['*.uap-b.test', 'uap-b.test'])
   const p = await startPortico({
     dir,
-    config: `
-state_dir: \${STATE}
-admin: null
-listeners:
-  - { name: v4, address: "127.0.0.1:0", tls: true }
-  - { name: v6, address: "[::1]:0", tls: true }
-  - { name: plain, address: "127.0.0.1:0" }
-tls:
-  certificates:
-    - { cert_file: ${certA.certFile}, key_file: ${certA.keyFile} }
-    - { cert_file: ${certB.certFile}, key_file: ${certB.keyFile} }
-routes:
+    config: testConfig({
+      access: true,
+      listeners: [{ name: 'v4', tls: true }, { name: 'v6', host: '[::1]', tls: true }, 'plain'],
+      certs: [certA, certB],
+      routes: `
   - name: uap-a
     uap: { domain: uap-a.test, allow: [127.0.0.2/32], default_scheme: http }
     response_headers: { remove: [server, x-powered-by], set: { x-content-type-options: nosniff } }
@@ -65,8 +53,8 @@ routes:
   - name: uap-a-apex
     host: [uap-a.test, uap-b.test]
     https_redirect: true
-    respond: { status: 404, body: "not an instance" }
-`
+    respond: { status: 404, body: "not an instance" }`
+    })
   })
   t.teardown(() => p.stop('SIGKILL'))
   const hostA = `http-127-0-0-2-${a.port}.uap-a.test`

@@ -1,8 +1,9 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import net from 'node:net'
 import http from 'node:http'
 import { once } from 'node:events'
 import { httpConfig, startPortico, type Portico } from '../helpers/portico.js'
+import { serve } from '../helpers/upstreams.js'
 import { until } from '../helpers/wait.js'
 import { figure } from '../helpers/figures.js'
 
@@ -29,8 +30,9 @@ const faults: Record<string, Fault> = {
   'hang': () => {}
 }
 
-async function faultyUpstream (): Promise<{ port: number, close: () => void }> {
+async function faultyUpstream (t: Test): Promise<{ port: number }> {
   const sockets = new Set<net.Socket>()
+  t.teardown(() => { for (const s of sockets) s.destroy() })
   const server = net.createServer(s => {
     sockets.add(s)
     s.on('error', () => {})
@@ -41,9 +43,7 @@ async function faultyUpstream (): Promise<{ port: number, close: () => void }> {
       faults[path]?.(s)
     })
   })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  return { port: (server.address() as net.AddressInfo).port, close: () => { for (const s of sockets) s.destroy(); server.close() } }
+  return { port: (await serve(t, server, '127.0.0.1')).port }
 }
 
 interface Outcome { status: number | undefined, aborted: boolean, ms: number }
@@ -66,8 +66,7 @@ async function get (port: number, path: string): Promise<Outcome> {
 const metric = async (p: Portico, name: string): Promise<number> => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(await (await fetch(`${p.adminUrl}/metrics`)).text())?.[1])
 
 t.test('misbehaving upstreams: bounded 502/504 or an aborted response, nothing leaked', async t => {
-  const up = await faultyUpstream()
-  t.teardown(up.close)
+  const up = await faultyUpstream(t)
   const p = await startPortico({
     config: httpConfig(`  - name: faulty
     proxy: { upstreams: ["http://127.0.0.1:${up.port}"], retries: 0, timeouts: { headers: 1s, idle: 1s } }`).replace('admin: null', 'admin: { address: "127.0.0.1:0" }')

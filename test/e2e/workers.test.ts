@@ -3,7 +3,8 @@ import http from 'node:http'
 import net from 'node:net'
 import { rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { startPortico, freePort, type Portico } from '../helpers/portico.js'
+import { startPortico, freePort, testConfig, type Portico } from '../helpers/portico.js'
+import { httpUpstream } from '../helpers/upstreams.js'
 import { send } from '../helpers/http.js'
 import { until } from '../helpers/wait.js'
 import { figure } from '../helpers/figures.js'
@@ -13,22 +14,17 @@ interface Ready {
   workers: { configured: number, respawns: number, running: Array<{ pid: number, generation: number, inflight: number, requests: number }> }
 }
 
-const config = (port: number, admin: number, upstream: number, body: string, extraListener = ''): string => `
-state_dir: \${STATE}
-workers: 2
-log: { level: info, access: false }
-admin: { address: "127.0.0.1:${admin}" }
-shutdown_timeout: 5s
-listeners:
-  - { name: http, address: "127.0.0.1:${port}" }
-${extraListener}
-routes:
+const config = (port: number, admin: number, upstream: number, body: string, extraPort?: number): string => testConfig({
+  admin,
+  extra: 'workers: 2\nshutdown_timeout: 5s',
+  listeners: [{ name: 'http', port }, ...extraPort === undefined ? [] : [{ name: 'extra', port: extraPort }]],
+  routes: `
   - name: slow
     path: /slow
-    proxy: { upstreams: ["http://127.0.0.1:${upstream}"] }
+    proxy: { upstreams: ["http://127.0.0.2:${upstream}"] }
   - name: home
-    respond: { status: 200, body: "${body}" }
-`
+    respond: { status: 200, body: "${body}" }`
+})
 
 const ready = async (p: Portico): Promise<Ready> => await (await fetch(`${p.adminUrl}/readyz`)).json() as Ready
 
@@ -43,23 +39,16 @@ async function bodies (port: number, count: number, width = 10): Promise<string[
 }
 
 /** An upstream that holds /slow requests until released. */
-async function holdingUpstream (): Promise<{ port: number, held: () => number, release: () => void, close: () => Promise<void> }> {
+async function holdingUpstream (t: Test): Promise<{ port: number, held: () => number, release: () => void }> {
   const waiting: http.ServerResponse[] = []
-  const server = http.createServer((_req, res) => { waiting.push(res) })
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    held: () => waiting.length,
-    release: () => { for (const res of waiting.splice(0)) res.end('slow done') },
-    close: async () => { server.closeAllConnections(); await new Promise(resolve => server.close(resolve)) }
-  }
+  const { port } = await httpUpstream(t, (_req, res) => { waiting.push(res) })
+  return { port, held: () => waiting.length, release: () => { for (const res of waiting.splice(0)) res.end('slow done') } }
 }
 
 const alive = (pid: number): boolean => { try { process.kill(pid, 0); return true } catch { return false } }
 
 async function setup (t: Test, body: string): Promise<{ p: Portico, port: number, admin: number, up: Awaited<ReturnType<typeof holdingUpstream>> }> {
-  const up = await holdingUpstream()
-  t.teardown(up.close)
+  const up = await holdingUpstream(t)
   const port = await freePort()
   const admin = await freePort()
   const p = await startPortico({ config: config(port, admin, up.port, body) })
@@ -114,7 +103,7 @@ t.test('workers: 2 — a reload is applied by all workers or none', async t => {
   await new Promise<void>(resolve => squatter.listen(0, '127.0.0.1', resolve))
   t.teardown(() => { squatter.close() })
   const taken = (squatter.address() as net.AddressInfo).port
-  await writeFile(p.configFile, config(port, admin, up.port, 'v2', `  - { name: extra, address: "127.0.0.1:${taken}" }`))
+  await writeFile(p.configFile, config(port, admin, up.port, 'v2', taken))
   const refused = await fetch(`${p.adminUrl}/reload`, { method: 'POST', headers: { 'x-portico-admin': '1' } })
   t.equal(refused.status, 422)
   t.match(JSON.stringify(await refused.json()), /EADDRINUSE/, 'the bind error is reported')

@@ -9,7 +9,10 @@ const run = promisify(execFile)
 export interface Dockerd {
   socket: string
   endpoint: string
+  /** A docker CLI command against this dockerd, killed after 60 s. */
   docker (...args: string[]): Promise<string>
+  /** The same with its own limit, for the slow ones (a build, an image import) on a loaded machine. */
+  dockerWithin (timeoutMs: number, ...args: string[]): Promise<string>
   /** SIGKILL dockerd (containers die with it on restart). */
   kill (): Promise<void>
   start (): Promise<void>
@@ -77,6 +80,7 @@ export async function startDockerd (): Promise<Dockerd> {
     socket,
     endpoint: `unix://${socket}`,
     docker: async (...args) => (await run('docker', args, { env, timeout: 60_000 })).stdout.trim(),
+    dockerWithin: async (timeoutMs, ...args) => (await run('docker', args, { env, timeout: timeoutMs })).stdout.trim(),
     kill: async () => {
       await stopped('SIGKILL')
       await killLeftovers()
@@ -141,7 +145,8 @@ export async function importNodeBase (d: Dockerd, nodeBinary: string, tag = 'por
     await run('chmod', ['1777', join(dir, 'tmp')])
     await writeFile(join(dir, 'etc/passwd'), 'root:x:0:0:root:/:/bin/sh\n')
     await run('tar', ['-C', dir, '-cf', `${dir}.tar`, '.'])
-    await d.docker('import', `${dir}.tar`, tag)
+    // Node and its libraries are ~120 MB: more than the default limit allows on a loaded machine.
+    await d.dockerWithin(180_000, 'import', `${dir}.tar`, tag)
     return tag
   } finally {
     await rm(dir, { recursive: true, force: true })

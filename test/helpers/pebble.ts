@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
-import { freePort } from './portico.js'
+import { freePort, testConfig } from './portico.js'
 import { makePki, type Pki } from './pki.js'
 import type { Test } from 'tap'
 
@@ -118,16 +118,16 @@ export async function http01Ca (t: Test, dir: string): Promise<Http01Ca> {
   return { pebble, dns: dns.dns, httpPort, httpsPort, adminPort }
 }
 
-/** portico's config for an `http01Ca`: HTTP + HTTPS + admin listeners, one www.test certificate. */
+/**
+ * portico's config for an `http01Ca`: HTTP + HTTPS + admin listeners, one www.test certificate;
+ * `routes` as for testConfig, `top` more top-level YAML.
+ */
 export function http01Config (ca: Http01Ca, opts: { routes: string, top?: string, acmeExtra?: string }): string {
-  return `
-state_dir: \${STATE}
-${opts.top ?? ''}
-admin: { address: "127.0.0.1:${ca.adminPort}" }
-listeners:
-  - { name: http, address: "127.0.0.1:${ca.httpPort}" }
-  - { name: https, address: "127.0.0.1:${ca.httpsPort}", tls: true }
-routes: ${opts.routes}
-${acmeConfig(ca.pebble, '    - { name: www.test, domains: [www.test], challenge: http-01 }', opts.acmeExtra ?? '')}
-`
+  return testConfig({
+    admin: ca.adminPort,
+    access: true,
+    listeners: [{ name: 'http', port: ca.httpPort }, { name: 'https', tls: true, port: ca.httpsPort }],
+    extra: `${opts.top ?? ''}\n${acmeConfig(ca.pebble, '    - { name: www.test, domains: [www.test], challenge: http-01 }', opts.acmeExtra ?? '')}`,
+    routes: opts.routes
+  })
 }

@@ -54,6 +54,12 @@ function withTestEngine (config: string): string {
   return doc.toString()
 }
 
+/**
+ * How long a start may take. Generous: with several suites sharing 2 cores (load 25+), Node
+ * alone took 12 s to the first log line, and a TLS or ACME config more than the 20 s allowed before.
+ */
+const READY_TIMEOUT_MS = 60_000
+
 /** Spawns `portico run` on a config written to a temp dir and waits until it logs "portico ready". */
 export async function startPortico (opts: StartOptions): Promise<Portico> {
   const dir = opts.dir ?? (await makeTempDir()).dir
@@ -97,7 +103,7 @@ export async function startPortico (opts: StartOptions): Promise<Portico> {
     }
   }
   if (opts.expectReady !== false) {
-    const ready = await waitForLog(l => l.msg === 'portico ready', 20_000).catch(async (err: Error) => {
+    const ready = await waitForLog(l => l.msg === 'portico ready', READY_TIMEOUT_MS).catch(async (err: Error) => {
       child.kill('SIGKILL')
       await exited
       throw err
@@ -134,20 +140,76 @@ export async function freePort (host = '127.0.0.1'): Promise<number> {
   })
 }
 
+/** The routes of a test that only needs an answer: every host gets 200 "ok". */
+export const OK_ROUTES = '  - { host: "*", respond: { body: ok } }'
+
+/** A listener of a test config: a name alone is plain HTTP on 127.0.0.1, port 0. */
+export type ListenerSpec = string | { name: string, tls?: boolean, port?: number, host?: string, engine?: string }
+
+export interface TestConfig {
+  /** The `routes` list items (YAML, indented two spaces); none: no `routes` key. */
+  routes?: string
+  /** More top-level YAML (placed before `routes`). */
+  extra?: string
+  /** Default: one plain-HTTP listener `http`. */
+  listeners?: readonly ListenerSpec[]
+  /** The admin listener on loopback: true = port 0, a number = that port; or an address and token file. Default: none. */
+  admin?: boolean | number | { address?: string, tokenFile?: string }
+  /** The access log (default off); `log`: more keys of the `log` section. */
+  access?: boolean
+  log?: string
+  /** Default `${STATE}`, the state dir startPortico makes in its temp dir. */
+  stateDir?: string
+  /** A self-signed certificate for these names. */
+  selfSigned?: readonly string[]
+  /** Certificates from files. */
+  certs?: ReadonlyArray<{ certFile: string, keyFile: string }>
+  /** More keys of the `tls` section. */
+  tls?: string
+}
+
+function listenerLine (l: ListenerSpec): string {
+  const { name, tls = false, port = 0, host = '127.0.0.1', engine = process.env.PORTICO_TEST_ENGINE ?? '' } = typeof l === 'string' ? { name: l } : l
+  return `  - { name: ${name}, address: "${host}:${port}"${tls ? ', tls: true' : ''}${engine === '' ? '' : `, engine: ${engine}`} }`
+}
+
+function adminLine (admin: TestConfig['admin']): string {
+  if (admin === undefined || admin === false) return 'admin: null'
+  const a = typeof admin === 'object' ? admin : { address: `127.0.0.1:${admin === true ? 0 : admin}` }
+  return `admin: { address: "${a.address ?? '127.0.0.1:0'}"${a.tokenFile === undefined ? '' : `, token_file: ${a.tokenFile}`} }`
+}
+
+function tlsSection (c: TestConfig): string {
+  const lines = [
+    ...(c.selfSigned === undefined ? [] : [`  self_signed: { names: [${c.selfSigned.join(', ')}] }`]),
+    ...(c.certs === undefined ? [] : ['  certificates:', ...c.certs.map(x => `    - { cert_file: ${x.certFile}, key_file: ${x.keyFile} }`)]),
+    ...(c.tls === undefined ? [] : [`  ${c.tls}`])
+  ]
+  return lines.length === 0 ? '' : `tls:\n${lines.join('\n')}\n`
+}
+
+/**
+ * The one test config preamble: state dir, admin, log, listeners and certificates from options
+ * (PORTICO_TEST_ENGINE puts listeners on the engine, as startPortico does), then `extra` and
+ * the routes. Configs written for a reload come out the same as the first.
+ */
+export function testConfig (c: TestConfig = {}): string {
+  return `
+state_dir: ${c.stateDir ?? '${STATE}'}
+${adminLine(c.admin)}
+log: { level: info, access: ${c.access ?? false}${c.log === undefined ? '' : `, ${c.log}`} }
+listeners:
+${(c.listeners ?? ['http']).map(listenerLine).join('\n')}
+${tlsSection(c)}${c.extra ?? ''}
+${c.routes === undefined ? '' : `routes:\n${c.routes}\n`}`
+}
+
 /**
  * The usual test config: state in the temp dir, no admin listener, one plain-HTTP listener
  * named `http` on a free loopback port, then `extra` top-level YAML and the `routes` list items.
  */
 export function httpConfig (routes: string, extra = ''): string {
-  return `
-state_dir: \${STATE}
-admin: null
-log: { level: info, access: false }
-listeners: [{ name: http, address: "127.0.0.1:0"${(process.env.PORTICO_TEST_ENGINE ?? '') === '' ? '' : `, engine: ${process.env.PORTICO_TEST_ENGINE}`} }]
-${extra}
-routes:
-${routes}
-`
+  return testConfig({ routes, extra })
 }
 
 /**
@@ -155,17 +217,7 @@ ${routes}
  * the `routes` list items.
  */
 export function plainAndTlsConfig (cert: { certFile: string, keyFile: string }, routes: string): string {
-  return `
-state_dir: \${STATE}
-admin: null
-log: { level: info, access: true }
-listeners:
-  - { name: plain, address: "127.0.0.1:0" }
-  - { name: tls, address: "127.0.0.1:0", tls: true }
-tls:
-  certificates: [{ cert_file: ${cert.certFile}, key_file: ${cert.keyFile} }]
-routes:
-${routes}`
+  return testConfig({ routes, access: true, listeners: ['plain', { name: 'tls', tls: true }], certs: [cert] })
 }
 
 /**
@@ -174,16 +226,5 @@ ${routes}`
  * `names`; then `extra` top-level YAML and the `routes` list items.
  */
 export function tlsConfig (names: readonly string[], routes: string, extra = '', httpsPort = 0): string {
-  return `
-state_dir: \${STATE}
-admin: null
-log: { level: info, access: false }
-listeners:
-  - { name: http, address: "127.0.0.1:0" }
-  - { name: https, address: "127.0.0.1:${httpsPort}", tls: true }
-tls: { self_signed: { names: [${names.join(', ')}] } }
-${extra}
-routes:
-${routes}
-`
+  return testConfig({ routes, extra, listeners: ['http', { name: 'https', tls: true, port: httpsPort }], selfSigned: names })
 }
