@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { AccessEntry } from '../router/index.js'
+import type { TcpAccessEntry } from '../stream/index.js'
 
 export interface MetricsSources {
   connections (): number
@@ -25,6 +26,8 @@ export class Metrics {
   readonly websockets = new Gauge({ name: 'portico_websockets_active', help: 'Open upgraded (websocket) tunnels', registers: [this.registry] })
   readonly reloads = new Counter({ name: 'portico_config_reloads_total', help: 'Config reloads by result', labelNames: ['result'] as const, registers: [this.registry] })
   readonly dnsQueries = new Counter({ name: 'portico_dns_queries_total', help: 'DNS queries by response code', labelNames: ['rcode'] as const, registers: [this.registry] })
+  readonly #tcpConnections = new Counter({ name: 'portico_tcp_connections_total', help: 'Closed TCP-listener connections by listener, route and result (ok or error)', labelNames: ['listener', 'route', 'result'] as const, registers: [this.registry] })
+  readonly #tcpBytes = new Counter({ name: 'portico_tcp_bytes_total', help: 'Bytes spliced on TCP routes (in: client to upstream, out: upstream to client)', labelNames: ['route', 'direction'] as const, registers: [this.registry] })
   readonly #docker: Array<Gauge>
   #dockerRegistered = false
   readonly #byRoute = new Map<string, RouteChildren>()
@@ -82,6 +85,13 @@ export class Metrics {
       else this.registry.removeSingleMetric((g as unknown as { name: string }).name)
     }
     this.#dockerRegistered = on
+  }
+
+  observeTcp (e: TcpAccessEntry): void {
+    const route = e.route ?? '(none)'
+    this.#tcpConnections.inc({ listener: e.listener, route, result: e.error === null ? 'ok' : 'error' })
+    if (e.bytes_in > 0) this.#tcpBytes.inc({ route, direction: 'in' }, e.bytes_in)
+    if (e.bytes_out > 0) this.#tcpBytes.inc({ route, direction: 'out' }, e.bytes_out)
   }
 
   observe (e: AccessEntry): void {

@@ -20,6 +20,7 @@ export async function checkFiles (c: Config): Promise<FileProblem[]> {
       if (ca !== undefined) checks.push(caBundle(ca, ['routes', i, kind, 'tls', 'ca_file']))
     }
   })
+  c.listeners.forEach((l, i) => { if (l.client_ca_file !== undefined) checks.push(caBundle(l.client_ca_file, ['listeners', i, 'client_ca_file'])) })
   if (c.admin?.token_file !== undefined) checks.push(secret(c.admin.token_file, ['admin', 'token_file']))
   const a = c.acme
   if (a !== undefined) {

@@ -12,6 +12,8 @@ import type { Logger } from '../log/logger.js'
 import { applyLimits, clientErrorResponse, httpServerOptions, PerIpConnections, tooManyHeaders } from './client-limits.js'
 import { EngineListener, UpstreamPools } from '../engine/index.js'
 import { MAX_CONNECTIONS_PER_ORIGIN } from '../router/dispatchers.js'
+import { createTcpServer, type TcpAccessEntry } from '../stream/index.js'
+import { readFile } from 'node:fs/promises'
 
 /** One bound listener; its key changes whenever anything that needs a rebind changes. */
 interface Running {
@@ -26,7 +28,8 @@ interface Running {
   sessions: Set<http2.ServerHttp2Session>
 }
 
-const keyOf = (l: ListenerConfig, maxHeaderSize: number): string => JSON.stringify([l.name, l.address, l.tls, l.http2, l.engine, maxHeaderSize])
+const keyOf = (l: ListenerConfig, maxHeaderSize: number): string => JSON.stringify([l.name, l.address, l.tls, l.http2, l.engine, maxHeaderSize,
+  l.protocol, l.tls_passthrough, l.handshake_timeout, l.accept_proxy_protocol, l.client_ca_file, l.client_auth])
 
 /**
  * The set of bound listeners. `apply` binds what is new first and only then closes what went
@@ -48,7 +51,10 @@ export class ListenerSet {
    * `reusePort`: with workers, each process binds its own SO_REUSEPORT socket (`exclusive`, so
    * node:cluster does not route accepts through the primary) and the kernel spreads connections.
    */
-  constructor (store: SnapshotStore, router: RouterDeps, log: Logger, reusePort = false) {
+  readonly #tcpAccess: (e: TcpAccessEntry) => void
+
+  constructor (store: SnapshotStore, router: RouterDeps, log: Logger, reusePort = false, tcpAccess: (e: TcpAccessEntry) => void = () => {}) {
+    this.#tcpAccess = tcpAccess
     this.#store = store
     this.#router = router
     this.#log = log
@@ -67,7 +73,7 @@ export class ListenerSet {
   boundTlsPort (): number | undefined {
     for (const r of this.#running.values()) {
       const a = r.server.address()
-      if (r.config.tls && typeof a === 'object' && a !== null) return a.port
+      if (r.config.tls && r.config.protocol !== 'tcp' && typeof a === 'object' && a !== null) return a.port
     }
     return undefined
   }
@@ -118,6 +124,10 @@ export class ListenerSet {
   refresh (): void {
     const { tls, config } = this.#store.current
     for (const r of this.#running.values()) {
+      if (r.config.protocol === 'tcp') {
+        r.server.maxConnections = r.config.max_connections ?? config.limits.max_connections ?? Number.POSITIVE_INFINITY
+        continue
+      }
       applyLimits(r.http as http.Server, config.limits)
       // Connections are accepted by the server in front of the engine.
       if (r.server !== r.http) r.server.maxConnections = (r.http as http.Server).maxConnections
@@ -128,6 +138,7 @@ export class ListenerSet {
   async #bind (l: ListenerConfig, next: Snapshot): Promise<Running> {
     const hp = parseListenAddress(l.address)
     if (hp === undefined) throw new Error(`listener ${l.name}: bad address ${l.address}`)
+    if (l.protocol === 'tcp') return await this.#bindTcp(l, next, hp)
     const info = { name: l.name, tls: l.tls }
     const onRequest = createRequestHandler(this.#router, info)
     const tracked = (req: IncomingMessage, res: ServerResponse): void => {
@@ -164,6 +175,27 @@ export class ListenerSet {
     await started(server, done => server.listen({ host: hp.host, port: hp.port, ipv6Only: hp.host.includes(':'), ...(this.#reusePort ? { reusePort: true, exclusive: true } : {}) }, done))
     server.on('error', err => this.#log.error({ err, listener: l.name }, 'listener error'))
     this.#log.info({ listener: l.name, address: l.address, tls: l.tls, http2: l.tls && l.http2 }, 'listening')
+    return running
+  }
+
+  /** A `protocol: tcp` listener: raw TCP, TLS passthrough by SNI or TLS termination (src/stream). */
+  async #bindTcp (l: ListenerConfig, next: Snapshot, hp: { host: string, port: number }): Promise<Running> {
+    if (l.tls && next.tls === undefined) throw new Error(`listener ${l.name}: tls enabled but no certificate is configured`)
+    const clientCa = l.client_ca_file === undefined ? undefined : await readFile(l.client_ca_file, 'utf8')
+    const store = this.#store
+    const tcp = createTcpServer(l, { view: () => store.current, access: this.#tcpAccess }, clientCa)
+    const server = tcp.server
+    server.maxConnections = l.max_connections ?? next.config.limits.max_connections ?? Number.POSITIVE_INFINITY
+    const running: Running = { key: keyOf(l, next.config.limits.max_header_size), config: l, server, http: server, engine: undefined, sockets: new Set(), sessions: new Set() }
+    server.on('connection', (s: Socket) => {
+      if (!this.#perIp.admit(s, store.loaded ? store.current.config.limits.max_connections_per_ip : null)) return
+      running.sockets.add(s)
+      s.once('close', () => running.sockets.delete(s))
+      tcp.serve(s)
+    })
+    await started(server, done => server.listen({ host: hp.host, port: hp.port, ipv6Only: hp.host.includes(':'), ...(this.#reusePort ? { reusePort: true, exclusive: true } : {}) }, done))
+    server.on('error', err => this.#log.error({ err, listener: l.name }, 'listener error'))
+    this.#log.info({ listener: l.name, address: l.address, protocol: 'tcp', tls: l.tls, tls_passthrough: l.tls_passthrough }, 'listening')
     return running
   }
 

@@ -7,6 +7,7 @@ import { sinkOf, type Logger } from '../log/logger.js'
 import { accessLine } from '../log/access-line.js'
 import type { LineSink } from '../log/console.js'
 import { ListenerSet } from './listeners.js'
+import type { TcpAccessEntry } from '../stream/index.js'
 import type { BuiltSnapshot } from './build-snapshot.js'
 
 /** A snapshot built and its new listeners bound, waiting for the go-ahead (or a cancel). */
@@ -51,7 +52,15 @@ export class Serving {
       fault: (err, context) => this.#log.error({ err, ...context }, 'request failed inside portico'),
       boundHttpsPort: () => this.#listeners.boundTlsPort(),
       tunnels: delta => metrics.websockets.inc(delta)
-    }, log, opts.reusePort)
+    }, log, opts.reusePort, e => { this.#tcpAccess(e) })
+  }
+
+  /** One entry per closed TCP connection: metrics, and the access log in JSON whatever access_format says. */
+  #tcpAccess (e: TcpAccessEntry): void {
+    this.#metrics.observeTcp(e)
+    if (!this.store.current.accessLog) return
+    if (this.#accessFile !== undefined) this.#accessFile.log.info({ tcp: e }, 'tcp connection')
+    else this.#log.info({ tcp: e }, 'tcp connection')
   }
 
   get listeners (): ListenerSet { return this.#listeners }
