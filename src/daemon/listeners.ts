@@ -12,7 +12,7 @@ import type { Logger } from '../log/logger.js'
 import { applyLimits, clientErrorResponse, httpServerOptions, PerIpConnections, tooManyHeaders } from './client-limits.js'
 import { EngineListener, UpstreamPools } from '../engine/index.js'
 import { MAX_CONNECTIONS_PER_ORIGIN } from '../router/dispatchers.js'
-import { createTcpServer, type TcpAccessEntry } from '../stream/index.js'
+import { createTcpServer, type TcpAccessEntry, type TcpServer } from '../stream/index.js'
 import { readFile } from 'node:fs/promises'
 
 /** One bound listener; its key changes whenever anything that needs a rebind changes. */
@@ -26,6 +26,8 @@ interface Running {
   engine: EngineListener | undefined
   sockets: Set<Socket>
   sessions: Set<http2.ServerHttp2Session>
+  /** `protocol: tcp` listeners only. */
+  tcp?: TcpServer
 }
 
 const keyOf = (l: ListenerConfig, maxHeaderSize: number): string => JSON.stringify([l.name, l.address, l.tls, l.http2, l.engine, maxHeaderSize,
@@ -126,6 +128,7 @@ export class ListenerSet {
     for (const r of this.#running.values()) {
       if (r.config.protocol === 'tcp') {
         r.server.maxConnections = r.config.max_connections ?? config.limits.max_connections ?? Number.POSITIVE_INFINITY
+        r.tcp?.refresh()
         continue
       }
       applyLimits(r.http as http.Server, config.limits)
@@ -183,10 +186,10 @@ export class ListenerSet {
     if (l.tls && next.tls === undefined) throw new Error(`listener ${l.name}: tls enabled but no certificate is configured`)
     const clientCa = l.client_ca_file === undefined ? undefined : await readFile(l.client_ca_file, 'utf8')
     const store = this.#store
-    const tcp = createTcpServer(l, { view: () => store.current, access: this.#tcpAccess }, clientCa)
+    const tcp = createTcpServer(l, { view: () => store.current, access: this.#tcpAccess }, clientCa, next)
     const server = tcp.server
     server.maxConnections = l.max_connections ?? next.config.limits.max_connections ?? Number.POSITIVE_INFINITY
-    const running: Running = { key: keyOf(l, next.config.limits.max_header_size), config: l, server, http: server, engine: undefined, sockets: new Set(), sessions: new Set() }
+    const running: Running = { key: keyOf(l, next.config.limits.max_header_size), config: l, server, http: server, engine: undefined, sockets: new Set(), sessions: new Set(), tcp }
     server.on('connection', (s: Socket) => {
       if (!this.#perIp.admit(s, store.loaded ? store.current.config.limits.max_connections_per_ip : null)) return
       running.sockets.add(s)

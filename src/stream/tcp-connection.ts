@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net'
-import tls, { type TLSSocket } from 'node:tls'
+import type { TLSSocket } from 'node:tls'
 import type { ListenerConfig } from '../config/index.js'
 import type { Snapshot } from '../snapshot/index.js'
 import { MAX_HELLO_BYTES, parseClientHello } from './client-hello.js'
@@ -26,8 +26,8 @@ export interface TcpAccessEntry {
 export interface TcpConnectionDeps {
   view: () => Snapshot
   access: (e: TcpAccessEntry) => void
-  /** For `tls: true`: the server side of the handshake (certificates, client CA). */
-  tlsOptions?: () => tls.TLSSocketOptions
+  /** For `tls: true`: runs the server side of the handshake (certificates, client CA) on the raw socket. */
+  handshake?: ((raw: Socket) => Promise<TLSSocket | string>) | undefined
 }
 
 interface Peer { subject: string | undefined, fingerprint: string | undefined, verified: boolean, version: string }
@@ -88,8 +88,8 @@ export async function serveTcp (l: ListenerConfig, deps: TcpConnectionDeps, raw:
     if (!r.ok) return finish(r.reason)
     entry.sni = r.value.sni ?? null
     buffered = r.all
-  } else if (l.tls && deps.tlsOptions !== undefined) {
-    const secured = await handshake(raw, buffered, deps.tlsOptions(), l.client_ca_file !== undefined && l.client_auth === 'required')
+  } else if (l.tls && deps.handshake !== undefined) {
+    const secured = await handshake(raw, buffered, deps.handshake, l.client_ca_file !== undefined && l.client_auth === 'required')
     if (done) return
     if (typeof secured === 'string') return finish(secured)
     client = secured.socket
@@ -134,28 +134,23 @@ function splice (client: Socket, upstream: Socket, idleMs: number, finish: (erro
   client.resume()
 }
 
-async function handshake (raw: Socket, buffered: Buffer, options: tls.TLSSocketOptions, required: boolean): Promise<{ socket: TLSSocket, peer: Peer } | string> {
+async function handshake (raw: Socket, buffered: Buffer, run: (raw: Socket) => Promise<TLSSocket | string>, required: boolean): Promise<{ socket: TLSSocket, peer: Peer } | string> {
   if (buffered.length > 0) raw.unshift(buffered)
-  const socket = new tls.TLSSocket(raw, { ...options, isServer: true })
-  return await new Promise(resolve => {
-    socket.once('error', (err: NodeJS.ErrnoException) => resolve(`tls handshake: ${err.code ?? err.message}`))
-    socket.once('close', () => resolve('tls handshake: client closed'))
-    socket.once('secure', () => {
-      const cert = socket.getPeerCertificate()
-      const presented = cert !== null && typeof cert === 'object' && cert.subject !== undefined
-      // Node refuses an unverified client when rejectUnauthorized is set; checked again so `required` never depends on it.
-      if (required && !socket.authorized) { socket.destroy(); resolve(`client certificate refused: ${String(socket.authorizationError ?? 'none presented')}`); return }
-      resolve({
-        socket,
-        peer: {
-          subject: presented ? Object.entries(cert.subject).map(([k, v]) => `${k}=${String(v)}`).join(',') : undefined,
-          fingerprint: presented ? cert.fingerprint256 : undefined,
-          verified: socket.authorized,
-          version: socket.getProtocol() ?? ''
-        }
-      })
-    })
-  })
+  const socket = await run(raw)
+  if (typeof socket === 'string') return socket
+  // Node's server refuses an unverified client when client_auth is required; checked again so it never depends on that alone.
+  if (required && !socket.authorized) { socket.destroy(); return `client certificate refused: ${String(socket.authorizationError ?? 'none presented')}` }
+  const cert = socket.getPeerCertificate()
+  const presented = cert !== null && typeof cert === 'object' && cert.subject !== undefined
+  return {
+    socket,
+    peer: {
+      subject: presented ? Object.entries(cert.subject).map(([k, v]) => `${k}=${String(v)}`).join(',') : undefined,
+      fingerprint: presented ? cert.fingerprint256 : undefined,
+      verified: socket.authorized,
+      version: socket.getProtocol() ?? ''
+    }
+  }
 }
 
 function targetsOf (route: TcpRoute, snap: Snapshot): Target[] {
