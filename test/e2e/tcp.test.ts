@@ -1,4 +1,5 @@
 import t from 'tap'
+import net from 'node:net'
 import tls from 'node:tls'
 import { writeFile } from 'node:fs/promises'
 import { freePort, startPortico } from '../helpers/portico.js'
@@ -93,4 +94,68 @@ tcp_routes:
   unknown.on('error', () => {})
   t.ok(await closedWithin(unknown, 3000) < 3000, 'an SNI without a route is closed')
   t.match((await p.waitForLog(l => l.msg === 'tcp connection' && (l.tcp as { sni: string }).sni === 'c.test')).tcp, { error: 'no tcp route for SNI c.test', route: null })
+})
+
+/** A ClientHello record header claiming `length` bytes, followed by `body`. */
+const record = (length: number, body: Buffer): Buffer => Buffer.concat([Buffer.from([0x16, 0x03, 0x01, length >> 8, length & 0xff]), body])
+
+/** Connect, TLS handshake through the passthrough listener, first bytes from the upstream: ms. */
+async function handshakeMs (port: number): Promise<number> {
+  const start = performance.now()
+  await new Promise<void>((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port, servername: 'a.test', rejectUnauthorized: false })
+    s.once('data', () => { s.destroy(); resolve() })
+    s.once('error', reject)
+  })
+  return performance.now() - start
+}
+
+const p90 = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.9)]!
+
+t.test('hostile ClientHellos are closed (bounded bytes and time) while another client\'s latency stays unaffected', async t => {
+  const pa = makePki(['a.test'])
+  const portA = await tlsUpstream(t, '127.0.0.2', pa, 'upstream-a')
+  const p = await startPortico({
+    config: `${base}
+listeners: [{ name: pass, address: "127.0.0.1:0", protocol: tcp, tls_passthrough: true, handshake_timeout: 1500ms }]
+tcp_routes: [{ name: a, listeners: [pass], sni: [a.test], upstreams: ["127.0.0.2:${portA}"] }]
+`
+  })
+  t.teardown(() => p.stop('SIGKILL'))
+  const port = p.ports.pass!
+  const samples = 40
+  for (let i = 0; i < 10; i++) await handshakeMs(port) // warm-up, so idle is not measured on cold code
+  const idle: number[] = []
+  for (let i = 0; i < samples; i++) idle.push(await handshakeMs(port))
+
+  const hostile: Array<[string, (s: net.Socket) => void, number]> = [
+    ['garbage', s => s.write(Buffer.from('GET / HTTP/1.1\r\nHost: a.test\r\n\r\n')), 1000],
+    ['oversized record length', s => s.write(record(0xffff, Buffer.alloc(100))), 1000],
+    ['not a ClientHello', s => s.write(record(8, Buffer.from([0x02, 0, 0, 4, 3, 3, 0, 0]))), 1000],
+    ['hello longer than its record', s => s.write(record(8, Buffer.from([0x01, 0, 0x10, 0, 3, 3, 0, 0]))), 1000],
+    ['truncated hello, then silence', s => s.write(record(400, Buffer.alloc(100))), 3500],
+    ['silent client', () => {}, 3500]
+  ]
+  // Slowloris clients trickle a plausible record one byte at a time: closed at handshake_timeout.
+  const slow = Array.from({ length: 30 }, () => net.connect({ host: '127.0.0.1', port }))
+  const trickle = record(512, Buffer.alloc(512, 1))
+  let sent = 0
+  const timer = setInterval(() => { for (const s of slow) if (!s.destroyed) s.write(trickle.subarray(sent, sent + 1)); sent++ }, 100)
+  t.teardown(() => clearInterval(timer))
+  const closings = [
+    ...hostile.map(async ([name, send, bound]) => {
+      const s = await connectTcp(port)
+      send(s)
+      t.ok(await closedWithin(s, bound) < bound, `${name}: closed`)
+    }),
+    ...slow.map(async s => await closedWithin(s, 4000))
+  ]
+  const loaded: number[] = []
+  for (let i = 0; i < samples; i++) loaded.push(await handshakeMs(port))
+  const slowClosed = await Promise.allSettled(closings)
+  t.equal(slowClosed.filter(r => r.status === 'rejected').length, 0, 'every hostile client was closed in time')
+  t.ok(p90(loaded) <= Math.max(2 * p90(idle), p90(idle) + 25), `handshake p90 idle ${p90(idle).toFixed(1)} ms, with hostile clients ${p90(loaded).toFixed(1)} ms`)
+  const refused = p.logs.filter(l => l.msg === 'tcp connection' && (l.tcp as { error: string | null }).error !== null).map(l => (l.tcp as { error: string }).error)
+  t.ok(refused.includes('handshake timeout'), 'slow and silent clients: handshake timeout')
+  t.ok(refused.includes('bad record length 65535'), 'oversized: refused from the header alone')
 })
