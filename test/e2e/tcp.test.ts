@@ -16,7 +16,7 @@ t.test('raw TCP to a static pool with failover; access entry per connection; hot
   const a = await tcpEcho(t, '127.0.0.2', 'A')
   const b = await tcpEcho(t, '127.0.0.3', 'B')
   const dead = await freePort('127.0.0.4')
-  const config = (up: string): string => `${base}
+  const config = (up: string): string => `${base.replace('admin: null', 'admin: { address: "127.0.0.1:0" }')}
 listeners: [{ name: stream, address: "127.0.0.1:0", protocol: tcp }]
 tcp_routes:
   - { name: echo, listeners: [stream], upstreams: ["127.0.0.4:${dead}", "${up}"], timeouts: { connect: 1s, idle: 20s } }
@@ -40,6 +40,11 @@ tcp_routes:
   const e = line.tcp as Record<string, unknown>
   t.match(e, { listener: 'stream', client: '127.0.0.1', route: 'echo', sni: null, bytes_in: 10, bytes_out: 14, error: null })
   t.ok(typeof e.duration_ms === 'number')
+  await p.waitForLog(l => l.msg === 'tcp connection' && (l.tcp as { upstream: string }).upstream === `127.0.0.3:${b.port}`)
+  const metrics = await (await fetch(`${p.adminUrl}/metrics`)).text()
+  t.match(metrics, /portico_tcp_connections_total\{listener="stream",route="echo",result="ok"\} 2/, 'connections per route')
+  t.match(metrics, /portico_tcp_bytes_total\{route="echo",direction="in"\} 13/, 'bytes in per route')
+  t.match(metrics, /portico_tcp_bytes_total\{route="echo",direction="out"\} 19/, 'bytes out per route')
 })
 
 t.test('idle timeout and max_connections per listener', async t => {
