@@ -30,8 +30,10 @@ interface Running {
   tcp?: TcpServer
 }
 
-const keyOf = (l: ListenerConfig, maxHeaderSize: number): string => JSON.stringify([l.name, l.address, l.tls, l.http2, l.engine, maxHeaderSize,
-  l.protocol, l.tls_passthrough, l.handshake_timeout, l.accept_proxy_protocol, l.client_ca_file, l.client_auth])
+/** TCP listeners ignore the HTTP keys, so changing those never cuts their open connections. */
+const keyOf = (l: ListenerConfig, maxHeaderSize: number): string => JSON.stringify(l.protocol === 'tcp'
+  ? [l.name, l.address, l.tls, l.protocol, l.tls_passthrough, l.handshake_timeout, l.accept_proxy_protocol, l.client_ca_file, l.client_auth]
+  : [l.name, l.address, l.tls, l.http2, l.engine, maxHeaderSize])
 
 /**
  * The set of bound listeners. `apply` binds what is new first and only then closes what went
