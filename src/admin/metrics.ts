@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { AccessEntry } from '../router/index.js'
+import type { TcpAccessEntry } from '../stream/index.js'
 
 export interface MetricsSources {
   connections (): number
@@ -30,6 +31,8 @@ export class Metrics {
   })
   /** Pool members of the serving snapshot (set by the serving side; empty in a primary with workers). */
   #upstreams: () => readonly UpstreamRow[] = () => []
+  readonly #tcpConnections = new Counter({ name: 'portico_tcp_connections_total', help: 'Closed TCP-listener connections by listener, route and result (ok or error)', labelNames: ['listener', 'route', 'result'] as const, registers: [this.registry] })
+  readonly #tcpBytes = new Counter({ name: 'portico_tcp_bytes_total', help: 'Bytes spliced on TCP routes (in: client to upstream, out: upstream to client)', labelNames: ['route', 'direction'] as const, registers: [this.registry] })
   readonly #docker: Array<Gauge>
   #dockerRegistered = false
   readonly #byRoute = new Map<string, RouteChildren>()
@@ -101,6 +104,13 @@ export class Metrics {
       else this.registry.removeSingleMetric((g as unknown as { name: string }).name)
     }
     this.#dockerRegistered = on
+  }
+
+  observeTcp (e: TcpAccessEntry): void {
+    const route = e.route ?? '(none)'
+    this.#tcpConnections.inc({ listener: e.listener, route, result: e.error === null ? 'ok' : 'error' })
+    if (e.bytes_in > 0) this.#tcpBytes.inc({ route, direction: 'in' }, e.bytes_in)
+    if (e.bytes_out > 0) this.#tcpBytes.inc({ route, direction: 'out' }, e.bytes_out)
   }
 
   observe (e: AccessEntry): void {

@@ -22,6 +22,7 @@ export async function checkFiles (c: Config): Promise<FileProblem[]> {
     if (r.static !== undefined) checks.push(directory(r.static.root, ['routes', i, 'static', 'root']))
     r.error_pages?.forEach((p, j) => { if (p.file !== undefined) checks.push(readable(p.file, ['routes', i, 'error_pages', j, 'file'])) })
   })
+  c.listeners.forEach((l, i) => { if (l.client_ca_file !== undefined) checks.push(caBundle(l.client_ca_file, ['listeners', i, 'client_ca_file'])) })
   if (c.admin?.token_file !== undefined) checks.push(secret(c.admin.token_file, ['admin', 'token_file']))
   const a = c.acme
   if (a !== undefined) {

@@ -1,6 +1,6 @@
 export { loadConfigFile, parseConfigText, ConfigError, formatProblem } from './load.js'
 export type { ConfigProblem, LoadedConfig } from './load.js'
-export type { Config, RouteConfig, ListenerConfig, UapConfig, ProxyConfig, CorsConfig, CcpConfig, DockerRouteConfig, AcmeConfig, PortRange, StaticConfig, CompressConfig, ErrorPageConfig } from './schema.js'
+export type { Config, RouteConfig, ListenerConfig, UapConfig, ProxyConfig, CorsConfig, CcpConfig, DockerRouteConfig, AcmeConfig, PortRange, StaticConfig, CompressConfig, ErrorPageConfig, TcpRouteConfig } from './schema.js'
 export { configSchema } from './schema.js'
 export { watchFile } from './watch.js'
 export { saveLastGood, readLastGood, stateDirHint } from './last-good.js'

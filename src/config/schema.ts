@@ -6,6 +6,7 @@ import { checkBalancing, healthCheck, loadBalancing, stickyCookie } from './bala
 import { dns } from './dns-schema.js'
 import { route53 } from './route53-schema.js'
 import { cidr, duration, filePath, hostName, httpStatus, listenAddress, portRange, size } from './fields.js'
+import { checkTcpListener, tcpCrossChecks, tcpListenerKeys, tcpRoute } from './tcp-schema.js'
 
 /**
  * The whole configuration file. Every object is strict: an unknown key is an error
@@ -304,8 +305,9 @@ const listener = z.strictObject({
   address: listenAddress,
   tls: z.boolean().default(false),
   http2: z.boolean().default(true),
-  engine: z.enum(['node', 'portico']).default('portico')
-})
+  engine: z.enum(['node', 'portico']).default('portico'),
+  ...tcpListenerKeys
+}).superRefine(checkTcpListener)
 
 const admin = z.strictObject({
   address: listenAddress.default('127.0.0.1:9180'),
@@ -349,7 +351,8 @@ export const configSchema = z.strictObject({
   docker: docker.optional(),
   dns: dns.optional(),
   acme: acme.optional(),
-  routes: z.array(route).default([])
+  routes: z.array(route).default([]),
+  tcp_routes: z.array(tcpRoute).default([])
 }).superRefine((c, ctx) => {
   if (c.acme?.certificates.some(x => x.challenge === 'dns-01' && x.provider === 'builtin') === true && c.dns === undefined) {
     ctx.addIssue({ code: 'custom', path: ['acme'], message: 'the builtin DNS-01 provider answers from portico\'s DNS server: configure dns' })
@@ -376,6 +379,7 @@ export const configSchema = z.strictObject({
     ctx.addIssue({ code: 'custom', path: ['tls'], message: 'a listener has tls: true but tls has neither certificates nor self_signed' })
   }
   crossChecks(c, ctx)
+  tcpCrossChecks(c, ctx)
 })
 
 export type Config = z.output<typeof configSchema>
@@ -391,3 +395,4 @@ export type CompressConfig = NonNullable<RouteConfig['compress']>
 export type ErrorPageConfig = NonNullable<RouteConfig['error_pages']>[number]
 export type AcmeConfig = NonNullable<Config['acme']>
 export type PortRange = { from: number, to: number }
+export type TcpRouteConfig = Config['tcp_routes'][number]

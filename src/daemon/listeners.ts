@@ -12,6 +12,8 @@ import type { Logger } from '../log/logger.js'
 import { applyLimits, clientErrorResponse, httpServerOptions, PerIpConnections, tooManyHeaders } from './client-limits.js'
 import { EngineListener, UpstreamPools, type ConnectHook } from '../engine/index.js'
 import { KEEP_ALIVE_MS, MAX_CONNECTIONS_PER_ORIGIN } from '../router/dispatchers.js'
+import { createTcpServer, type TcpAccessEntry, type TcpServer } from '../stream/index.js'
+import { readFile } from 'node:fs/promises'
 
 /** One bound listener; its key changes whenever anything that needs a rebind changes. */
 interface Running {
@@ -24,9 +26,14 @@ interface Running {
   engine: EngineListener | undefined
   sockets: Set<Socket>
   sessions: Set<http2.ServerHttp2Session>
+  /** `protocol: tcp` listeners only. */
+  tcp?: TcpServer
 }
 
-const keyOf = (l: ListenerConfig, maxHeaderSize: number): string => JSON.stringify([l.name, l.address, l.tls, l.http2, l.engine, maxHeaderSize])
+/** TCP listeners ignore the HTTP keys, so changing those never cuts their open connections. */
+const keyOf = (l: ListenerConfig, maxHeaderSize: number): string => JSON.stringify(l.protocol === 'tcp'
+  ? [l.name, l.address, l.tls, l.protocol, l.tls_passthrough, l.handshake_timeout, l.accept_proxy_protocol, l.client_ca_file, l.client_auth]
+  : [l.name, l.address, l.tls, l.http2, l.engine, maxHeaderSize])
 
 /**
  * The set of bound listeners. `apply` binds what is new first and only then closes what went
@@ -49,7 +56,12 @@ export class ListenerSet {
    * node:cluster does not route accepts through the primary) and the kernel spreads connections.
    * `onConnecting` sees every upstream socket the engine opens (the Docker registry's cut).
    */
-  constructor (store: SnapshotStore, router: RouterDeps, log: Logger, reusePort = false, onConnecting?: ConnectHook) {
+  readonly #tcpAccess: (e: TcpAccessEntry) => void
+
+  constructor (
+    store: SnapshotStore, router: RouterDeps, log: Logger, reusePort = false, onConnecting?: ConnectHook, tcpAccess: (e: TcpAccessEntry) => void = () => {}
+  ) {
+    this.#tcpAccess = tcpAccess
     // Idle upstream connections close as on the node path: before the 5 s of common upstreams.
     this.#pools = new UpstreamPools({ maxPerOrigin: MAX_CONNECTIONS_PER_ORIGIN, idleTimeoutMs: KEEP_ALIVE_MS, onConnecting })
     this.#store = store
@@ -70,7 +82,7 @@ export class ListenerSet {
   boundTlsPort (): number | undefined {
     for (const r of this.#running.values()) {
       const a = r.server.address()
-      if (r.config.tls && typeof a === 'object' && a !== null) return a.port
+      if (r.config.tls && r.config.protocol !== 'tcp' && typeof a === 'object' && a !== null) return a.port
     }
     return undefined
   }
@@ -121,6 +133,11 @@ export class ListenerSet {
   refresh (): void {
     const { tls, config } = this.#store.current
     for (const r of this.#running.values()) {
+      if (r.config.protocol === 'tcp') {
+        r.server.maxConnections = r.config.max_connections ?? config.limits.max_connections ?? Number.POSITIVE_INFINITY
+        r.tcp?.refresh()
+        continue
+      }
       applyLimits(r.http as http.Server, config.limits)
       // Connections are accepted by the server in front of the engine.
       if (r.server !== r.http) r.server.maxConnections = (r.http as http.Server).maxConnections
@@ -131,6 +148,7 @@ export class ListenerSet {
   async #bind (l: ListenerConfig, next: Snapshot): Promise<Running> {
     const hp = parseListenAddress(l.address)
     if (hp === undefined) throw new Error(`listener ${l.name}: bad address ${l.address}`)
+    if (l.protocol === 'tcp') return await this.#bindTcp(l, next, hp)
     const info = { name: l.name, tls: l.tls }
     const onRequest = createRequestHandler(this.#router, info)
     const tracked = (req: IncomingMessage, res: ServerResponse): void => {
@@ -167,6 +185,27 @@ export class ListenerSet {
     await started(server, done => server.listen({ host: hp.host, port: hp.port, ipv6Only: hp.host.includes(':'), ...(this.#reusePort ? { reusePort: true, exclusive: true } : {}) }, done))
     server.on('error', err => this.#log.error({ err, listener: l.name }, 'listener error'))
     this.#log.info({ listener: l.name, address: l.address, tls: l.tls, http2: l.tls && l.http2 }, 'listening')
+    return running
+  }
+
+  /** A `protocol: tcp` listener: raw TCP, TLS passthrough by SNI or TLS termination (src/stream). */
+  async #bindTcp (l: ListenerConfig, next: Snapshot, hp: { host: string, port: number }): Promise<Running> {
+    if (l.tls && next.tls === undefined) throw new Error(`listener ${l.name}: tls enabled but no certificate is configured`)
+    const clientCa = l.client_ca_file === undefined ? undefined : await readFile(l.client_ca_file, 'utf8')
+    const store = this.#store
+    const tcp = createTcpServer(l, { view: () => store.current, access: this.#tcpAccess }, clientCa, next)
+    const server = tcp.server
+    server.maxConnections = l.max_connections ?? next.config.limits.max_connections ?? Number.POSITIVE_INFINITY
+    const running: Running = { key: keyOf(l, next.config.limits.max_header_size), config: l, server, http: server, engine: undefined, sockets: new Set(), sessions: new Set(), tcp }
+    server.on('connection', (s: Socket) => {
+      if (!this.#perIp.admit(s, store.loaded ? store.current.config.limits.max_connections_per_ip : null)) return
+      running.sockets.add(s)
+      s.once('close', () => running.sockets.delete(s))
+      tcp.serve(s)
+    })
+    await started(server, done => server.listen({ host: hp.host, port: hp.port, ipv6Only: hp.host.includes(':'), ...(this.#reusePort ? { reusePort: true, exclusive: true } : {}) }, done))
+    server.on('error', err => this.#log.error({ err, listener: l.name }, 'listener error'))
+    this.#log.info({ listener: l.name, address: l.address, protocol: 'tcp', tls: l.tls, tls_passthrough: l.tls_passthrough }, 'listening')
     return running
   }
 

@@ -7,6 +7,7 @@ import { sinkOf, type Logger } from '../log/logger.js'
 import { accessLine } from '../log/access-line.js'
 import type { LineSink } from '../log/console.js'
 import { ListenerSet } from './listeners.js'
+import type { TcpAccessEntry } from '../stream/index.js'
 import type { BuiltSnapshot } from './build-snapshot.js'
 import { HealthChecks, httpProbe } from '../health/index.js'
 import { VERSION } from '../version.js'
@@ -54,7 +55,7 @@ export class Serving {
       fault: (err, context) => this.#log.error({ err, ...context }, 'request failed inside portico'),
       boundHttpsPort: () => this.#listeners.boundTlsPort(),
       tunnels: delta => metrics.websockets.inc(delta)
-    }, log, opts.reusePort, (host, socket) => { this.#connecting.track(host, socket) })
+    }, log, opts.reusePort, (host, socket) => { this.#connecting.track(host, socket) }, e => { this.#tcpAccess(e) })
     this.#health = new HealthChecks({
       timers: { set: (fn, ms) => setTimeout(fn, ms).unref(), clear: h => { clearTimeout(h as NodeJS.Timeout) } },
       now: Date.now,
@@ -66,6 +67,14 @@ export class Serving {
       }
     })
     metrics.upstreamSource(() => this.#health.report())
+  }
+
+  /** One entry per closed TCP connection: metrics, and the access log in JSON whatever access_format says. */
+  #tcpAccess (e: TcpAccessEntry): void {
+    this.#metrics.observeTcp(e)
+    if (!this.store.current.accessLog) return
+    if (this.#accessFile !== undefined) this.#accessFile.log.info({ tcp: e }, 'tcp connection')
+    else this.#log.info({ tcp: e }, 'tcp connection')
   }
 
   get listeners (): ListenerSet { return this.#listeners }

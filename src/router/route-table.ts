@@ -82,7 +82,7 @@ export interface CompileOptions {
 
 export function compileRouteTable (config: Config, options: CompileOptions = {}): RouteTable {
   const opts = { ...options, zone: options.zone ?? config.docker?.zone }
-  const tlsListener = config.listeners.find(l => l.tls)
+  const tlsListener = config.listeners.find(l => l.tls && l.protocol !== 'tcp')
   const httpsPort = tlsListener === undefined ? undefined : Number(tlsListener.address.slice(tlsListener.address.lastIndexOf(':') + 1))
   return { routes: config.routes.map((r, i) => compileRoute(r, i, opts)), httpsPort }
 }

@@ -1,0 +1,5 @@
+export { createTcpServer, type TcpServer, type TcpServerDeps } from './tcp-server.js'
+export type { TcpAccessEntry } from './tcp-connection.js'
+export { parseClientHello, MAX_HELLO_BYTES, type HelloResult } from './client-hello.js'
+export { decodeProxyHeader, encodeV1, encodeV2, sslTlvs, PP2_TYPE_SSL, PP2_SUBTYPE_SSL_CN, PP2_TYPE_PORTICO_FINGERPRINT, type ProxyHeaderResult } from './proxy-protocol.js'
+export { compileTcpTable, sniMatches } from './tcp-table.js'
