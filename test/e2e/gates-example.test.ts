@@ -2,29 +2,46 @@ import t from 'tap'
 import http from 'node:http'
 import net from 'node:net'
 import { once } from 'node:events'
-import { readFile } from 'node:fs/promises'
-import { resolve } from 'node:path'
-import { parseDocument } from 'yaml'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { gunzipSync } from 'node:zlib'
+import { isMap, isSeq, parseDocument } from 'yaml'
 import { send } from '../helpers/http.js'
-import { runCli, startPortico } from '../helpers/portico.js'
+import { fetchBytes } from '../helpers/fetch-bytes.js'
+import { makeTempDir, runCli, startPortico } from '../helpers/portico.js'
 
 /**
- * config/examples/tator-edge.yaml passes `portico check` and runs on loopback: the same routes,
- * with each 127.0.0.1:PORT service replaced by a loopback test server, a self-signed
- * certificate instead of ACME and listeners on free ports.
+ * config/examples/tator-edge.yaml passes `portico check` (but for the host's two webroots) and
+ * runs on loopback: the same routes, with each 127.0.0.1:PORT service replaced by a loopback
+ * test server, the webroots by temporary directories, a self-signed certificate instead of
+ * ACME and listeners on free ports.
  */
 const EXAMPLE = resolve(import.meta.dirname, '../../config/examples/tator-edge.yaml')
 
 t.test('tator-edge.yaml: check passes, and it serves on loopback', async t => {
   // A generous limit: on a loaded CI machine a cold start alone can take several seconds.
   const checked = await runCli(['check', '--config', EXAMPLE], 120_000)
-  t.same([checked.code, checked.stdout, checked.stderr], [0, 'ok\n', ''])
+  t.same(checked.stderr.trim().split('\n').map(l => l.replace(/^.*?:\d+:\d+: /, '')).sort(), [
+    'routes[0].static.root: cannot read /srv/tator/static: ENOENT', 'routes[1].static.root: cannot read /srv/tator/media: ENOENT'
+  ], 'as shipped, check only misses the host\'s two webroots')
+  const { dir, cleanup } = await makeTempDir()
+  t.teardown(cleanup)
+  const roots: Record<string, string> = { '/srv/tator/static': join(dir, 'static'), '/srv/tator/media': join(dir, 'media') }
+  for (const root of Object.values(roots)) await mkdir(root)
+  const appJs = `console.log(${JSON.stringify('tator '.repeat(400))})\n`
+  await writeFile(join(roots['/srv/tator/static']!, 'app.3f9a1c2e.js'), appJs)
+  await writeFile(join(roots['/srv/tator/media']!, 'clip.mp4'), Buffer.alloc(4096, 7))
 
   // One loopback server per service port of the example: echoes what it got; :8000 also plays Tator's /auth-admin.
   const origins = new Map<string, string>()
   const text = await readFile(EXAMPLE, 'utf8')
   for (const port of new Set([...text.matchAll(/http:\/\/127\.0\.0\.1:(\d+)/g)].map(m => m[1]!))) {
     const server = http.createServer((req, res) => {
+      if (req.url === '/auth-project') {
+        res.writeHead(req.headers.cookie === 'sessionid=member' ? 204 : 403)
+        res.end()
+        return
+      }
       if (req.url === '/auth-admin') {
         const ok = req.headers.cookie === 'sessionid=admin'
         res.writeHead(ok ? 200 : 302, ok ? { 'x-webauth-user': 'admin' } : { location: '/accounts/login/' })
@@ -40,6 +57,10 @@ t.test('tator-edge.yaml: check passes, and it serves on loopback', async t => {
     origins.set(port, `http://127.0.0.2:${(server.address() as net.AddressInfo).port}`)
   }
   const doc = parseDocument(text.replace(/http:\/\/127\.0\.0\.1:(\d+)/g, (_m, port: string) => origins.get(port)!))
+  const routes = doc.get('routes')
+  if (isSeq(routes)) {
+    for (const r of routes.items) if (isMap(r) && r.has('static')) r.setIn(['static', 'root'], roots[String(r.getIn(['static', 'root']))])
+  }
   doc.set('state_dir', '${STATE}')
   doc.set('admin', null)
   doc.delete('acme')
@@ -61,6 +82,14 @@ t.test('tator-edge.yaml: check passes, and it serves on loopback', async t => {
   t.same([argo.json?.service, argo.json?.url], ['2746', '/workflows'])
   const app = await get('/rest/Projects')
   t.same([app.json?.service, app.json?.url], ['8000', '/rest/Projects'])
+  const js = await fetchBytes(p.ports.https!, 'tator.example.org', { tls: true, path: '/static/app.3f9a1c2e.js', headers: { 'accept-encoding': 'gzip' } })
+  t.same([js.status, js.headers['cache-control'], js.headers['content-encoding'], gunzipSync(js.body).toString()],
+    [200, 'public, max-age=31536000, immutable', 'gzip', appJs], 'a hashed static asset: cached for a year, compressed')
+  t.equal((await get('/media/clip.mp4')).status, 403, 'media without a project session: the auth service\'s 403')
+  const clip = await fetchBytes(p.ports.https!, 'tator.example.org', { tls: true, path: '/media/clip.mp4', headers: { cookie: 'sessionid=member', range: 'bytes=0-99' } })
+  t.same([clip.status, clip.body.length, clip.headers['content-range']], [206, 100, 'bytes 0-99/4096'], 'media for a member, with byte ranges for seeking')
+  const api = await fetchBytes(p.ports.https!, 'tator.example.org', { tls: true, path: '/rest/Projects?pad=' + 'x'.repeat(2000), headers: { 'accept-encoding': 'gzip' } })
+  t.same([api.headers['content-encoding'], JSON.parse(gunzipSync(api.body).toString()).service], ['gzip', '8000'], 'REST answers compressed')
   const plain = await send(p.ports.http!, 'tator.example.org', { path: '/objects/x' })
   t.same([plain.status, plain.headers.location?.startsWith('https://tator.example.org')], [301, true], 'plain HTTP is redirected before any gate')
 })
