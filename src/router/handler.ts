@@ -176,7 +176,11 @@ function routeReply (x: Exchange, route: CompiledRoute): Reply {
 /** Adds the route's CORS headers to whatever the inner code answers (fonts and JSON fetched cross-origin). */
 function withHeaders (inner: Reply, extra: HeaderList | undefined): Reply {
   if (extra === undefined || extra.length === 0) return inner
-  return { ...inner, get headSent () { return inner.headSent }, head: (status, headers) => { inner.head(status, [...extra, ...headers]) } }
+  return {
+    ...inner,
+    get headSent () { return inner.headSent },
+    head: (status, headers) => { inner.head(status, [...extra, ...headers]) }
+  }
 }
 
 function serveFiles (x: Exchange, d: Extract<Decision, { action: 'static' }>): void {
