@@ -1,10 +1,10 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import http from 'node:http'
 import { once } from 'node:events'
 import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { gunzipSync } from 'node:zlib'
-import { freePort, httpConfig, makeTempDir, runCli, startPortico } from '../helpers/portico.js'
+import { freePort, httpConfig, makeTempDir, runCli, startPortico, type Portico } from '../helpers/portico.js'
 import { fetchBytes } from '../helpers/fetch-bytes.js'
 
 const MAINTENANCE = '<!doctype html><h1>Back soon: upgrading</h1>\n'.repeat(40)
@@ -47,15 +47,21 @@ function routes (up: number, dead: number, site: string): string {
     proxy: { upstreams: ["http://127.0.0.5:{port}"], allow: [10.0.0.0/8] }`
 }
 
-t.test('error_pages: portico\'s own errors, the upstream\'s with upstream: true, exact before class', async t => {
+/** A temp dir with the maintenance page, the status upstream and portico on the routes above. */
+async function setup (t: Test): Promise<{ dir: string, up: { port: number }, good: string, p: Portico }> {
   const { dir, cleanup } = await makeTempDir()
   t.teardown(cleanup)
   await writeFile(join(dir, 'maintenance.html'), MAINTENANCE)
   const up = await statusUpstream()
   t.teardown(up.close)
-  const dead = await freePort('127.0.0.5')
-  const p = await startPortico({ dir, config: httpConfig(routes(up.port, dead, dir)) })
+  const good = httpConfig(routes(up.port, await freePort('127.0.0.5'), dir))
+  const p = await startPortico({ dir, config: good })
   t.teardown(() => p.stop('SIGKILL'))
+  return { dir, up, good, p }
+}
+
+t.test('error_pages: portico\'s own errors, the upstream\'s with upstream: true, exact before class', async t => {
+  const { up, p } = await setup(t)
   const get = async (host: string, path = '/', headers: Record<string, string> = {}): ReturnType<typeof fetchBytes> =>
     await fetchBytes(p.ports.http!, host, { path, headers })
 
@@ -82,14 +88,7 @@ t.test('error_pages: portico\'s own errors, the upstream\'s with upstream: true,
 })
 
 t.test('error_pages files: check and reload report FILE:LINE:COL; a bad reload keeps the old pages', async t => {
-  const { dir, cleanup } = await makeTempDir()
-  t.teardown(cleanup)
-  await writeFile(join(dir, 'maintenance.html'), MAINTENANCE)
-  const up = await statusUpstream()
-  t.teardown(up.close)
-  const good = httpConfig(routes(up.port, await freePort('127.0.0.5'), dir))
-  const p = await startPortico({ dir, config: good })
-  t.teardown(() => p.stop('SIGKILL'))
+  const { dir, good, p } = await setup(t)
   const bad = good.replace('file: maintenance.html, upstream: true', 'file: gone.html, upstream: true')
     .replace(`static: { root: ${dir} }`, `static: { root: ${join(dir, 'no-such-dir')} }`)
   const badFile = join(dir, 'bad.yaml')

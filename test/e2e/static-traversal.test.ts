@@ -7,17 +7,18 @@ import { rawExchange } from '../helpers/raw-socket.js'
 
 /**
  * Issue 22.1: no path, however encoded, reaches a file outside `root`. Every case gets a 404
- * (a few are refused by the HTTP parser first: 400) and no answer ever holds a byte of the
+ * (a few are refused by the HTTP parser first: 400; a raw backslash, legal for llhttp, may be
+ * refused by a stricter parser: 'either') and no answer ever holds a byte of the
  * secret files next to the root, reached by `..`, encodings or symlinks.
  */
-const CORPUS: Array<[string, 400 | 404]> = [
+const CORPUS: Array<[string, 400 | 404 | 'either']> = [
   ['/../secret.txt', 404], ['/../../secret.txt', 404], ['/sub/../../secret.txt', 404], ['/./../secret.txt', 404],
   ['//../secret.txt', 404], ['/..//secret.txt', 404], ['/sub/../sub/../../secret.txt', 404],
   ['/%2e%2e/secret.txt', 404], ['/%2E%2E/secret.txt', 404], ['/.%2e/secret.txt', 404], ['/%2e./secret.txt', 404],
   ['/%2e%2e%2fsecret.txt', 404], ['/..%2fsecret.txt', 404], ['/..%2Fsecret.txt', 404], ['/%2e%2e%2f%2e%2e%2fsecret.txt', 404],
   ['/sub/..%2f..%2fsecret.txt', 404], ['/sub/%2e%2e/%2e%2e/secret.txt', 404],
-  ['/..%5csecret.txt', 404], ['/..%5Csecret.txt', 404], ['/%2e%2e%5c%2e%2e%5csecret.txt', 404], ['/sub\\..\\..\\secret.txt', 404],
-  ['/..\\secret.txt', 404], ['/%252e%252e/secret.txt', 404], ['/%252e%252e%252fsecret.txt', 404], ['/..%252fsecret.txt', 404],
+  ['/..%5csecret.txt', 404], ['/..%5Csecret.txt', 404], ['/%2e%2e%5c%2e%2e%5csecret.txt', 404], ['/sub\\..\\..\\secret.txt', 'either'],
+  ['/..\\secret.txt', 'either'], ['/%252e%252e/secret.txt', 404], ['/%252e%252e%252fsecret.txt', 404], ['/..%252fsecret.txt', 404],
   ['/..%255c..%255csecret.txt', 404], ['/%25252e%25252e/secret.txt', 404],
   ['/%c0%ae%c0%ae/secret.txt', 404], ['/..%c0%afsecret.txt', 404], ['/%c0%2e%c0%2e/secret.txt', 404],
   ['/%e0%80%ae%e0%80%ae/secret.txt', 404], ['/%u002e%u002e/secret.txt', 404], ['/..%u2216secret.txt', 404],
@@ -70,11 +71,12 @@ t.test('traversal corpus: 404 and not one byte of a file outside root', async t 
   t.ok(CORPUS.length >= 50, `${CORPUS.length} cases`)
   for (const [path, expected] of CORPUS) {
     const r = await get('files.test', path)
-    t.equal(r.status, expected, `files.test ${JSON.stringify(path)}`)
+    const refused: number[] = expected === 'either' ? [400, 404] : [expected]
+    t.ok(refused.includes(r.status), `files.test ${JSON.stringify(path)}: ${r.status}`)
     t.notOk(r.text.includes(secret) || r.text.includes(evil), `no secret byte: ${JSON.stringify(path)}`)
     // With SPA fallback a missing (but safe) name may get the index; a refused one never does.
     const s = await get('spa.test', path)
-    t.ok(s.status === expected || (s.status === 200 && s.text.endsWith('<h1>index</h1>')), `spa.test ${JSON.stringify(path)}: ${s.status}`)
+    t.ok(refused.includes(s.status) || (s.status === 200 && s.text.endsWith('<h1>index</h1>')), `spa.test ${JSON.stringify(path)}: ${s.status}`)
     t.notOk(s.text.includes(secret) || s.text.includes(evil) || s.text.includes('secret.txt'), `no secret byte or listing of the parent: ${JSON.stringify(path)}`)
   }
 })

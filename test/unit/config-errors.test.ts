@@ -1,15 +1,8 @@
 import t from 'tap'
-import { ConfigError, parseConfigText } from '../../src/config/index.js'
+import { parseConfigText } from '../../src/config/index.js'
+import { configProblems } from '../helpers/config-problems.js'
 
-const problems = (text: string): string[] => {
-  try {
-    parseConfigText(text, 'c.yaml')
-  } catch (err) {
-    if (err instanceof ConfigError) return err.message.split('\n')
-    throw err
-  }
-  return []
-}
+const problems = configProblems
 
 t.test('errors name file:line:col and key', async t => {
   const text = [

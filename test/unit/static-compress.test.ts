@@ -1,5 +1,6 @@
 import t from 'tap'
-import { ConfigError, parseConfigText } from '../../src/config/index.js'
+import { parseConfigText } from '../../src/config/index.js'
+import { configProblems } from '../helpers/config-problems.js'
 import { byteRange, notModified, relativeFilePath } from '../../src/static/index.js'
 import { chooseEncoding, compressingReply, compileCompress } from '../../src/compress/index.js'
 import { compileErrorPages } from '../../src/router/error-pages.js'
@@ -7,15 +8,7 @@ import type { HeaderPairs, Reply } from '../../src/router/reply.js'
 import { randomBytes } from 'node:crypto'
 import { gunzipSync } from 'node:zlib'
 
-const problems = (text: string): string[] => {
-  try {
-    parseConfigText(text, 'c.yaml')
-  } catch (err) {
-    if (err instanceof ConfigError) return err.message.split('\n')
-    throw err
-  }
-  return []
-}
+const problems = configProblems
 const base = 'listeners: [{name: a, address: ":1"}]\nroutes:\n'
 
 t.test('config: static, compress and error_pages keys are validated at file:line:col', async t => {
