@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net'
 import {
   applyPolicy, clientIp, errorAnswer, routeErrorAnswer, forwardFacts, internalError, nextRequestId, openRequest, upstreamServerName,
-  upstreamRequestHeaders, upgradeRefusal, upgradeGates, poolRequestOf, applyUpstreamEdits, withFields, asError,
+  upstreamRequestHeaders, upgradeRefusal, upgradeGates, poolRequestOf, originHost, applyUpstreamEdits, withFields, asError,
   type ListenerInfo, type OpenedRequest, type PolicyRequest, type ProxyPlan, type Reply,
   type RouterDeps, type UpstreamSettings
 } from '../router/index.js'
@@ -13,7 +13,7 @@ import { ClientReply, type ReplySink } from './client-reply.js'
 import { UpstreamExchange, type ExchangeClient } from './exchange.js'
 import { engineRequestInfo, type EngineRequestInfo } from './request-info.js'
 import { upgrade } from './upgrade.js'
-import { originHost, type OriginSpec, type UpstreamPools } from './upstream-pool.js'
+import type { OriginSpec, UpstreamPools } from './upstream-pool.js'
 
 export interface EngineLimits {
   maxHeaderSize: number
@@ -347,7 +347,7 @@ export class ClientConnection implements ExchangeClient, ReplySink {
       if (edits === false) return
       const origin = d.pool === undefined ? d.target : poolRequestOf(d.pool, info, view.trustedProxies).origins[0] as string
       const facts = forwardFacts(info.peer, this.#deps.listener.tls ? 'https' : 'http', opened.host, opened.rid, view.trustedProxies, view.via)
-      const hostOverride = d.upstream.preserveHost ? opened.forcedHost : new URL(origin).host
+      const hostOverride = d.upstream.preserveHost ? opened.forcedHost : originHost(origin)
       const headers = applyUpstreamEdits(upstreamRequestHeaders(h.headers, facts, hostOverride), edits)
       let head = `${h.method} ${edits?.path ?? opened.url} HTTP/1.1\r\n`
       for (let i = 0; i < headers.length; i += 2) head += `${headers[i] as string}: ${headers[i + 1] as string}\r\n`

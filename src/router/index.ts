@@ -38,3 +38,4 @@ export type { GateRequest, UpstreamEdits, Verdict, Refusal, RouteGates } from '.
 export { effectiveClientIp } from './client-address.js'
 export { BODY_TIMEOUT, CONNECT_TIMEOUT, HEADERS_TIMEOUT, failureReason, failureStatus, NOT_CONNECTED, retryBudget, retryStep, spend } from './retry.js'
 export type { BodyState, RetryBudget } from './retry.js'
+export { originHost } from './origin-host.js'

@@ -4,6 +4,7 @@ import { errorAnswer } from './error-response.js'
 import { pageAnswer, upstreamErrorReply, type ErrorPages } from './error-pages.js'
 import { compressingReply } from '../compress/index.js'
 import { serveStatic } from '../static/index.js'
+import { originHost } from './origin-host.js'
 import { gateRequestOf, type UpstreamEdits } from './gates/index.js'
 import { poolRequestOf, type PoolRequest } from './pool-request.js'
 import type { UpstreamPool } from './upstream-pool.js'
@@ -133,7 +134,7 @@ export function applyPolicy (p: PolicyRequest, hooks: PolicyHooks, resumed: bool
       origins,
       upstream,
       path: t.path,
-      hostOverride: t.hostOverride ?? (upstream.preserveHost ? opened.forcedHost : new URL(origins[0] as string).host),
+      hostOverride: t.hostOverride ?? (upstream.preserveHost ? opened.forcedHost : originHost(origins[0] as string)),
       serverName: t.serverName,
       dropRequest: t.drop,
       onUpstreamDown: t.onUpstreamDown,

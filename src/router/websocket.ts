@@ -6,6 +6,7 @@ import { clientResponseHeaders, forwardFacts, upstreamRequestHeaders, type Respo
 import { upstreamServerName } from './forward.js'
 import { nextRequestId } from './request-id.js'
 import { poolRequestOf } from './pool-request.js'
+import { originHost } from './origin-host.js'
 import { nodeRequestInfo, type RequestInfo } from './request-info.js'
 import type { ListenerInfo, RouterDeps, RouterView } from './view.js'
 import type { Decision } from './decide.js'
@@ -84,7 +85,7 @@ function proceed (u: PendingUpgrade, edits: UpstreamEdits | undefined): void {
   }
   const origin = d.pool === undefined ? d.target : (poolRequestOf(d.pool, info, view.trustedProxies).origins[0] as string)
   const facts = forwardFacts(info.peer, listener.tls ? 'https' : 'http', host, rid, view.trustedProxies, view.via)
-  const hostOverride = d.upstream.preserveHost ? forcedHost : new URL(origin).host
+  const hostOverride = d.upstream.preserveHost ? forcedHost : originHost(origin)
   const headers = applyUpstreamEdits(upstreamRequestHeaders(req.rawHeaders, facts, hostOverride), edits)
   const idleMs = d.upstream.websocketIdleTimeoutMs
   const options = {
