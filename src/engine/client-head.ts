@@ -58,6 +58,34 @@ export function editedHead (p: ResponseHeadParser, framing: Framing, e: EditedHe
  * upstream sent none: the field list node's writeHead would write.
  */
 export function editedFields (p: ResponseHeadParser, e: Omit<EditedHead, 'close'>): Array<[string, string]> {
+  const h = fieldMap(p)
+  clientResponseHeaders(h, e.drop)
+  e.edit?.(h)
+  const out = fieldList(h)
+  if (h['strict-transport-security'] === undefined && e.hsts !== undefined) out.push(['strict-transport-security', e.hsts])
+  if (e.setCookie !== undefined) out.push(['set-cookie', e.setCookie])
+  return out
+}
+
+/**
+ * The 101 head for the client: the upstream's as it came, or with the route's edits (cookie
+ * scoping on UAP routes: a handshake may set cookies too). Connection and Upgrade stay.
+ */
+export function upgradeHead (p: ResponseHeadParser, edit: ResponseEditor | undefined): string {
+  let out = `HTTP/1.1 101 ${p.statusText === '' ? 'Switching Protocols' : p.statusText}\r\n`
+  if (edit === undefined) {
+    const raw = p.headers
+    for (let i = 0; i < raw.length; i += 2) out += `${raw[i] as string}: ${raw[i + 1] as string}\r\n`
+  } else {
+    const h = fieldMap(p)
+    edit(h)
+    for (const [name, value] of fieldList(h)) out += `${name}: ${value}\r\n`
+  }
+  return out + '\r\n'
+}
+
+/** The upstream's fields as the node path sees them: lower-case names, a repeated field as a list. */
+function fieldMap (p: ResponseHeadParser): ResponseHeaderMap {
   const raw = p.headers
   const h: ResponseHeaderMap = {}
   for (let i = 0; i < raw.length; i += 2) {
@@ -66,8 +94,10 @@ export function editedFields (p: ResponseHeadParser, e: Omit<EditedHead, 'close'
     const prev = h[name]
     h[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value]
   }
-  clientResponseHeaders(h, e.drop)
-  e.edit?.(h)
+  return h
+}
+
+function fieldList (h: ResponseHeaderMap): Array<[string, string]> {
   const out: Array<[string, string]> = []
   for (const name of Object.keys(h)) {
     const v = h[name]
@@ -75,8 +105,6 @@ export function editedFields (p: ResponseHeadParser, e: Omit<EditedHead, 'close'
     if (Array.isArray(v)) for (const one of v) out.push([name, one])
     else out.push([name, v])
   }
-  if (h['strict-transport-security'] === undefined && e.hsts !== undefined) out.push(['strict-transport-security', e.hsts])
-  if (e.setCookie !== undefined) out.push(['set-cookie', e.setCookie])
   return out
 }
 

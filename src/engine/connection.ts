@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net'
 import {
   applyPolicy, clientIp, errorAnswer, routeErrorAnswer, forwardFacts, internalError, nextRequestId, openRequest, upstreamServerName,
-  upstreamRequestHeaders, upgradeRefusal, upgradeGates, poolRequestOf, originHost, applyUpstreamEdits, withFields, asError,
+  upstreamRequestHeaders, upgradeRefusal, upgradeGates, poolRequestOf, originHost, applyUpstreamEdits, withFields, asError, responseEditor,
   type ListenerInfo, type OpenedRequest, type PolicyRequest, type ProxyPlan, type Reply,
   type RouterDeps, type UpstreamSettings
 } from '../router/index.js'
@@ -358,6 +358,7 @@ export class ClientConnection implements ExchangeClient, ReplySink {
         early: early.length > 0 ? early : undefined,
         headersTimeoutMs: d.upstream.headersTimeoutMs,
         idleTimeoutMs: d.upstream.websocketIdleTimeoutMs,
+        edit: responseEditor(d.route, opened.host, undefined),
         rid: opened.rid,
         tunnels: router.tunnels,
         pools: this.#deps.pools,

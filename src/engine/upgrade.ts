@@ -1,10 +1,10 @@
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
-import { failureReason, failureStatus, tunnel } from '../router/index.js'
+import { failureReason, failureStatus, tunnel, type ResponseEditor } from '../router/index.js'
 import { NEED_MORE, REFUSED } from './head-reader.js'
 import { Framing, ResponseHeadParser } from './response-head.js'
 import { ChunkedTracker, CHUNKED_NEED_MORE, CHUNKED_REFUSED } from './chunked.js'
-import { clientHead } from './client-head.js'
+import { clientHead, editedHead, upgradeHead } from './client-head.js'
 import type { OriginSpec, UpstreamPools } from './upstream-pool.js'
 
 export interface UpgradeRequest {
@@ -16,6 +16,8 @@ export interface UpgradeRequest {
   early: Buffer | undefined
   headersTimeoutMs: number
   idleTimeoutMs: number
+  /** The route's response edits (UAP cookie scoping), for the 101 head and a declined upgrade's answer alike. */
+  edit: ResponseEditor | undefined
   rid: string
   tunnels: ((delta: number) => void) | undefined
   /** Opens the tunnel's own upstream connection (outside the pool, with its connect hook). */
@@ -89,7 +91,10 @@ export function upgrade (r: UpgradeRequest): void {
     const declined = (rest: Buffer): void => {
       settle()
       const framing = parser.framing('GET')
-      client.write(clientHead(parser, framing, { hsts: undefined, close: true }), 'latin1')
+      const head = r.edit === undefined
+        ? clientHead(parser, framing, { hsts: undefined, close: true })
+        : editedHead(parser, framing, { hsts: undefined, close: true, drop: undefined, edit: r.edit })
+      client.write(head, 'latin1')
       const body = new DeclinedBody(framing, parser.contentLength)
       const pass = (chunk: Buffer, from: number): void => {
         const end = body.end(chunk, from)
@@ -105,10 +110,7 @@ export function upgrade (r: UpgradeRequest): void {
     }
     const splice = (rest: Buffer): void => {
       settle()
-      let head = `HTTP/1.1 101 ${parser.statusText === '' ? 'Switching Protocols' : parser.statusText}\r\n`
-      const h = parser.headers
-      for (let i = 0; i < h.length; i += 2) head += `${h[i] as string}: ${h[i + 1] as string}\r\n`
-      client.write(head + '\r\n', 'latin1')
+      client.write(upgradeHead(parser, r.edit), 'latin1')
       if (rest.length > 0) client.write(rest)
       if (r.early !== undefined && r.early.length > 0) s.write(r.early)
       tunnel(client, s, r.idleTimeoutMs, r.tunnels)

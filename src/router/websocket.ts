@@ -7,6 +7,7 @@ import { upstreamServerName } from './forward.js'
 import { nextRequestId } from './request-id.js'
 import { poolRequestOf } from './pool-request.js'
 import { originHost } from './origin-host.js'
+import { responseEditor } from './response-editor.js'
 import { nodeRequestInfo, type RequestInfo } from './request-info.js'
 import type { ListenerInfo, RouterDeps, RouterView } from './view.js'
 import type { Decision } from './decide.js'
@@ -88,6 +89,8 @@ function proceed (u: PendingUpgrade, edits: UpstreamEdits | undefined): void {
   const hostOverride = d.upstream.preserveHost ? forcedHost : originHost(origin)
   const headers = applyUpstreamEdits(upstreamRequestHeaders(req.rawHeaders, facts, hostOverride), edits)
   const idleMs = d.upstream.websocketIdleTimeoutMs
+  // The route's response edits (UAP cookie scoping) on the 101 head and a declined answer alike.
+  const edit = responseEditor(d.route, host, undefined)
   const options = {
     origin, path: edits?.path ?? url, method: 'GET', headers, body: null, upgrade: req.headers.upgrade ?? 'websocket',
     servername: upstreamServerName(d.upstream.serverName, origin)
@@ -98,7 +101,9 @@ function proceed (u: PendingUpgrade, edits: UpstreamEdits | undefined): void {
     onRequestUpgrade (_controller, _status, upHeaders, upstream) {
       if (socket.destroyed) { upstream.destroy(); return }
       answered = true
-      socket.write(responseHead(101, 'Switching Protocols', upHeaders, false))
+      const h = edit === undefined ? upHeaders : { ...upHeaders }
+      edit?.(h)
+      socket.write(responseHead(101, 'Switching Protocols', h, false))
       if (head.length > 0) upstream.write(head)
       tunnel(socket, upstream as Duplex, idleMs, deps.tunnels)
       log(101, 0, origin)
@@ -109,7 +114,9 @@ function proceed (u: PendingUpgrade, edits: UpstreamEdits | undefined): void {
       if (status < 200) return
       if (socket.destroyed) { controller.abort(new Error('client closed the connection')); return }
       answered = true
-      socket.write(responseHead(status, statusText ?? '', clientResponseHeaders(upHeaders), true))
+      const h = clientResponseHeaders(upHeaders)
+      edit?.(h)
+      socket.write(responseHead(status, statusText ?? '', h, true))
       log(status, 0, origin)
     },
     onResponseData (_controller, chunk) { socket.write(chunk) },

@@ -29,8 +29,15 @@ function receivedCookies (raw: string[]): string[] {
 function app (): http.Server {
   const server = http.createServer(appHandler)
   // A Jupyter kernel that is gone: the websocket upgrade is declined with a normal response.
-  server.on('upgrade', (_req, socket: net.Socket) => {
-    socket.end('HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\ncontent-length: 9\r\n\r\nno kernel')
+  // Both answers set a cookie for the whole UAP domain, which must be scoped like any other.
+  server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket) => {
+    const cookie = 'set-cookie: kernel=1; Path=/; Domain=uap.test\r\n'
+    if (req.url === '/ws') {
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\n${cookie}\r\n`)
+      socket.end()
+      return
+    }
+    socket.end(`HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\n${cookie}content-length: 9\r\n\r\nno kernel`)
   })
   return server
 }
@@ -234,12 +241,17 @@ t.test('apps behind the UAP, plain proxy and CORS routes over h1, TLS and h2', a
     t.same(hints, [{ status: 103, link: '</style.css>; rel=preload; as=style' }], 'the hint reached the HTTP/1.1 client')
   })
 
-  await t.test('6: a declined websocket upgrade passes the upstream answer on', async t => {
-    const head = `GET /api/kernels/x/channels HTTP/1.1\r\nhost: ${uapHost}\r\nconnection: upgrade\r\nupgrade: websocket\r\n` +
+  await t.test('6: a declined websocket upgrade passes the upstream answer on, its cookie scoped', async t => {
+    const head = (path: string): string => `GET ${path} HTTP/1.1\r\nhost: ${uapHost}\r\nconnection: upgrade\r\nupgrade: websocket\r\n` +
       'sec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'
-    const { text } = await rawExchange(p.ports.plain!, head, 3000)
+    const { text } = await rawExchange(p.ports.plain!, head('/api/kernels/x/channels'), 3000)
     t.match(text, /^HTTP\/1\.1 404 Not Found\r\n/, text)
     t.match(text, /\r\n\r\nno kernel$/)
+    t.match(text, /\r\nset-cookie: kernel=1; Path=\/\r\n/i, 'no Domain=uap.test: a sibling instance never gets it')
+    const accepted = await rawExchange(p.ports.plain!, head('/ws'), 3000)
+    t.match(accepted.text, /^HTTP\/1\.1 101 /, accepted.text)
+    t.match(accepted.text, /\r\nset-cookie: kernel=1; Path=\/\r\n/i, 'the handshake\'s cookie is scoped too')
+    t.match(accepted.text, /\r\nupgrade: websocket\r\n/i)
   })
 
   await t.test('7: no SNI to an https- instance at an IP', async t => {
