@@ -436,6 +436,11 @@ export class ClientConnection implements ExchangeClient, ReplySink {
     this.#finished(c, closeClient || t?.close === true || !this.#keepAlive)
   }
 
+  fault (err: Error): void {
+    const c = this.#cur
+    this.#deps.router.fault?.(err, { rid: c?.opened?.rid ?? '', host: c?.opened?.host, path: c?.info.target ?? '', route: c?.plan?.route.name })
+  }
+
   aborted (status: number, bytes: number, origin: string, reason: string): void {
     const c = this.#cur as Current
     this.#exchange = undefined

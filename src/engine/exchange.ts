@@ -4,7 +4,7 @@ import { NEED_MORE, REFUSED } from './head-reader.js'
 import { Framing, ResponseHeadParser } from './response-head.js'
 import { claim, unclaim, type OriginSpec, type UpstreamPools, type UpstreamUser } from './upstream-pool.js'
 import {
-  attemptOn, BODY_TIMEOUT, HEADERS_TIMEOUT, failureReason, failureStatus, NOT_CONNECTED, retryBudget, retryStep, spend,
+  asError, attemptOn, BODY_TIMEOUT, HEADERS_TIMEOUT, failureReason, failureStatus, NOT_CONNECTED, retryBudget, retryStep, spend,
   type BodyState, type Reply, type RetryBudget, type UpstreamPool
 } from '../router/index.js'
 
@@ -28,6 +28,8 @@ export interface ExchangeClient {
   done (status: number, bytes: number, origin: string, closeClient: boolean): void
   /** The upstream broke after the response head was sent: only an aborted response is honest now. */
   aborted (status: number, bytes: number, origin: string, reason: string): void
+  /** An exception of portico's own while relaying the response (a bug): logged at error level. */
+  fault?: (err: Error) => void
 }
 
 export interface ExchangeTarget {
@@ -170,11 +172,30 @@ export class UpstreamExchange implements UpstreamUser {
   upClose (): void { this.#failed(Object.assign(new Error('upstream closed the connection'), { code: 'ECONNRESET' })) }
 
   upEnd (): void {
-    if (this.#started && this.#framing === Framing.Close) { this.#reply?.end(); this.#complete(false); return }
-    this.#failed(Object.assign(new Error('upstream closed the connection'), { code: 'ECONNRESET' }))
+    try {
+      if (this.#started && this.#framing === Framing.Close) { this.#reply?.end(); this.#complete(false); return }
+      this.#failed(Object.assign(new Error('upstream closed the connection'), { code: 'ECONNRESET' }))
+    } catch (err) { this.#internal(err) }
   }
 
+  /**
+   * Response bytes. Nothing may escape into the pool's socket handler: an exception (a header
+   * editor, a Reply) ends as a 502 when nothing was sent yet, as an aborted response otherwise.
+   */
   upData (chunk: Buffer): void {
+    try { this.#upData(chunk) } catch (err) { this.#internal(err) }
+  }
+
+  #internal (err: unknown): void {
+    const e = asError(err)
+    this.#c.fault?.(e)
+    if (this.#finished) return
+    const reason = `internal error: ${e.message}`
+    if (this.#headSent || this.#reply !== undefined) { this.#broken(reason); return }
+    this.#failedHead(reason)
+  }
+
+  #upData (chunk: Buffer): void {
     this.#answered = true
     let pos = 0
     if (!this.#started) {
