@@ -307,7 +307,7 @@ export class UpstreamExchange implements UpstreamUser {
     const spec = this.#spec as OriginSpec
     const reusable = clean && this.#requestDone && this.#head.reusable(this.#t.method)
     const up = this.#detach()
-    if (up !== undefined) this.#pools.release(spec, up, reusable)
+    if (up !== undefined) this.#pools.release(spec, up, reusable, this.#head.idleLimitMs)
     // A response that ended before the request body did leaves the client stream mid-message.
     this.#c.done(this.#head.statusCode, this.#bodyBytes(), this.#origin, !this.#requestDone || this.#framing === Framing.Close)
   }

@@ -47,21 +47,23 @@ export class ResponseHeadParser extends HeadReader {
 
   /** The upstream connection can carry another request after this response. */
   reusable (method: string): boolean {
-    return this.keepAlive && this.framing(method) !== Framing.Close && !this.#closesSoon()
+    const idle = this.idleLimitMs
+    return this.keepAlive && this.framing(method) !== Framing.Close && (idle === undefined || idle > 0)
   }
 
   /**
-   * `Keep-Alive: timeout=N` at or below the reuse threshold (undici's 2 s, the node path's): the
-   * upstream would close the connection about when the next request arrives, so it is not reused.
+   * How long the connection may idle in the pool by the upstream's `Keep-Alive: timeout=N` hint:
+   * N less the reuse threshold (undici's 2 s, as on the node path), so it is not reused about
+   * when the upstream closes it; at or below 0 it is not reused at all. Undefined: no hint.
    */
-  #closesSoon (): boolean {
+  get idleLimitMs (): number | undefined {
     const h = this.headers
     for (let i = 0; i < h.length; i += 2) {
       if ((h[i] as string).length !== 10 || (h[i] as string).toLowerCase() !== 'keep-alive') continue
       const m = KEEP_ALIVE_TIMEOUT.exec(h[i + 1] as string)
-      if (m !== null && Number(m[1]) * 1000 <= REUSE_THRESHOLD_MS) return true
+      if (m !== null) return Number(m[1]) * 1000 - REUSE_THRESHOLD_MS
     }
-    return false
+    return undefined
   }
 
   protected begin (): void {

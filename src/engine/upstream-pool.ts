@@ -83,14 +83,14 @@ export class UpstreamPools {
     this.#connect(pool, spec, cb)
   }
 
-  /** Returns a socket after a complete exchange; `reusable` false closes it. */
-  release (spec: OriginSpec, socket: Socket, reusable: boolean): void {
+  /** Returns a socket after a complete exchange; `reusable` false closes it; `idleLimitMs`: the upstream's shorter limit. */
+  release (spec: OriginSpec, socket: Socket, reusable: boolean, idleLimitMs?: number): void {
     const pool = this.#pools.get(keyOf(spec))
     if (pool === undefined || !reusable || socket.destroyed || !socket.writable) { socket.destroy(); return }
     ;(socket as PooledSocket)[USER] = undefined
     const next = pool.waiting.shift()
     if (next !== undefined) { next.cb(undefined, { socket, reused: true }); return }
-    socket.setTimeout(this.#limits.idleTimeoutMs)
+    socket.setTimeout(idleLimitMs === undefined ? this.#limits.idleTimeoutMs : Math.min(idleLimitMs, this.#limits.idleTimeoutMs))
     pool.idle.push(socket)
   }
 

@@ -81,7 +81,8 @@ function appHandler (req: http.IncomingMessage, res: http.ServerResponse): void 
 
 /**
  * uvicorn-like keep-alive race: every connection answers one request and dies as the next
- * arrives. On /hinted it announces `Keep-Alive: timeout=1` first, so it is never reused at all.
+ * arrives. On /hinted it announces `Keep-Alive: timeout=1` first, so it is never reused at all;
+ * on /hinted3 `timeout=3`, so it may idle for 1 s (the hint less the 2 s reuse threshold).
  */
 function racyUpstream (): net.Server & { killed: number } {
   const server = net.createServer(s => {
@@ -90,7 +91,8 @@ function racyUpstream (): net.Server & { killed: number } {
     s.on('data', (d: Buffer) => {
       if (answered) { server.killed++; s.destroy(); return }
       answered = true
-      const hint = d.toString('latin1').startsWith('GET /hinted') ? 'keep-alive: timeout=1\r\n' : ''
+      const line = d.toString('latin1')
+      const hint = line.startsWith('GET /hinted3') ? 'keep-alive: timeout=3\r\n' : line.startsWith('GET /hinted') ? 'keep-alive: timeout=1\r\n' : ''
       s.write(`HTTP/1.1 200 OK\r\ncontent-length: 2\r\n${hint}\r\nok`)
     })
   }) as net.Server & { killed: number }
@@ -222,6 +224,10 @@ t.test('apps behind the UAP, plain proxy and CORS routes over h1, TLS and h2', a
     const killed = racy.killed
     for (let i = 0; i < 3; i++) t.equal((await send(p.ports.plain!, 'race.test', { path: '/hinted' })).status, 200)
     t.equal(racy.killed, killed, 'a Keep-Alive: timeout hint shorter than the reuse threshold: no connection reused')
+    t.equal((await send(p.ports.plain!, 'race.test', { path: '/hinted3' })).status, 200)
+    await new Promise(resolve => setTimeout(resolve, 1300))
+    t.equal((await send(p.ports.plain!, 'race.test', { path: '/hinted3' })).status, 200)
+    t.equal(racy.killed, killed, 'timeout=3: not reused after 1.3 s idle (the hint less the 2 s threshold, as undici does)')
   })
 
   await t.test('5: 103 Early Hints before the final response', async t => {
