@@ -84,10 +84,13 @@ export function upgradeHead (p: ResponseHeadParser, edit: ResponseEditor | undef
   return out + '\r\n'
 }
 
-/** The upstream's fields as the node path sees them: lower-case names, a repeated field as a list. */
+/**
+ * The upstream's fields as the node path sees them: lower-case names, a repeated field as a list.
+ * No prototype: a field named `constructor` or `__proto__` is a field like any other.
+ */
 function fieldMap (p: ResponseHeadParser): ResponseHeaderMap {
   const raw = p.headers
-  const h: ResponseHeaderMap = {}
+  const h = Object.create(null) as ResponseHeaderMap
   for (let i = 0; i < raw.length; i += 2) {
     const name = (raw[i] as string).toLowerCase()
     const value = raw[i + 1] as string

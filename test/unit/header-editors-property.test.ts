@@ -7,6 +7,8 @@ import { clientResponseHeaders, forwardFacts, upstreamRequestHeaders, type Respo
 import { scopeSetCookies } from '../../src/router/cookies.js'
 import { addCors, responseEditor } from '../../src/router/response-editor.js'
 import { scaled } from '../helpers/figures.js'
+import { Framing, REFUSED, ResponseHeadParser } from '../../src/engine/index.js'
+import { clientHead, editedFields } from '../../src/engine/client-head.js'
 
 /**
  * Issue 25's class fix: every header editor takes every shape the upstream client produces —
@@ -114,4 +116,40 @@ t.test('upstreamRequestHeaders: any raw header list gives one Host, one Cookie, 
       count('expect') === 0 && count('te') === 0 && count('upgrade') === 0 && count('connection') === 0 && count('x-forwarded-for') === 1
   }), { numRuns: RUNS })
   t.pass(`${RUNS} lists`)
+})
+
+/**
+ * The engine (the default HTTP/1.1 transport) reads the upstream's head itself: a field once or
+ * repeated, in any letter case, becomes the same map shapes before the same editors run.
+ */
+t.test('engine heads: any raw field list through editedFields and clientHead keeps every cookie, scoped, and no hop-by-hop', async t => {
+  const edit = responseEditor(uapRoute, HOST, corsHeaders)!
+  const anyCase = (n: string): fc.Arbitrary<string> => fc.array(fc.boolean(), { minLength: n.length, maxLength: n.length })
+    .map(up => [...n].map((ch, i) => up[i] === true ? ch.toUpperCase() : ch).join(''))
+  const field = fc.oneof(
+    fc.tuple(fc.constantFrom(...NAMED).chain(anyCase), value),
+    fc.tuple(anyCase('set-cookie'), cookie),
+    fc.tuple(token, value),
+    // Names of Object.prototype members: a map built on {} took them for earlier fields.
+    fc.tuple(fc.constantFrom('constructor', '__proto__').chain(anyCase), value)
+  )
+  const HOP = ['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-connection']
+  let parsed = 0
+  fc.assert(fc.property(fc.array(field, { maxLength: 12 }), fields => {
+    const head = `HTTP/1.1 200 OK\r\n${fields.map(([n, v]) => `${n}: ${v}\r\n`).join('')}content-length: 0\r\n\r\n`
+    const p = new ResponseHeadParser({ maxHeaderSize: 65536, maxHeaders: 256 })
+    // The strict parser may refuse a head (a repeated or odd Transfer-Encoding): the exchange answers 502 then.
+    if (p.read(Buffer.from(head, 'latin1'), 0, head.length) === REFUSED) return true
+    parsed++
+    const cookies = fields.filter(([n]) => n.toLowerCase() === 'set-cookie').length
+    const out = editedFields(p, { hsts: undefined, drop: undefined, edit, setCookie: undefined })
+    const sent = out.filter(([n]) => n === 'set-cookie').map(([, v]) => v)
+    const h = Object.create(null) as ResponseHeaderMap
+    for (const [n, v] of out) { const prev = h[n]; h[n] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v] }
+    const plain = clientHead(p, Framing.Length, { hsts: undefined, close: false }).toLowerCase()
+    return sent.length === cookies && sent.every(c => !/;\s*domain=/i.test(c)) && writable(h) &&
+      out.every(([n]) => !HOP.includes(n)) && out.some(([n, v]) => n === 'x-frame-options' && v === 'DENY') &&
+      HOP.every(n => !plain.includes(`\r\n${n}:`))
+  }), { numRuns: RUNS })
+  t.ok(parsed > RUNS / 2, `${parsed} of ${RUNS} heads parsed and checked`)
 })
