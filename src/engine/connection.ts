@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net'
 import {
   applyPolicy, clientIp, errorAnswer, routeErrorAnswer, forwardFacts, internalError, nextRequestId, openRequest, upstreamServerName,
-  upstreamRequestHeaders, upgradeRefusal, upgradeGates, poolRequestOf, originHost, applyUpstreamEdits, withFields, asError, responseEditor,
+  upstreamRequestHeaders, upgradeRefusal, upgradeGates, poolRequestOf, originHost, applyUpstreamEdits, withFields, asError, responseEditor, upgradeFault,
   type ListenerInfo, type OpenedRequest, type PolicyRequest, type ProxyPlan, type Reply,
   type RouterDeps, type UpstreamSettings
 } from '../router/index.js'
@@ -328,7 +328,17 @@ export class ClientConnection implements ExchangeClient, ReplySink {
     const router = this.#deps.router
     const view = router.view()
     const info = engineRequestInfo(h, this.socket)
-    const opened = openRequest(router, view, this.#deps.listener, info, nextRequestId(), true)
+    const rid = nextRequestId()
+    let opened: OpenedRequest
+    try {
+      opened = openRequest(router, view, this.#deps.listener, info, rid, true)
+    } catch (err) {
+      // Nothing may escape into the socket's event handler: a 502, as the node path's upgrade handler answers.
+      router.fault?.(asError(err), { rid, host: info.hostHeader, path: info.target, route: undefined })
+      this.socket.end(upgradeFault(rid))
+      this.#closed = true
+      return
+    }
     const d = opened.decision
     if (d.action !== 'proxy') {
       // As on the node path: no policy for an upgrade that is not proxied, a bodiless refusal and close.
@@ -365,8 +375,11 @@ export class ClientConnection implements ExchangeClient, ReplySink {
         done: (status, error) => { opened.log(status, 0, origin, error) }
       })
     }).catch((err: unknown) => {
-      router.fault?.(err instanceof Error ? err : new Error(String(err)), { rid: opened.rid, host: opened.host, path: opened.url, route: d.route.name })
-      client.destroy()
+      // Thrown before upgrade() wrote anything: a 502, as on the node path (not a silent close).
+      const e = asError(err)
+      router.fault?.(e, { rid: opened.rid, host: opened.host, path: opened.url, route: d.route.name })
+      if (!client.destroyed) client.end(upgradeFault(opened.rid))
+      opened.log(502, 0, undefined, `internal error: ${e.message}`)
     })
   }
 

@@ -27,7 +27,7 @@ export function createUpgradeHandler (deps: RouterDeps, listener: ListenerInfo):
     } catch (err) {
       // As on the HTTP path: a bug is logged at error level and answered with a 502.
       deps.fault?.(err instanceof Error ? err : new Error(String(err)), { rid, host: req.headers.host, path: req.url ?? '', route: undefined })
-      if (!socket.destroyed) socket.end(`${statusLine(502)}content-length: 0\r\nconnection: close\r\nx-request-id: ${rid}\r\n\r\n`)
+      if (!socket.destroyed) socket.end(upgradeFault(rid))
     }
   }
 }
@@ -38,9 +38,12 @@ function upgrade (deps: RouterDeps, listener: ListenerInfo, req: IncomingMessage
   const info = nodeRequestInfo(req)
   const opened = openRequest(deps, view, listener, info, rid, true)
   const u: PendingUpgrade = { deps, listener, req, info, socket, head, rid, view, opened }
-  upgradeGates(view, listener, info, opened, socket).then(v => { if (v !== false) proceed(u, v) }, (err: unknown) => {
-    deps.fault?.(err instanceof Error ? err : new Error(String(err)), { rid, host: opened.host, path: opened.url, route: opened.decision.route?.name })
-    if (!socket.destroyed) socket.end(`${statusLine(502)}content-length: 0\r\nconnection: close\r\nx-request-id: ${rid}\r\n\r\n`)
+  // A throw in proceed() too (before anything was written): not an unhandled rejection and a hung client.
+  upgradeGates(view, listener, info, opened, socket).then(v => { if (v !== false) proceed(u, v) }).catch((err: unknown) => {
+    const e = err instanceof Error ? err : new Error(String(err))
+    deps.fault?.(e, { rid, host: opened.host, path: opened.url, route: opened.decision.route?.name })
+    if (!socket.destroyed) socket.end(upgradeFault(rid))
+    opened.log(502, 0, undefined, `internal error: ${e.message}`)
   })
 }
 
@@ -136,6 +139,11 @@ export function upgradeRefusal (d: Exclude<Decision, { action: 'proxy' }>, rid: 
   const status = d.action === 'deny' || d.action === 'redirect' ? d.status : 404
   const extra = d.action === 'redirect' ? `location: ${d.location}\r\n` : ''
   return { status, head: `${statusLine(status)}${extra}content-length: 0\r\nconnection: close\r\nx-request-id: ${rid}\r\n\r\n` }
+}
+
+/** portico's own failure on an upgrade before anything was written: 502, then the connection closes. */
+export function upgradeFault (rid: string): string {
+  return `${statusLine(502)}content-length: 0\r\nconnection: close\r\nx-request-id: ${rid}\r\n\r\n`
 }
 
 /** A gate's refusal (401, 403, an auth service's redirect) on the raw socket, then the connection closes. */

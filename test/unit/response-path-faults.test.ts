@@ -1,6 +1,7 @@
 import t from 'tap'
 import { mount } from '../helpers/inject.js'
 import { httpUpstream } from '../helpers/upstreams.js'
+import { rawExchange } from '../helpers/raw-socket.js'
 
 /**
  * Issue 25's class fix on both HTTP/1.1 transports: an exception of portico's own while it
@@ -31,5 +32,35 @@ t.test('an exception while relaying a response: 502, a fault report, the true st
     route.responseHeaders = edits
     const again = await m.send('app.test', { path: '/y' })
     t.same([again.status, again.body, again.headers.server], [200, 'fine', undefined], `${name}: still serving`)
+  }
+})
+
+/**
+ * The same for upgrades (websockets): a throw while the upgrade is opened or prepared answers
+ * 502 with the request id and is reported; the engine used to let it escape into the socket's
+ * data handler or close without an answer, the node path to leave an unhandled rejection and
+ * a client waiting.
+ */
+t.test('an exception while an upgrade is opened or prepared: 502, a fault report', async t => {
+  const head = 'GET /ws HTTP/1.1\r\nhost: app.test\r\nconnection: upgrade\r\nupgrade: websocket\r\n' +
+    'sec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'
+  for (const engine of [true, false]) {
+    const name = engine ? 'engine' : 'node:http'
+    const m = await mount(t, `  - name: app
+    host: [app.test]
+    proxy: { upstreams: ["http://127.0.0.2:9"] }`, '', { engine })
+    const view = m.view as unknown as Record<string, unknown>
+    const throwing = async (key: string, message: string): Promise<string> => {
+      const value = view[key]
+      Object.defineProperty(view, key, { configurable: true, get () { throw new Error(message) } })
+      try { return (await rawExchange(m.port, head, 3000)).text } finally {
+        Object.defineProperty(view, key, { configurable: true, writable: true, value })
+      }
+    }
+    // The upstream connection's settings are looked up once the upgrade is let through.
+    t.match(await throwing('dispatchers', 'pool bug'), /^HTTP\/1\.1 502 Bad Gateway\r\n[^]*x-request-id: /, `${name}: preparing the upstream request throws: 502`)
+    t.match(m.access.find(e => e.path === '/ws'), { status: 502, error: /pool bug/ }, `${name}: logged as 502`)
+    t.match(await throwing('names', 'table bug'), /^HTTP\/1\.1 502 Bad Gateway\r\n/, `${name}: opening the request throws: 502`)
+    t.same(m.faults.map(e => e.message), ['pool bug', 'table bug'], `${name}: both reported as faults`)
   }
 })
