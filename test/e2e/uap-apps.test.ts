@@ -231,6 +231,7 @@ t.test('apps behind the UAP, plain proxy and CORS routes over h1, TLS and h2', a
   })
 
   await t.test('5: 103 Early Hints before the final response', async t => {
+    const from = p.logs.length
     for (const via of ['h1', 'tls', 'h2'] as const) {
       const r = await get(via, uapHost, '/hints')
       t.same([r.status, r.body, r.error], [200, 'final', undefined], `final response over ${via}`)
@@ -245,6 +246,9 @@ t.test('apps behind the UAP, plain proxy and CORS routes over h1, TLS and h2', a
       req.on('error', reject)
     })
     t.same(hints, [{ status: 103, link: '</style.css>; rel=preload; as=style' }], 'the hint reached the HTTP/1.1 client')
+    await p.waitForLog(l => accessOf(l)?.path === '/hints' && accessOf(l)?.status !== undefined, 5000, from)
+    const logged = p.logs.slice(from).map(accessOf).filter(a => a?.path === '/hints').map(a => a?.status)
+    t.ok(logged.length >= 1 && logged.every(s => s === 200), `logged with the final status, never as 103: ${JSON.stringify(logged)}`)
   })
 
   await t.test('6: a declined websocket upgrade passes the upstream answer on, its cookie scoped', async t => {
