@@ -120,6 +120,8 @@ t.test('apps behind the UAP, plain proxy and CORS routes over h1, TLS and h2', a
     config: plainAndTlsConfig(cert, `
   - name: uap
     uap: { domain: uap.test, allow: [127.0.0.0/8], default_scheme: http }
+  - name: uap-named
+    uap: { domain: named.test, allow: [127.0.0.0/8], default_scheme: http, tls: { server_name: instance.example } }
   - name: proxy
     host: [proxy.test]
     proxy: { upstreams: ["${origin}"] }
@@ -268,6 +270,10 @@ t.test('apps behind the UAP, plain proxy and CORS routes over h1, TLS and h2', a
     const r = await send(p.ports.plain!, `https-127-0-0-4-${tlsPort}.uap.test`)
     t.same([r.status, r.body], [200, 'ok'])
     t.ok(sni.length > 0 && sni.every(name => name === false), `the instance saw no server name (not the UAP host name): ${JSON.stringify(sni)}`)
+    const seen = sni.length
+    const named = await send(p.ports.plain!, `https-127-0-0-4-${tlsPort}.named.test`)
+    t.same([named.status, named.body], [200, 'ok'])
+    t.same(sni.slice(seen), ['instance.example'], 'uap.tls.server_name configured: that name is sent')
   })
 
   await t.test('8: a stream cut at the idle timeout is logged with an error', async t => {
