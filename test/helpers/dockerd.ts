@@ -98,15 +98,22 @@ export async function startDockerd (): Promise<Dockerd> {
   }
 }
 
-/** A busybox image imported from Debian's busybox-static (no registry): `sh`, `httpd`, `sleep`. */
+/**
+ * A busybox image imported from Debian's busybox-static (no registry): `sh`, `httpd`, `sleep`,
+ * and `/www/cgi-bin/echo`, which answers `<the page's text> <method> <request body bytes>`
+ * (uploads reached the container whole, and which container took them).
+ */
 export async function importBusybox (d: Dockerd, tag = 'portico-test/busybox:1'): Promise<string> {
   const dir = await mkdtemp('/tmp/pdk-rootfs-')
   try {
     await mkdir(join(dir, 'bin'), { recursive: true })
-    await mkdir(join(dir, 'www'))
+    await mkdir(join(dir, 'www/cgi-bin'), { recursive: true })
     await copyFile('/bin/busybox', join(dir, 'bin/busybox'))
-    for (const applet of ['sh', 'httpd', 'sleep', 'echo', 'cat']) await symlink('busybox', join(dir, 'bin', applet))
+    for (const applet of ['sh', 'httpd', 'sleep', 'echo', 'cat', 'wc']) await symlink('busybox', join(dir, 'bin', applet))
     await writeFile(join(dir, 'www/index.html'), 'busybox\n')
+    // CRLF after the CGI header: busybox passes it on as is, and a strict parser refuses bare LF.
+    const cgi = '#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\n"\necho "$(cat /www/index.html) $REQUEST_METHOD $(cat | wc -c)"\n'
+    await writeFile(join(dir, 'www/cgi-bin/echo'), cgi, { mode: 0o755 })
     await run('tar', ['-C', dir, '-cf', join(dir, '..', `${dir.split('/').pop()}.tar`), '.'])
     await d.docker('import', join(dir, '..', `${dir.split('/').pop()}.tar`), tag)
     return tag
