@@ -75,6 +75,12 @@ t.test('Docker registry, DNS and vhosting against a real dockerd', requires('roo
   const killed = uploads.filter(killedUnder).length
   t.same(lostUploads, [], `${uploads.length} 16 KiB POSTs during the switch, none lost (${killed} taken by the primary as it was killed)`)
   t.ok(uploads.some(o => o.startsWith('primary')) && uploads.some(o => o.startsWith('maintenance')), 'the uploads span the switch')
+  figure({
+    case: 'maintenance switch with uploads (issue 19)',
+    tried: '`docker stop` of the primary while a GET loop and 4 loops of 16 KiB POSTs (Content-Length, CGI echo) run; a maintenance container holds the name',
+    count: outcomes.length + uploads.length,
+    result: `${failures.length} GETs and ${lostUploads.length} POSTs lost of ${outcomes.length} and ${uploads.length}; ${killed} POSTs taken by the primary as it was killed (502 or a cut answer, not repeated)`
+  })
 
   // recreated with a new IP → no stale address
   await d.docker('rm', '-f', 'bigco-nginx')
