@@ -173,7 +173,9 @@ export class UpstreamExchange implements UpstreamUser {
   upEnd (): void {
     if (this.#started && this.#framing === Framing.Close) {
       // The head waits for body bytes: a close-delimited body that stayed empty still needs it.
-      if (this.#reply === undefined && !this.#headSent) this.#write(this.#c.socket, this.#c.renderHead(this.#head, this.#framing, this.#origin), EMPTY, 0, 0)
+      if (this.#reply === undefined && !this.#headSent) {
+        this.#write(this.#c.socket, this.#c.renderHead(this.#head, this.#framing, this.#origin), EMPTY, 0, 0)
+      }
       this.#reply?.end()
       this.#complete(false)
       return

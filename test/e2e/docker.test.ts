@@ -77,9 +77,11 @@ t.test('Docker registry, DNS and vhosting against a real dockerd', requires('roo
   t.ok(uploads.some(o => o.startsWith('primary')) && uploads.some(o => o.startsWith('maintenance')), 'the uploads span the switch')
   figure({
     case: 'maintenance switch with uploads (issue 19)',
-    tried: '`docker stop` of the primary while a GET loop and 4 loops of 16 KiB POSTs (Content-Length, CGI echo) run; a maintenance container holds the name',
+    tried: '`docker stop` of the primary while a GET loop and 4 loops of 16 KiB POSTs (Content-Length, CGI echo) run; ' +
+      'a maintenance container holds the name',
     count: outcomes.length + uploads.length,
-    result: `${failures.length} GETs and ${lostUploads.length} POSTs lost of ${outcomes.length} and ${uploads.length}; ${killed} POSTs taken by the primary as it was killed (502 or a cut answer, not repeated)`
+    result: `${failures.length} GETs and ${lostUploads.length} POSTs lost of ${outcomes.length} and ${uploads.length}; ` +
+      `${killed} POSTs taken by the primary as it was killed (502 or a cut answer, not repeated)`
   })
 
   // recreated with a new IP → no stale address

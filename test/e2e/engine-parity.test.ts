@@ -99,8 +99,10 @@ routes:${routes}
     t.same([head.status, head.headers['transfer-encoding'], head.headers['x-kind'], head.body], [200, l === 'portico' ? 'chunked' : undefined, 'te', ''],
       `${l}: HEAD ${l === 'portico' ? 'keeps' : 'drops'} the upstream's Transfer-Encoding, no body`)
     t.equal((await send(port, 'te.test')).body, 'abc', `${l}: GET gets the chunked body`)
-    const empty = await send(port, 'te.test', { path: '/empty' }).catch((err: Error) => ({ status: 0, headers: {} as Record<string, string>, body: err.message }))
-    t.same([empty.status, empty.headers['x-kind'], empty.body], [200, 'close', ''], `${l}: a close-delimited response with an empty body: the head, then close`)
+    const empty = await send(port, 'te.test', { path: '/empty' })
+      .catch((err: Error) => ({ status: 0, headers: {} as Record<string, string>, body: err.message }))
+    t.same([empty.status, empty.headers['x-kind'], empty.body], [200, 'close', ''],
+      `${l}: a close-delimited response with an empty body: the head, then close`)
 
     const brew = await rawExchange(port, 'BREW / HTTP/1.1\r\nHost: a.test\r\n\r\n', 3000)
     t.match(brew.text, /^HTTP\/1\.1 501 /, `${l}: an unknown method token: 501 (RFC 9110 §9.1)`)
