@@ -50,6 +50,7 @@ export interface ExchangeTarget {
 }
 
 const HEAD_LIMITS = { maxHeaderSize: 65536, maxHeaders: 256 }
+const EMPTY = Buffer.alloc(0)
 
 /**
  * One request forwarded to an upstream over a pooled socket: the head in one write, the body
@@ -173,7 +174,15 @@ export class UpstreamExchange implements UpstreamUser {
 
   upEnd (): void {
     try {
-      if (this.#started && this.#framing === Framing.Close) { this.#reply?.end(); this.#complete(false); return }
+      if (this.#started && this.#framing === Framing.Close) {
+        // The head waits for body bytes: a close-delimited body that stayed empty still needs it.
+        if (this.#reply === undefined && !this.#headSent) {
+          this.#write(this.#c.socket, this.#c.renderHead(this.#head, this.#framing, this.#origin), EMPTY, 0, 0)
+        }
+        this.#reply?.end()
+        this.#complete(false)
+        return
+      }
       this.#failed(Object.assign(new Error('upstream closed the connection'), { code: 'ECONNRESET' }))
     } catch (err) { this.#internal(err) }
   }

@@ -2,7 +2,9 @@ import t from 'tap'
 import { send } from '../helpers/http.js'
 import { requires } from '../helpers/required.js'
 import { until } from '../helpers/wait.js'
-import { containerIp, runWebContainer } from '../helpers/dockerd.js'
+import { dirname, join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { containerIp, dockerdGate, runWebContainer } from '../helpers/dockerd.js'
 import { figure } from '../helpers/figures.js'
 import { dig, startAppliances, ZONE } from '../helpers/appliances.js'
 
@@ -102,4 +104,53 @@ t.test('Docker hardening against a real dockerd: label warnings, no cross-tenant
     count: outcomes.length + answers.length,
     result: `no request or DNS answer reached the other tenant (requests for bigco held, then 503); registry resynced ${resyncMs} ms after the test saw the API answer (polled every 100 ms)`
   })
+})
+
+/**
+ * Issue 19, finding 2, the hold itself: after a disconnect, a dockerd whose socket accepts again
+ * but answers nothing yet (a gate in front of the real one stalls it) leaves the table held.
+ * A request for a `docker` route waits — not answered from the old table — and is served once
+ * the resync confirms its container; held past the bound, it gets 503. Runs on whatever engine
+ * the listener has (the default: portico's), through the shared policy.
+ */
+const HOLD = 'Docker hold: requests wait for the resync, are served when it confirms the container, 503 past 5 s'
+t.test(HOLD, requires('root', 'command:dockerd', 'command:dig'), async t => {
+  let gate: Awaited<ReturnType<typeof dockerdGate>> | undefined
+  const { d, image, net, dnsPort, httpPort } = await startAppliances(t, '172.31', '30s', '1s', async d => {
+    gate = await dockerdGate(d, join(dirname(d.socket), 'gate.sock'))
+    return gate.endpoint
+  })
+  const g = gate!
+  t.teardown(g.close)
+  await runWebContainer(d, image, 'bigco-nginx', 'bigco', net)
+  const bigco = async (): Promise<true | undefined> =>
+    (await send(httpPort, 'bigco.hpc.example.com')).body.trim() === 'bigco' ? true : undefined
+  await until('bigco served', bigco)
+  const held = async (): Promise<void> => {
+    const servfail = async (): Promise<true | undefined> =>
+      /status: SERVFAIL/.test(await dig(dnsPort, `nginx.bigco.${ZONE}`, 'A')) ? true : undefined
+    await until('the table held (DNS: SERVFAIL)', servfail)
+    await sleep(300) // the HTTP workers get the held table by IPC
+  }
+
+  g.stall()
+  await held()
+  const begun = Date.now()
+  let answeredAt = 0
+  const pending = send(httpPort, 'bigco.hpc.example.com', { timeoutMs: 15_000 }).finally(() => { answeredAt = Date.now() - begun })
+  await sleep(1500)
+  t.equal(answeredAt, 0, 'while the table is held, the request waits (the old table would have answered at once)')
+  g.release()
+  const served = await pending
+  t.same([served.status, served.body.trim()], [200, 'bigco'], `served by the container the resync confirmed (${answeredAt} ms)`)
+
+  g.stall()
+  await held()
+  const again = Date.now()
+  const refused = await send(httpPort, 'bigco.hpc.example.com', { timeoutMs: 15_000 })
+  const waited = Date.now() - again
+  t.equal(refused.status, 503, 'held past the bound: 503')
+  t.ok(waited >= 4500 && waited < 9000, `after waiting ${waited} ms (bound 5 s)`)
+  g.release()
+  await until('served again after the resync', bigco)
 })

@@ -11,7 +11,8 @@ import { rawExchange } from '../helpers/raw-socket.js'
  * Transport parity: the same requests to a node:http listener and an engine listener of one
  * portico get the same answers. Retry rules (one set, src/router/retry.ts: `retries`, refused
  * connects failing over with the body), the request_timeout on trickled bodies, unknown methods
- * (RFC 9110 §9.1: 501; garbage 400), idle upstream connections closed after 4 s; HEAD framing
+ * (RFC 9110 §9.1: 501; garbage 400), idle upstream connections closed after 4 s, a close-delimited
+ * response with an empty body; HEAD framing
  * is the one documented difference.
  */
 const LISTENERS = ['node', 'portico'] as const
@@ -33,13 +34,18 @@ async function liveUpstream (): Promise<{ port: number, open: () => number, clos
   return { port: (server.address() as AddressInfo).port, open: () => open, close: () => { server.closeAllConnections(); server.close() } }
 }
 
-/** Answers every request head with a chunked response (no body to HEAD), then closes. */
+/**
+ * Answers every request head with a chunked response (no body to HEAD), then closes; `/empty`
+ * gets a close-delimited response whose body is empty (the head, then the upstream closes).
+ */
 async function chunkedUpstream (): Promise<{ port: number, close: () => void }> {
   const server = net.createServer(s => {
     s.on('error', () => {})
     s.once('data', (d: Buffer) => {
+      const text = d.toString('latin1')
+      if (text.startsWith('GET /empty ')) { s.end('HTTP/1.1 200 OK\r\nX-Kind: close\r\n\r\n'); return }
       const head = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Kind: te\r\nConnection: close\r\n\r\n'
-      s.end(d.toString('latin1').startsWith('HEAD ') ? head : `${head}3\r\nabc\r\n0\r\n\r\n`)
+      s.end(text.startsWith('HEAD ') ? head : `${head}3\r\nabc\r\n0\r\n\r\n`)
     })
   })
   server.listen(0, '127.0.0.7')
@@ -93,6 +99,10 @@ routes:${routes}
     t.same([head.status, head.headers['transfer-encoding'], head.headers['x-kind'], head.body], [200, l === 'portico' ? 'chunked' : undefined, 'te', ''],
       `${l}: HEAD ${l === 'portico' ? 'keeps' : 'drops'} the upstream's Transfer-Encoding, no body`)
     t.equal((await send(port, 'te.test')).body, 'abc', `${l}: GET gets the chunked body`)
+    const empty = await send(port, 'te.test', { path: '/empty' })
+      .catch((err: Error) => ({ status: 0, headers: {} as Record<string, string>, body: err.message }))
+    t.same([empty.status, empty.headers['x-kind'], empty.body], [200, 'close', ''],
+      `${l}: a close-delimited response with an empty body: the head, then close`)
 
     const brew = await rawExchange(port, 'BREW / HTTP/1.1\r\nHost: a.test\r\n\r\n', 3000)
     t.match(brew.text, /^HTTP\/1\.1 501 /, `${l}: an unknown method token: 501 (RFC 9110 §9.1)`)

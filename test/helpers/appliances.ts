@@ -17,11 +17,15 @@ export interface Appliances { d: Dockerd, image: string, net: string[], subnet: 
  * The hosted-appliances setup: a private dockerd with the busybox image and an `appliances`
  * network on a fresh /24 (so a bridge left behind by a crashed run cannot shadow it), and
  * portico with `docker`, `dns`, an admin listener, `workers: 2` (name tables travel by IPC) and
- * the route `<tenant>.hpc.example.com` → `nginx.<tenant>.<zone>:80`.
+ * the route `<tenant>.hpc.example.com` → `nginx.<tenant>.<zone>:80`. `endpointOf` may put
+ * something in front of dockerd's socket (the Docker endpoint portico is given).
  */
-export async function startAppliances (t: Test, subnetPrefix: string, reconcile: string, connectTimeout = '1s'): Promise<Appliances> {
+export async function startAppliances (
+  t: Test, subnetPrefix: string, reconcile: string, connectTimeout = '1s', endpointOf = async (d: Dockerd): Promise<string> => d.endpoint
+): Promise<Appliances> {
   const d = await startDockerd()
   t.teardown(() => d.stop())
+  const endpoint = await endpointOf(d)
   const image = await importBusybox(d)
   const subnet = `${subnetPrefix}.${1 + Math.floor(Math.random() * 254)}.0/24`
   await d.docker('network', 'create', '--subnet', subnet, 'appliances')
@@ -33,7 +37,7 @@ export async function startAppliances (t: Test, subnetPrefix: string, reconcile:
     host: '~^(?<tenant>[a-z0-9]+)\\.hpc\\.example\\.com$'
     docker: { name: 'nginx.{tenant}', port: 80, timeouts: { connect: ${connectTimeout} } }`, `
 admin: { address: "127.0.0.1:0" }
-docker: { endpoint: "${d.endpoint}", zone: ${ZONE}, reconcile_interval: ${reconcile} }
+docker: { endpoint: "${endpoint}", zone: ${ZONE}, reconcile_interval: ${reconcile} }
 dns: { address: "127.0.0.1:${dnsPort}", ttl: 1s }
 workers: 2`).replace('admin: null\n', '').replace('127.0.0.1:0"', `127.0.0.1:${httpPort}"`)
   })

@@ -2,6 +2,7 @@ import { spawn, execFile, type ChildProcess } from 'node:child_process'
 import { mkdtemp, mkdir, rm, symlink, copyFile, writeFile } from 'node:fs/promises'
 import { promisify } from 'node:util'
 import { join } from 'node:path'
+import net from 'node:net'
 import { Agent, request } from 'undici'
 
 const run = promisify(execFile)
@@ -98,15 +99,22 @@ export async function startDockerd (): Promise<Dockerd> {
   }
 }
 
-/** A busybox image imported from Debian's busybox-static (no registry): `sh`, `httpd`, `sleep`. */
+/**
+ * A busybox image imported from Debian's busybox-static (no registry): `sh`, `httpd`, `sleep`,
+ * and `/www/cgi-bin/echo`, which answers `<the page's text> <method> <request body bytes>`
+ * (uploads reached the container whole, and which container took them).
+ */
 export async function importBusybox (d: Dockerd, tag = 'portico-test/busybox:1'): Promise<string> {
   const dir = await mkdtemp('/tmp/pdk-rootfs-')
   try {
     await mkdir(join(dir, 'bin'), { recursive: true })
-    await mkdir(join(dir, 'www'))
+    await mkdir(join(dir, 'www/cgi-bin'), { recursive: true })
     await copyFile('/bin/busybox', join(dir, 'bin/busybox'))
-    for (const applet of ['sh', 'httpd', 'sleep', 'echo', 'cat']) await symlink('busybox', join(dir, 'bin', applet))
+    for (const applet of ['sh', 'httpd', 'sleep', 'echo', 'cat', 'wc']) await symlink('busybox', join(dir, 'bin', applet))
     await writeFile(join(dir, 'www/index.html'), 'busybox\n')
+    // CRLF after the CGI header: busybox passes it on as is, and a strict parser refuses bare LF.
+    const cgi = '#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\n"\necho "$(cat /www/index.html) $REQUEST_METHOD $(cat | wc -c)"\n'
+    await writeFile(join(dir, 'www/cgi-bin/echo'), cgi, { mode: 0o755 })
     await run('tar', ['-C', dir, '-cf', join(dir, '..', `${dir.split('/').pop()}.tar`), '.'])
     await d.docker('import', join(dir, '..', `${dir.split('/').pop()}.tar`), tag)
     return tag
@@ -151,5 +159,44 @@ export async function importNodeBase (d: Dockerd, nodeBinary: string, tag = 'por
   } finally {
     await rm(dir, { recursive: true, force: true })
     await rm(`${dir}.tar`, { force: true })
+  }
+}
+
+export interface DockerdGate {
+  endpoint: string
+  /**
+   * From now on, connections are accepted and left unanswered (as from a dockerd that bound its
+   * socket again but does not serve its API yet); the open ones are cut, so portico's watcher
+   * sees dockerd go away and come back.
+   */
+  stall (): void
+  /** Passes every waiting and every new connection through to dockerd again. */
+  release (): void
+}
+
+/** A unix socket in front of a dockerd's that passes connections through, or stalls them. */
+export async function dockerdGate (d: Dockerd, path: string): Promise<DockerdGate & { close: () => Promise<void> }> {
+  let stalled = false
+  const open = new Set<net.Socket>()
+  const waiting: net.Socket[] = []
+  const pass = (c: net.Socket): void => {
+    const up = net.connect(d.socket)
+    up.on('error', () => c.destroy())
+    up.on('close', () => c.destroy())
+    c.on('close', () => up.destroy())
+    c.pipe(up).pipe(c)
+  }
+  const server = net.createServer(c => {
+    open.add(c)
+    c.on('close', () => open.delete(c))
+    c.on('error', () => {})
+    if (stalled) { c.pause(); waiting.push(c) } else pass(c)
+  })
+  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(path, resolve) })
+  return {
+    endpoint: `unix://${path}`,
+    stall () { stalled = true; for (const c of open) c.destroy() },
+    release () { stalled = false; for (const c of waiting.splice(0)) if (!c.destroyed) pass(c) },
+    close: async () => { for (const c of open) c.destroy(); await new Promise<void>(resolve => server.close(() => resolve())) }
   }
 }
