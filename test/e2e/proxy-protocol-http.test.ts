@@ -51,27 +51,31 @@ async function h2 (port: number, header: Buffer, host: string): Promise<{ status
   } finally { session.close() }
 }
 
-/** The echo's JSON (whatever the framing: one chunk or a length). */
-const bodyOf = (answer: string): Echoed => JSON.parse(answer.slice(answer.indexOf('{'), answer.lastIndexOf('}') + 1)) as Echoed
-
-t.test('PROXY v1/v2 on HTTP and HTTPS listeners, engine and node, h1 and h2', async t => {
-  const up = await echoUpstream(t)
-  const p = await startPortico({
-    config: `
+/** Listeners accepting PROXY headers from 127.0.0.1, and a catch-all route to the echo upstream. */
+const configOf = (origin: string, listeners: string, routes = ''): string => `
 state_dir: \${STATE}
 admin: null
 log: { level: info, access: true }
 trusted_proxies: [127.0.0.1/32]
 tls: { self_signed: { names: [proxied.test] } }
 listeners:
+${listeners}
+routes:
+${routes}  - { host: "*", proxy: { upstreams: ["${origin}"] } }
+`
+
+/** The echo's JSON (whatever the framing: one chunk or a length). */
+const bodyOf = (answer: string): Echoed => JSON.parse(answer.slice(answer.indexOf('{'), answer.lastIndexOf('}') + 1)) as Echoed
+
+t.test('PROXY v1/v2 on HTTP and HTTPS listeners, engine and node, h1 and h2', async t => {
+  const up = await echoUpstream(t)
+  const p = await startPortico({
+    config: configOf(up.origin, `
   - { name: http, address: "127.0.0.1:0", engine: portico, accept_proxy_protocol: true, handshake_timeout: 1s }
   - { name: httpnode, address: "127.0.0.1:0", engine: node, accept_proxy_protocol: true, handshake_timeout: 1s }
   - { name: https, address: "127.0.0.1:0", tls: true, engine: portico, accept_proxy_protocol: true }
-  - { name: httpsnode, address: "127.0.0.1:0", tls: true, engine: node, accept_proxy_protocol: true }
-routes:
-  - { host: deny.test, client_deny: [192.0.2.66], respond: { body: "deny ok" } }
-  - { host: "*", proxy: { upstreams: ["${up.origin}"] } }
-`
+  - { name: httpsnode, address: "127.0.0.1:0", tls: true, engine: node, accept_proxy_protocol: true }`,
+    '  - { host: deny.test, client_deny: [192.0.2.66], respond: { body: "deny ok" } }\n')
   })
   t.teardown(() => p.stop('SIGKILL'))
 
@@ -103,19 +107,10 @@ routes:
 t.test('untrusted, malformed, missing or late PROXY headers close the connection before any request', async t => {
   const up = await echoUpstream(t)
   const p = await startPortico({
-    config: `
-state_dir: \${STATE}
-admin: null
-log: { level: info, access: true }
-trusted_proxies: [127.0.0.1/32]
-tls: { self_signed: { names: [proxied.test] } }
-listeners:
+    config: configOf(up.origin, `
   - { name: http, address: "127.0.0.1:0", engine: portico, accept_proxy_protocol: true, handshake_timeout: 1s }
   - { name: httpnode, address: "127.0.0.1:0", engine: node, accept_proxy_protocol: true, handshake_timeout: 1s }
-  - { name: https, address: "127.0.0.1:0", tls: true, accept_proxy_protocol: true, handshake_timeout: 1s }
-routes:
-  - { host: "*", proxy: { upstreams: ["${up.origin}"] } }
-`
+  - { name: https, address: "127.0.0.1:0", tls: true, accept_proxy_protocol: true, handshake_timeout: 1s }`)
   })
   t.teardown(() => p.stop('SIGKILL'))
   const request = 'GET / HTTP/1.1\r\nHost: app.test\r\n\r\n'
