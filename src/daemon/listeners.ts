@@ -174,7 +174,7 @@ export class ListenerSet {
     const inner = engine === undefined ? httpServer : this.#front(l, next, httpServer, engine)
     const secure = l.tls ? inner as tls.Server : undefined
     if (secure !== undefined && l.client_ca_file !== undefined) secure.prependListener('secureConnection', noteClientCert)
-    const proxied = l.accept_proxy_protocol ? this.#proxyFront(l, inner) : undefined
+    const proxied = l.accept_proxy_protocol ? this.#proxyFront(l, inner, next) : undefined
     if (secure !== undefined && proxied !== undefined) secure.prependListener('secureConnection', proxied.adoptTls)
     const server = proxied?.server ?? inner
     // A node:http server that never listens starts its timeout sweep on 'listening' (as behind the engine).
@@ -287,10 +287,11 @@ export class ListenerSet {
   }
 
   /** `accept_proxy_protocol`: a net.Server reads the PROXY header, then hands the socket to `inner`. */
-  #proxyFront (l: ListenerConfig, inner: NetServer): ProxyFront {
+  #proxyFront (l: ListenerConfig, inner: NetServer, next: Snapshot): ProxyFront {
     return createProxyFront(inner, {
       listener: l.name,
-      trusted: () => this.#store.current.trustedProxies,
+      // The first snapshot becomes current only after its listeners are bound.
+      trusted: () => (this.#store.loaded ? this.#store.current : next).trustedProxies,
       timeoutMs: l.handshake_timeout,
       refused: this.#tcpAccess,
       tls: l.tls

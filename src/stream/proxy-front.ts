@@ -37,7 +37,8 @@ export function createProxyFront (inner: net.Server, deps: ProxyFrontDeps): Prox
   // Until its handshake ends a TLS connection is known by the balancer's address and port (unique while open).
   const pending = new Map<string, Endpoint>()
   const keyOf = (s: Socket): string => `${s.remoteAddress ?? ''}|${s.remotePort ?? ''}`
-  const server = net.createServer({ pauseOnConnect: true }, raw => { void accept(raw) })
+  // Whatever goes wrong with one connection closes that connection, never the daemon.
+  const server = net.createServer({ pauseOnConnect: true }, raw => { accept(raw).catch(() => raw.destroy()) })
   const accept = async (raw: Socket): Promise<void> => {
     const started = performance.now()
     let timedOut = false
