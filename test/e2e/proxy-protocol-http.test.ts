@@ -148,3 +148,29 @@ t.test('untrusted, malformed, missing or late PROXY headers close the connection
   }
   t.equal(up.seen.length, 0, 'no refused connection reached the upstream')
 })
+
+t.test('limits.max_connections_per_ip counts the PROXY client, not the balancer', async t => {
+  const up = await echoUpstream(t)
+  const p = await startPortico({
+    config: configOf(up.origin, '  - { name: http, address: "127.0.0.1:0", accept_proxy_protocol: true }') + 'limits: { max_connections_per_ip: 1 }\n'
+  })
+  t.teardown(() => p.stop('SIGKILL'))
+  /** Opens a kept-alive connection for `ip` and resolves with its first answer's status line, or 'closed'. */
+  const open = async (ip: string): Promise<{ socket: net.Socket, status: string }> => {
+    const s = await connectTcp(p.ports.http!)
+    s.write(`${v1(ip)}GET / HTTP/1.1\r\nHost: app.test\r\n\r\n`)
+    const status = await Promise.race([
+      once(s, 'data').then(([d]) => (d as Buffer).toString('latin1').split('\r\n')[0]!),
+      once(s, 'close').then(() => 'closed'),
+      new Promise<string>(resolve => setTimeout(() => resolve('timeout'), 5000))
+    ])
+    return { socket: s, status }
+  }
+  const a = await open('192.0.2.10')
+  t.equal(a.status, 'HTTP/1.1 200 OK', 'a first client behind the balancer')
+  const b = await open('192.0.2.11')
+  t.equal(b.status, 'HTTP/1.1 200 OK', 'another client behind the same balancer is not counted against the first')
+  const c = await open('192.0.2.10')
+  t.equal(c.status, 'closed', 'a second connection of the same PROXY client is over its limit')
+  for (const s of [a, b, c]) s.socket.destroy()
+})
