@@ -25,7 +25,7 @@ export const REQUEST_HEADER_PLACEHOLDERS: readonly string[] = [
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 const PLACEHOLDER = /\{([a-zA-Z_][a-zA-Z0-9_]*)\}/g
 
-const headerName = z.string().regex(TOKEN, 'expected a header name (letters, digits and !#$%&\'*+.^_`|~-)')
+export const headerName = z.string().regex(TOKEN, 'expected a header name (letters, digits and !#$%&\'*+.^_`|~-)')
 
 function checkEditable (v: string, ctx: z.RefinementCtx, path: string[] = []): void {
   if (!TOKEN.test(v)) ctx.addIssue({ code: 'custom', path, message: `${JSON.stringify(v)} is not a header name` })

@@ -6,7 +6,7 @@ import { checkBalancing, healthCheck, loadBalancing, stickyCookie } from './bala
 import { dns } from './dns-schema.js'
 import { route53 } from './route53-schema.js'
 import { cidr, duration, filePath, hostName, httpStatus, listenAddress, portRange, size } from './fields.js'
-import { checkTcpListener, tcpCrossChecks, tcpListenerKeys, tcpRoute } from './tcp-schema.js'
+import { checkTcpListener, clientAuthHeaders, tcpCrossChecks, tcpListenerKeys, tcpRoute } from './tcp-schema.js'
 
 /**
  * The whole configuration file. Every object is strict: an unknown key is an error
@@ -238,7 +238,8 @@ const tls = z.strictObject({
     names: z.array(hostName).min(1)
   }).optional(),
   min_version: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
-  strict_sni_host: z.boolean().default(false)
+  strict_sni_host: z.boolean().default(false),
+  client_auth_headers: clientAuthHeaders.prefault({})
 })
 
 const docker = z.strictObject({

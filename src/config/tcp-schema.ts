@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { duration, filePath, hostName } from './fields.js'
+import { headerName, PORTICO_OWNED_HEADERS } from './gate-schema.js'
 
 /**
  * TCP listeners and `tcp_routes`: the part of the schema that replaces nginx's `stream {}` block.
@@ -38,12 +39,28 @@ export function checkTcpListener (l: ListenerLike, ctx: z.RefinementCtx): void {
     for (const k of ['tls_passthrough', 'max_connections'] as const) {
       if (l[k] !== tcpListenerKeys[k].parse(undefined)) ctx.addIssue({ code: 'custom', path: [k], message: `${k} applies to protocol: tcp listeners` })
     }
-    if (l.accept_proxy_protocol) ctx.addIssue({ code: 'custom', path: ['accept_proxy_protocol'], message: 'PROXY protocol on HTTP listeners is not supported yet: only on protocol: tcp listeners' })
-    if (l.client_ca_file !== undefined) ctx.addIssue({ code: 'custom', path: ['client_ca_file'], message: 'client certificates on HTTP listeners are not supported yet: use a protocol: tcp listener with tls: true' })
   }
   if (l.tls_passthrough && l.tls) ctx.addIssue({ code: 'custom', path: ['tls_passthrough'], message: 'tls_passthrough forwards the TLS stream untouched: it cannot be combined with tls: true (termination)' })
   if (l.client_ca_file !== undefined && !l.tls) ctx.addIssue({ code: 'custom', path: ['client_ca_file'], message: 'client certificates need a TLS-terminating listener (tls: true)' })
 }
+
+/**
+ * `tls.client_auth_headers`: the request fields that carry a verified client certificate to
+ * upstreams (HTTP listeners with `client_ca_file`). Always dropped from what clients send.
+ */
+export const clientAuthHeaders = z.strictObject({
+  subject: headerName.default('X-Client-Cert-Subject'),
+  fingerprint: headerName.default('X-Client-Cert-Fingerprint'),
+  verify: headerName.default('X-Client-Cert-Verify')
+}).superRefine((h, ctx) => {
+  const seen = new Set<string>()
+  for (const k of ['subject', 'fingerprint', 'verify'] as const) {
+    const name = h[k].toLowerCase()
+    if (PORTICO_OWNED_HEADERS.includes(name)) ctx.addIssue({ code: 'custom', path: [k], message: `${name} is a header portico sets itself` })
+    if (seen.has(name)) ctx.addIssue({ code: 'custom', path: [k], message: `${name} is used twice` })
+    seen.add(name)
+  }
+})
 
 export const tcpRoute = z.strictObject({
   name: z.string().min(1).optional(),

@@ -1,5 +1,5 @@
 import type { Config } from '../config/index.js'
-import { compileRouteTable, compileIpPolicy, type DispatcherRegistry } from '../router/index.js'
+import { compileRouteTable, compileIpPolicy, compileClientCertHeaders, type DispatcherRegistry } from '../router/index.js'
 import type { Snapshot, TlsSelector } from '../snapshot/index.js'
 import { buildTlsContexts, ensureSelfSigned, parseCertificate, type LoadedCertificate } from '../tls/index.js'
 import type { NameTable } from '../dns/index.js'
@@ -39,11 +39,19 @@ export async function buildSnapshot (config: Config, dispatchers: DispatcherRegi
     accessLog: config.log.access,
     via: config.via,
     strictSniHost: config.tls.strict_sni_host,
+    clientCertHeaders: compileClientCertHeaders(config.tls.client_auth_headers),
+    clientCas: await readClientCas(config),
     tls,
     names,
     acmeHttp
   }
   return { snapshot, dispatcherKeys, warnings }
+}
+
+/** HTTP listeners' client CA bundles (TCP listeners read theirs when bound). */
+async function readClientCas (config: Config): Promise<Map<string, string>> {
+  const files = new Set(config.listeners.flatMap(l => l.protocol !== 'tcp' && l.client_ca_file !== undefined ? [l.client_ca_file] : []))
+  return new Map(await Promise.all([...files].map(async f => [f, await readFile(f, 'utf8')] as const)))
 }
 
 /** Error page files become bytes in the snapshot: the request path never reads them. */

@@ -4,7 +4,7 @@ import http2 from 'node:http2'
 import net, { type Server as NetServer, type Socket } from 'node:net'
 import tls, { type TLSSocket } from 'node:tls'
 import type { ListenerConfig } from '../config/index.js'
-import { createRequestHandler, createUpgradeHandler, h2StreamOf, type RouterDeps } from '../router/index.js'
+import { createRequestHandler, createUpgradeHandler, h2StreamOf, noteClientCert, type RouterDeps } from '../router/index.js'
 import type { Snapshot, SnapshotStore } from '../snapshot/index.js'
 import { parseListenAddress } from '../util/address.js'
 import { started } from '../util/started.js'
@@ -12,7 +12,7 @@ import type { Logger } from '../log/logger.js'
 import { applyLimits, clientErrorResponse, httpServerOptions, PerIpConnections, tooManyHeaders } from './client-limits.js'
 import { EngineListener, UpstreamPools, type ConnectHook } from '../engine/index.js'
 import { KEEP_ALIVE_MS, MAX_CONNECTIONS_PER_ORIGIN } from '../router/dispatchers.js'
-import { createTcpServer, type TcpAccessEntry, type TcpServer } from '../stream/index.js'
+import { createProxyFront, createTcpServer, type ProxyFront, type TcpAccessEntry, type TcpServer } from '../stream/index.js'
 import { readFile } from 'node:fs/promises'
 
 /** One bound listener; its key changes whenever anything that needs a rebind changes. */
@@ -28,12 +28,14 @@ interface Running {
   sessions: Set<http2.ServerHttp2Session>
   /** `protocol: tcp` listeners only. */
   tcp?: TcpServer
+  /** The TLS server of an HTTPS listener (behind `server` when that reads PROXY headers first). */
+  secure?: tls.Server | undefined
 }
 
 /** TCP listeners ignore the HTTP keys, so changing those never cuts their open connections. */
 const keyOf = (l: ListenerConfig, maxHeaderSize: number): string => JSON.stringify(l.protocol === 'tcp'
   ? [l.name, l.address, l.tls, l.protocol, l.tls_passthrough, l.handshake_timeout, l.accept_proxy_protocol, l.client_ca_file, l.client_auth]
-  : [l.name, l.address, l.tls, l.http2, l.engine, maxHeaderSize])
+  : [l.name, l.address, l.tls, l.http2, l.engine, maxHeaderSize, l.accept_proxy_protocol, l.handshake_timeout, l.client_ca_file, l.client_auth])
 
 /**
  * The set of bound listeners. `apply` binds what is new first and only then closes what went
@@ -141,7 +143,7 @@ export class ListenerSet {
       applyLimits(r.http as http.Server, config.limits)
       // Connections are accepted by the server in front of the engine.
       if (r.server !== r.http) r.server.maxConnections = (r.http as http.Server).maxConnections
-      if (r.config.tls && tls !== undefined) (r.server as https.Server).setSecureContext({ ...tls.defaultCredentials, minVersion: config.tls.min_version })
+      if (r.secure !== undefined && tls !== undefined) r.secure.setSecureContext({ ...tls.defaultCredentials, minVersion: config.tls.min_version, ...this.#clientCa(r.config) })
     }
   }
 
@@ -169,10 +171,18 @@ export class ListenerSet {
     applyLimits(httpServer as http.Server, next.config.limits)
     httpServer.on('upgrade', createUpgradeHandler(this.#router, info))
     const engine = l.engine === 'portico' ? this.#engine(l, httpServer) : undefined
-    const server = engine === undefined ? httpServer : this.#front(l, next, httpServer, engine)
+    const inner = engine === undefined ? httpServer : this.#front(l, next, httpServer, engine)
+    const secure = l.tls ? inner as tls.Server : undefined
+    if (secure !== undefined && l.client_ca_file !== undefined) secure.prependListener('secureConnection', noteClientCert)
+    const proxied = l.accept_proxy_protocol ? this.#proxyFront(l, inner, next) : undefined
+    if (secure !== undefined && proxied !== undefined) secure.prependListener('secureConnection', proxied.adoptTls)
+    const server = proxied?.server ?? inner
+    // A node:http server that never listens starts its timeout sweep on 'listening' (as behind the engine).
+    if (proxied !== undefined && engine === undefined && (!l.tls || !l.http2)) httpServer.emit('listening')
     server.maxConnections = httpServer.maxConnections
-    const running: Running = { key: keyOf(l, next.config.limits.max_header_size), config: l, server, http: httpServer, engine, sockets: new Set(), sessions: new Set() }
-    server.on('connection', (s: Socket) => {
+    const running: Running = { key: keyOf(l, next.config.limits.max_header_size), config: l, server, http: httpServer, engine, sockets: new Set(), sessions: new Set(), secure }
+    // Behind a PROXY header the client is known only once it was read: admitted (per-IP limit) then.
+    inner.on('connection', (s: Socket) => {
       if (!this.#perIp.admit(s, this.#store.loaded ? this.#store.current.config.limits.max_connections_per_ip : null)) return
       running.sockets.add(s)
       s.once('close', () => running.sockets.delete(s))
@@ -249,16 +259,43 @@ export class ListenerSet {
   #tlsOptions (l: ListenerConfig, snap: Snapshot): tls.TlsOptions {
     if (snap.tls === undefined) throw new Error(`listener ${l.name}: tls enabled but no certificate is configured`)
     const store = this.#store
+    const mtls = l.client_ca_file === undefined ? {} : { requestCert: true, rejectUnauthorized: l.client_auth === 'required' }
     return {
       ...snap.tls.defaultCredentials,
       minVersion: snap.config.tls.min_version,
-      // Read the current snapshot per handshake, so certificate swaps need no rebind.
+      ...mtls,
+      ...this.#clientCa(l, snap),
+      // Read the current snapshot per handshake, so certificate (and client CA) swaps need no rebind.
       SNICallback: (name: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) => {
         const t = store.current.tls
+        const ca = this.#clientCa(l, store.current, snap).ca
         if (t === undefined) cb(new Error('no TLS configuration'))
-        else cb(null, t.select(name))
+        else cb(null, ca === undefined ? t.select(name) : t.withClientCa?.(ca).select(name))
       }
     }
+  }
+
+  /**
+   * The client CA of a listener with `client_ca_file`, from the snapshot (a reload re-reads the
+   * file); `bound`: the snapshot the listener was bound with, for the moment before it is current.
+   */
+  #clientCa (l: ListenerConfig, snap: Snapshot = this.#store.current, bound?: Snapshot): { ca?: string } {
+    if (l.client_ca_file === undefined) return {}
+    const ca = snap.clientCas?.get(l.client_ca_file) ?? bound?.clientCas?.get(l.client_ca_file)
+    // Without one (a listener being retired) nothing verifies: it fails closed.
+    return ca === undefined ? {} : { ca }
+  }
+
+  /** `accept_proxy_protocol`: a net.Server reads the PROXY header, then hands the socket to `inner`. */
+  #proxyFront (l: ListenerConfig, inner: NetServer, next: Snapshot): ProxyFront {
+    return createProxyFront(inner, {
+      listener: l.name,
+      // The first snapshot becomes current only after its listeners are bound.
+      trusted: () => (this.#store.loaded ? this.#store.current : next).trustedProxies,
+      timeoutMs: l.handshake_timeout,
+      refused: this.#tcpAccess,
+      tls: l.tls
+    })
   }
 
   #createServer (l: ListenerConfig, snap: Snapshot, onRequest: (req: IncomingMessage, res: ServerResponse) => void): NetServer {

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
-import { clientIp, type RequestInfo } from '../router/index.js'
+import { clientCertOf, clientIp, type RequestInfo } from '../router/index.js'
 import type { RequestHeadParser } from './request-head.js'
 
 /** A request head as the router's policy reads it, plus what forwarding needs of the raw head. */
@@ -28,6 +28,7 @@ export function engineRequestInfo (h: RequestHeadParser, socket: Socket): Engine
     peer: clientIp(socket),
     servername: typeof servername === 'string' ? servername : undefined,
     declaredLength: h.chunked ? 0 : Math.max(0, h.contentLength),
+    clientCert: clientCertOf(socket),
     raw,
     chunked: h.chunked,
     header: name => {

@@ -1,4 +1,5 @@
 import type { IpPolicy } from './ip-policy.js'
+import { identityFields, type ClientCert, type ClientCertHeaders } from './client-cert.js'
 
 /**
  * Response headers as undici delivers them: a header received once is a string (Set-Cookie
@@ -24,13 +25,19 @@ export interface ForwardFacts {
   readonly trusted: boolean
   readonly requestId: string
   readonly via: boolean
+  /** Client-certificate fields: always dropped from the client's request; `identity` (name, value, ...) added. */
+  readonly certHeaders: ReadonlySet<string> | undefined
+  readonly identity: readonly string[] | undefined
 }
 
 /** The facts about one client request that forwarding headers are built from. */
 export function forwardFacts (
-  clientIp: string, proto: 'http' | 'https', host: string | undefined, requestId: string, trustedProxies: IpPolicy | undefined, via: boolean
+  clientIp: string, proto: 'http' | 'https', host: string | undefined, requestId: string, trustedProxies: IpPolicy | undefined, via: boolean,
+  certHeaders?: ClientCertHeaders, cert?: ClientCert
 ): ForwardFacts {
-  return { clientIp, proto, host, trusted: trustedProxies !== undefined && trustedProxies.check(clientIp, 1) === undefined, requestId, via }
+  const trusted = trustedProxies !== undefined && trustedProxies.check(clientIp, 1) === undefined
+  const identity = certHeaders !== undefined && cert !== undefined ? identityFields(certHeaders, cert) : undefined
+  return { clientIp, proto, host, trusted, requestId, via, certHeaders: certHeaders?.all, identity }
 }
 
 /** Flat [name, value, name, value, ...] list for undici, from Node's rawHeaders. */
@@ -51,6 +58,7 @@ export function upstreamRequestHeaders (rawHeaders: readonly string[], facts: Fo
     const value = rawHeaders[i + 1] as string
     const lower = name.toLowerCase()
     if (HOP_BY_HOP.has(lower) || (dropNamed !== undefined && dropNamed.has(lower)) || (extraDrop !== undefined && extraDrop.has(lower))) continue
+    if (facts.certHeaders !== undefined && facts.certHeaders.has(lower)) continue
     if (lower.charCodeAt(0) === 58 /* : */) continue // h2 pseudo-headers
     switch (lower) {
       case 'x-forwarded-for': if (facts.trusted) xff = xff === undefined ? value : `${xff}, ${value}`; continue
@@ -83,6 +91,7 @@ export function upstreamRequestHeaders (rawHeaders: readonly string[], facts: Fo
     'x-request-id', requestId
   )
   if (facts.via) out.push('via', via === undefined ? '1.1 portico' : `${via}, 1.1 portico`)
+  if (facts.identity !== undefined) out.push(...facts.identity)
   return out
 }
 

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http'
 import type { TLSSocket } from 'node:tls'
 import { clientIp } from './client-address.js'
 import { h2StreamOf } from './h2-stream.js'
+import { clientCertOf, type ClientCert } from './client-cert.js'
 
 /**
  * What the edge policy reads of a request, whatever carried it (node:http, the node:http2 compat
@@ -21,6 +22,8 @@ export interface RequestInfo {
   readonly servername: string | undefined
   /** The declared Content-Length, 0 without one. */
   readonly declaredLength: number
+  /** The client certificate of the connection (listeners with `client_ca_file`). */
+  readonly clientCert?: ClientCert | undefined
   /** The first value of a field (lower-case name). */
   header (name: string): string | undefined
 }
@@ -36,6 +39,7 @@ export function nodeRequestInfo (req: IncomingMessage): RequestInfo {
     peer: clientIp(req.socket),
     servername: typeof servername === 'string' ? servername : undefined,
     declaredLength: Number(req.headers['content-length'] ?? 0) || 0,
+    clientCert: clientCertOf(req.socket),
     header: name => {
       const v = req.headers[name]
       // Node joins repeated fields itself, except list-valued ones (h2 cookie crumbs among them).

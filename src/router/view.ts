@@ -2,6 +2,7 @@ import type { RouteTable } from './route-table.js'
 import type { IpPolicy } from './ip-policy.js'
 import type { DispatcherRegistry } from './dispatchers.js'
 import type { NameLookup } from './decide.js'
+import type { ClientCertHeaders } from './client-cert.js'
 
 /** The part of a snapshot the request path reads; one object per snapshot, never mutated. */
 export interface RouterView {
@@ -18,6 +19,8 @@ export interface RouterView {
   readonly names: NameLookup | undefined
   /** HTTP-01 key authorizations on offer, by token. */
   readonly acmeHttp: ((token: string) => string | undefined) | undefined
+  /** `tls.client_auth_headers`: stripped from every request, filled from verified client certificates. */
+  readonly clientCertHeaders?: ClientCertHeaders
 }
 
 /** The listener a handler serves (for routes' `listeners` filters and the access log). */

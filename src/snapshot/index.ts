@@ -14,6 +14,8 @@ export interface TlsSelector {
   readonly certificates: ReadonlyArray<{ names: string[], notAfter: string, certFile: string, issuer: string }>
   /** The pairs served for ACME certificates, by name: a store that turns bad keeps serving these. */
   readonly acmePairs?: ReadonlyMap<string, AcmePair>
+  /** The same selection from contexts that also trust `ca` for client certificates. */
+  withClientCa?: (ca: string) => { select (servername: string | undefined): SecureContext }
 }
 
 export interface AcmePair { cert: string, key: string, certFile: string, keyFile: string }
@@ -26,6 +28,8 @@ export interface Snapshot extends RouterView {
   readonly config: Config
   readonly tls: TlsSelector | undefined
   readonly names: NameTable
+  /** PEM of each HTTP listener's `client_ca_file`, read with the snapshot: a reload swaps it for new handshakes. */
+  readonly clientCas?: ReadonlyMap<string, string>
 }
 
 export class SnapshotStore {

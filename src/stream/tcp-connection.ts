@@ -3,7 +3,9 @@ import type { TLSSocket } from 'node:tls'
 import type { ListenerConfig } from '../config/index.js'
 import type { Snapshot } from '../snapshot/index.js'
 import { MAX_HELLO_BYTES, parseClientHello } from './client-hello.js'
-import { decodeProxyHeader, encodeV1, encodeV2, MAX_V2_BODY, plainAddress, sslTlvs, type Endpoint } from './proxy-protocol.js'
+import { encodeV1, encodeV2, plainAddress, sslTlvs, type Endpoint } from './proxy-protocol.js'
+import { acceptProxyHeader } from './proxy-accept.js'
+import { readClientCert, type ClientCert } from '../router/index.js'
 import { readPreamble } from './preamble.js'
 import { tcpTableOf, type TcpRoute } from './tcp-table.js'
 import { connectFirst, type Target } from './upstream-connect.js'
@@ -30,7 +32,7 @@ export interface TcpConnectionDeps {
   handshake?: ((raw: Socket) => Promise<TLSSocket | string>) | undefined
 }
 
-interface Peer { subject: string | undefined, fingerprint: string | undefined, verified: boolean, version: string }
+type Peer = ClientCert
 
 /**
  * Serves one accepted TCP connection: optional PROXY header (trusted sources only), optional
@@ -70,15 +72,14 @@ export async function serveTcp (l: ListenerConfig, deps: TcpConnectionDeps, raw:
   let buffered: Buffer = Buffer.alloc(0)
   let destination: Endpoint = { address: raw.localAddress ?? '', port: raw.localPort ?? 0 }
   if (l.accept_proxy_protocol) {
-    if (snap.trustedProxies?.check(entry.client, 1) !== undefined || snap.trustedProxies === undefined) return finish('PROXY protocol expected from trusted_proxies only')
-    const r = await readPreamble(raw, buffered, 16 + MAX_V2_BODY, decodeProxyHeader)
+    const r = await acceptProxyHeader(raw, snap.trustedProxies)
     if (done) return
     if (!r.ok) return finish(r.reason)
-    if (r.value.source !== undefined) {
-      entry.client = plainAddress(r.value.source.address)
-      entry.client_port = r.value.source.port
+    if (r.source !== undefined) {
+      entry.client = plainAddress(r.source.address)
+      entry.client_port = r.source.port
     }
-    if (r.value.destination !== undefined) destination = r.value.destination
+    if (r.destination !== undefined) destination = r.destination
     buffered = r.rest
   }
   let peer: Peer | undefined
@@ -140,17 +141,7 @@ async function handshake (raw: Socket, buffered: Buffer, run: (raw: Socket) => P
   if (typeof socket === 'string') return socket
   // Node's server refuses an unverified client when client_auth is required; checked again so it never depends on that alone.
   if (required && !socket.authorized) { socket.destroy(); return `client certificate refused: ${String(socket.authorizationError ?? 'none presented')}` }
-  const cert = socket.getPeerCertificate()
-  const presented = cert !== null && typeof cert === 'object' && cert.subject !== undefined
-  return {
-    socket,
-    peer: {
-      subject: presented ? Object.entries(cert.subject).map(([k, v]) => `${k}=${String(v)}`).join(',') : undefined,
-      fingerprint: presented ? cert.fingerprint256 : undefined,
-      verified: socket.authorized,
-      version: socket.getProtocol() ?? ''
-    }
-  }
+  return { socket, peer: readClientCert(socket) }
 }
 
 function targetsOf (route: TcpRoute, snap: Snapshot): Target[] {
