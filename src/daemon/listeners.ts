@@ -35,7 +35,8 @@ interface Running {
 /** TCP listeners ignore the HTTP keys, so changing those never cuts their open connections. */
 const keyOf = (l: ListenerConfig, maxHeaderSize: number): string => JSON.stringify(l.protocol === 'tcp'
   ? [l.name, l.address, l.tls, l.protocol, l.tls_passthrough, l.handshake_timeout, l.accept_proxy_protocol, l.client_ca_file, l.client_auth]
-  : [l.name, l.address, l.tls, l.http2, l.engine, maxHeaderSize, l.accept_proxy_protocol, l.handshake_timeout, l.client_ca_file, l.client_auth])
+  : [l.name, l.address, l.tls, l.http2, l.engine, maxHeaderSize, l.accept_proxy_protocol, l.handshake_timeout, l.client_ca_file,
+      l.client_auth])
 
 /**
  * The set of bound listeners. `apply` binds what is new first and only then closes what went
@@ -143,7 +144,8 @@ export class ListenerSet {
       applyLimits(r.http as http.Server, config.limits)
       // Connections are accepted by the server in front of the engine.
       if (r.server !== r.http) r.server.maxConnections = (r.http as http.Server).maxConnections
-      if (r.secure !== undefined && tls !== undefined) r.secure.setSecureContext({ ...tls.defaultCredentials, minVersion: config.tls.min_version, ...this.#clientCa(r.config) })
+      if (r.secure === undefined || tls === undefined) continue
+      r.secure.setSecureContext({ ...tls.defaultCredentials, minVersion: config.tls.min_version, ...this.#clientCa(r.config) })
     }
   }
 
@@ -180,7 +182,8 @@ export class ListenerSet {
     // A node:http server that never listens starts its timeout sweep on 'listening' (as behind the engine).
     if (proxied !== undefined && engine === undefined && (!l.tls || !l.http2)) httpServer.emit('listening')
     server.maxConnections = httpServer.maxConnections
-    const running: Running = { key: keyOf(l, next.config.limits.max_header_size), config: l, server, http: httpServer, engine, sockets: new Set(), sessions: new Set(), secure }
+    const key = keyOf(l, next.config.limits.max_header_size)
+    const running: Running = { key, config: l, server, http: httpServer, engine, sockets: new Set(), sessions: new Set(), secure }
     // Behind a PROXY header the client is known only once it was read: admitted (per-IP limit) then.
     inner.on('connection', (s: Socket) => {
       if (!this.#perIp.admit(s, this.#store.loaded ? this.#store.current.config.limits.max_connections_per_ip : null)) return

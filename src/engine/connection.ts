@@ -283,7 +283,9 @@ export class ClientConnection implements ExchangeClient, ReplySink {
     const { listener } = this.#deps
     const { view, opened } = p
     const info = c.info
-    const facts = forwardFacts(info.peer, listener.tls ? 'https' : 'http', opened.host, opened.rid, view.trustedProxies, view.via, view.clientCertHeaders, info.clientCert)
+    const facts = forwardFacts(
+      info.peer, listener.tls ? 'https' : 'http', opened.host, opened.rid, view.trustedProxies, view.via, view.clientCertHeaders, info.clientCert
+    )
     const headers = applyUpstreamEdits(upstreamRequestHeaders(info.raw, facts, plan.hostOverride, plan.dropRequest), plan.edits)
     // HTTP/1.0 clients: the upstream answers in 1.0 too (never chunked, which they could not read).
     let head = `${info.method} ${plan.path} HTTP/${info.httpVersion}\r\n`
@@ -356,7 +358,8 @@ export class ClientConnection implements ExchangeClient, ReplySink {
     upgradeGates(view, this.#deps.listener, info, opened, client).then(edits => {
       if (edits === false) return
       const origin = d.pool === undefined ? d.target : poolRequestOf(d.pool, info, view.trustedProxies).origins[0] as string
-      const facts = forwardFacts(info.peer, this.#deps.listener.tls ? 'https' : 'http', opened.host, opened.rid, view.trustedProxies, view.via, view.clientCertHeaders, info.clientCert)
+      const proto = this.#deps.listener.tls ? 'https' : 'http'
+      const facts = forwardFacts(info.peer, proto, opened.host, opened.rid, view.trustedProxies, view.via, view.clientCertHeaders, info.clientCert)
       const hostOverride = d.upstream.preserveHost ? opened.forcedHost : originHost(origin)
       const headers = applyUpstreamEdits(upstreamRequestHeaders(h.headers, facts, hostOverride), edits)
       let head = `${h.method} ${edits?.path ?? opened.url} HTTP/1.1\r\n`

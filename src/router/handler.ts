@@ -45,7 +45,8 @@ interface Planned { view: RouterView, listener: ListenerInfo, req: RequestInfo, 
 
 function proxy (p: Planned, req: IncomingMessage, res: ServerResponse, plan: ProxyPlan): void {
   const { view, opened } = p
-  const facts = forwardFacts(p.req.peer, p.listener.tls ? 'https' : 'http', opened.host, opened.rid, view.trustedProxies, view.via, view.clientCertHeaders, p.req.clientCert)
+  const proto = p.listener.tls ? 'https' : 'http'
+  const facts = forwardFacts(p.req.peer, proto, opened.host, opened.rid, view.trustedProxies, view.via, view.clientCertHeaders, p.req.clientCert)
   // Also on portico's own error answer below (the upstream's own HSTS wins over this default).
   if (plan.hsts !== undefined) res.setHeader('strict-transport-security', plan.hsts)
   const upstream = plan.upstream

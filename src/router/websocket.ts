@@ -88,7 +88,8 @@ function proceed (u: PendingUpgrade, edits: UpstreamEdits | undefined): void {
     return
   }
   const origin = d.pool === undefined ? d.target : (poolRequestOf(d.pool, info, view.trustedProxies).origins[0] as string)
-  const facts = forwardFacts(info.peer, listener.tls ? 'https' : 'http', host, rid, view.trustedProxies, view.via, view.clientCertHeaders, info.clientCert)
+  const proto = listener.tls ? 'https' : 'http'
+  const facts = forwardFacts(info.peer, proto, host, rid, view.trustedProxies, view.via, view.clientCertHeaders, info.clientCert)
   const hostOverride = d.upstream.preserveHost ? forcedHost : originHost(origin)
   const headers = applyUpstreamEdits(upstreamRequestHeaders(req.rawHeaders, facts, hostOverride), edits)
   const idleMs = d.upstream.websocketIdleTimeoutMs

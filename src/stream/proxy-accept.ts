@@ -17,7 +17,8 @@ export const UNTRUSTED_PROXY = 'PROXY protocol expected from trusted_proxies onl
  * The caller's deadline bounds the wait; `rest` is what followed the header (to be replayed).
  */
 export async function acceptProxyHeader (raw: Socket, trusted: IpPolicy | undefined): Promise<ProxyAccept> {
-  if (trusted === undefined || trusted.check(plainAddress(raw.remoteAddress ?? ''), 1) !== undefined) return { ok: false, reason: UNTRUSTED_PROXY }
+  const peer = plainAddress(raw.remoteAddress ?? '')
+  if (trusted === undefined || trusted.check(peer, 1) !== undefined) return { ok: false, reason: UNTRUSTED_PROXY }
   const r = await readPreamble(raw, Buffer.alloc(0), 16 + MAX_V2_BODY, decodeProxyHeader)
   if (!r.ok) return r
   return { ok: true, source: r.value.source, destination: r.value.destination, rest: r.rest }

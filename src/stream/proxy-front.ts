@@ -49,8 +49,9 @@ export function createProxyFront (inner: net.Server, deps: ProxyFrontDeps): Prox
     if (!r.ok || raw.destroyed) {
       const error = timedOut ? 'handshake timeout' : r.ok ? 'client closed' : r.reason
       deps.refused({
-        listener: deps.listener, client: plainAddress(raw.remoteAddress ?? ''), client_port: raw.remotePort ?? 0, sni: null, client_cert: null,
-        route: null, upstream: null, bytes_in: 0, bytes_out: 0, duration_ms: Math.round(performance.now() - started), error
+        listener: deps.listener, client: plainAddress(raw.remoteAddress ?? ''), client_port: raw.remotePort ?? 0,
+        sni: null, client_cert: null, route: null, upstream: null, bytes_in: 0, bytes_out: 0,
+        duration_ms: Math.round(performance.now() - started), error
       })
       raw.destroy()
       return

@@ -38,7 +38,10 @@ export function compileContexts (loaded: readonly LoadedCertificate[], minVersio
     ...selector(loaded, contexts),
     withClientCa (ca) {
       let s = byCa.get(ca)
-      if (s === undefined) byCa.set(ca, s = selector(loaded, loaded.map(c => createSecureContext({ cert: c.cert, key: c.key, minVersion, ca }))))
+      if (s === undefined) {
+        s = selector(loaded, loaded.map(c => createSecureContext({ cert: c.cert, key: c.key, minVersion, ca })))
+        byCa.set(ca, s)
+      }
       return s
     },
     defaultCredentials: { cert: (loaded[0] as LoadedCertificate).cert, key: (loaded[0] as LoadedCertificate).key },
