@@ -32,6 +32,11 @@ function app (): http.Server {
   // Both answers set a cookie for the whole UAP domain, which must be scoped like any other.
   server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket) => {
     const cookie = 'set-cookie: kernel=1; Path=/; Domain=uap.test\r\n'
+    // An app without h2c ignores that upgrade and answers the request as it is.
+    if (req.headers.upgrade === 'h2c') {
+      socket.end('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nplain')
+      return
+    }
     if (req.url === '/ws') {
       socket.write(`HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\n${cookie}\r\n`)
       socket.end()
@@ -264,6 +269,9 @@ t.test('apps behind the UAP, plain proxy and CORS routes over h1, TLS and h2', a
     t.match(accepted.text, /^HTTP\/1\.1 101 /, accepted.text)
     t.match(accepted.text, /\r\nset-cookie: kernel=1; Path=\/\r\n/i, 'the handshake\'s cookie is scoped too')
     t.match(accepted.text, /\r\nupgrade: websocket\r\n/i)
+    const h2c = await rawExchange(p.ports.plain!, `GET /page HTTP/1.1\r\nhost: ${uapHost}\r\nconnection: Upgrade, HTTP2-Settings\r\n` +
+      'upgrade: h2c\r\nhttp2-settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n', 3000)
+    t.match(h2c.text, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nplain$/, `an h2c upgrade the app ignores: its 200 passes: ${h2c.text}`)
   })
 
   await t.test('7: no SNI to an https- instance at an IP', async t => {
