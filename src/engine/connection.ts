@@ -434,6 +434,9 @@ export class ClientConnection implements ExchangeClient, ReplySink {
   fail (status: 502 | 504, reason: string, origin: string): void {
     const c = this.#cur as Current
     this.#exchange = undefined
+    // Nothing was sent: no upstream response passes through the route's Reply (an exception may
+    // have come while handing it over), so this answer alone ends the request.
+    c.through = undefined
     const bytes = routeErrorAnswer(this.#errorReply(c), c.plan?.errorPages, status, reason, c.opened?.rid ?? '', c.info.header('accept'), c.plan?.cors, c.info.method)
     c.opened?.log(status, bytes, origin, reason, this.#bytesIn(c))
   }

@@ -1,4 +1,5 @@
 import t from 'tap'
+import http from 'node:http'
 import { mount } from '../helpers/inject.js'
 import { httpUpstream } from '../helpers/upstreams.js'
 import { rawExchange } from '../helpers/raw-socket.js'
@@ -32,6 +33,30 @@ t.test('an exception while relaying a response: 502, a fault report, the true st
     route.responseHeaders = edits
     const again = await m.send('app.test', { path: '/y' })
     t.same([again.status, again.body, again.headers.server], [200, 'fine', undefined], `${name}: still serving`)
+  }
+})
+
+/** A route whose responses pass through a Reply (compression) on the engine: the same, and the connection goes on. */
+t.test('an exception while a response is handed to the route\'s Reply: 502, then the next request is served', async t => {
+  const up = await httpUpstream(t, (_req, res) => { res.setHeader('content-type', 'text/plain'); res.end('x'.repeat(4096)) })
+  for (const engine of [true, false]) {
+    const name = engine ? 'engine' : 'node:http'
+    const m = await mount(t, `  - name: app
+    host: [app.test]
+    proxy: { upstreams: ["http://127.0.0.2:${up.port}"] }
+    response_headers: { remove: [server] }
+    compress: {}`, '', { engine })
+    const route = m.view.routes.routes[0] as unknown as { responseHeaders: unknown }
+    const edits = route.responseHeaders
+    route.responseHeaders = { set: [], get remove (): string[] { throw new Error('editor bug') } }
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+    t.teardown(() => agent.destroy())
+    const r = await m.send('app.test', { path: '/x', agent, headers: { 'accept-encoding': 'gzip' }, timeoutMs: 5000 })
+    t.equal(r.status, 502, `${name}: 502`)
+    route.responseHeaders = edits
+    const again = await m.send('app.test', { path: '/y', agent, timeoutMs: 5000 })
+    t.same([again.status, again.body.length], [200, 4096], `${name}: the next request on the connection is served`)
+    t.match(m.faults.map(e => e.message), ['editor bug'], `${name}: reported`)
   }
 })
 
