@@ -12,6 +12,7 @@ import { workerCount } from './worker-count.js'
 import { DockerProducer } from './docker-producer.js'
 import { loadAcmeManager, ChallengeBoard, type AcmeManager, type CertStatus, type RenewResult } from '../acme/index.js'
 import { loadStartupConfig } from './config-loader.js'
+import type { Cluster } from '../cluster/index.js'
 
 export interface DaemonOptions {
   configFile: string
@@ -46,6 +47,7 @@ export class Daemon {
   readonly #docker: DockerProducer
   readonly #board = new ChallengeBoard()
   #acme: { manager: AcmeManager, key: string } | undefined
+  #cluster: { cluster: Cluster, key: string } | undefined
 
   constructor (opts: DaemonOptions) {
     this.#opts = opts
@@ -150,6 +152,7 @@ export class Daemon {
       for (const u of undo.reverse()) await u().catch(() => {})
       throw err
     }
+    await this.#applyCluster(config)
     await this.#applyAcme(config)
     // A refused pair is served from memory only: the manager re-issues it so a restart keeps it.
     if (refusedPairs > 0) this.#acme?.manager.wake()
@@ -158,6 +161,21 @@ export class Daemon {
   #sendNames (): void {
     this.#namesSent = this.#docker.table
     this.#backend?.setNames(this.#docker.table, nextGeneration())
+  }
+
+  /**
+   * Joins the etcd cluster when `cluster` is configured (never waits for etcd: the client connects
+   * and reconnects in the background). A changed section takes effect at the next restart.
+   */
+  async #applyCluster (config: Config): Promise<void> {
+    const c = config.cluster
+    if (this.#cluster !== undefined) {
+      if (this.#cluster.key !== JSON.stringify(c ?? null)) this.#log.warn('cluster changed: takes effect at the next restart')
+      return
+    }
+    if (c === undefined) return
+    const { openCluster } = await import('../cluster/index.js')
+    this.#cluster = { cluster: await openCluster(c, this.#log), key: JSON.stringify(c) }
   }
 
   /** One ACME manager per acme config; issued certificates reach the TLS contexts via a reload. */
@@ -272,6 +290,7 @@ export class Daemon {
     this.#admin?.close()
     this.#acme?.manager.stop()
     await this.#docker.stop()
+    await this.#cluster?.cluster.close().catch(err => this.#log.warn({ err: (err as Error).message }, 'cluster: leaving failed'))
     this.#log.info('stopped')
   }
 }
