@@ -37,10 +37,19 @@ export function instanceName (c: ClusterConfig): string {
   return c.name ?? (hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64) || 'portico')
 }
 
+/** A client of the cluster that does not announce itself (the CLI's `certs import`). */
+export async function connectCluster (c: ClusterConfig, log: ClusterLog): Promise<Cluster> {
+  return new Cluster(await etcdClient(c), { name: instanceName(c), prefix: c.prefix, leaseTtlMs: c.lease_ttl, log })
+}
+
 export async function openCluster (c: ClusterConfig, log: ClusterLog): Promise<Cluster> {
-  const name = instanceName(c)
-  const cluster = new Cluster(await etcdClient(c), { name, prefix: c.prefix, leaseTtlMs: c.lease_ttl, log })
+  const cluster = await connectCluster(c, log)
+  const name = cluster.name
   await cluster.publish(`members/${name}`, JSON.stringify({ version: VERSION, pid: process.pid, started: new Date().toISOString() }))
   log.info({ instance: name, endpoints: c.endpoints, prefix: c.prefix }, 'cluster: joined')
   return cluster
 }
+export { ClusterCertificates } from './certificates.js'
+export type { CertificateSink } from './certificates.js'
+export { shareChallenges } from './challenges.js'
+export { SecretBox, readSecretBox, parseSecret } from './secret.js'

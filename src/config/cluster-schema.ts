@@ -46,6 +46,13 @@ export const cluster = z.strictObject({
 
 export type ClusterConfig = z.output<typeof cluster>
 
+/** Checks across sections: certificates shared in a cluster need the key that seals their private keys. */
+export function clusterChecks (c: { cluster?: ClusterConfig | undefined, acme?: unknown }, ctx: z.RefinementCtx): void {
+  if (c.cluster !== undefined && c.acme !== undefined && c.cluster.secret_file === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['cluster', 'secret_file'], message: 'acme in a cluster stores private keys in etcd, encrypted: set cluster.secret_file (32 random bytes every instance has)' })
+  }
+}
+
 /** The section with its files resolved against the config file's folder. */
 export function clusterPaths (c: ClusterConfig, abs: (p: string) => string): ClusterConfig {
   const t = c.tls

@@ -5,7 +5,7 @@ import { basicAuth, clientCidrs, forwardAuth, gateChecks, requestHeaders, stripP
 import { checkBalancing, healthCheck, loadBalancing, stickyCookie } from './balance-schema.js'
 import { dns } from './dns-schema.js'
 import { route53 } from './route53-schema.js'
-import { cluster } from './cluster-schema.js'
+import { cluster, clusterChecks } from './cluster-schema.js'
 import { cidr, duration, filePath, hostName, httpStatus, listenAddress, portRange, size } from './fields.js'
 import { checkTcpListener, tcpCrossChecks, tcpListenerKeys, tcpRoute } from './tcp-schema.js'
 
@@ -382,6 +382,7 @@ export const configSchema = z.strictObject({
   }
   crossChecks(c, ctx)
   tcpCrossChecks(c, ctx)
+  clusterChecks(c, ctx)
 })
 
 export type Config = z.output<typeof configSchema>

@@ -12,7 +12,7 @@ import { workerCount } from './worker-count.js'
 import { DockerProducer } from './docker-producer.js'
 import { loadAcmeManager, ChallengeBoard, type AcmeManager, type CertStatus, type RenewResult } from '../acme/index.js'
 import { loadStartupConfig } from './config-loader.js'
-import type { Cluster } from '../cluster/index.js'
+import type { Cluster, ClusterCertificates } from '../cluster/index.js'
 
 export interface DaemonOptions {
   configFile: string
@@ -47,7 +47,7 @@ export class Daemon {
   readonly #docker: DockerProducer
   readonly #board = new ChallengeBoard()
   #acme: { manager: AcmeManager, key: string } | undefined
-  #cluster: { cluster: Cluster, key: string } | undefined
+  #cluster: { cluster: Cluster, key: string, certificates?: ClusterCertificates } | undefined
 
   constructor (opts: DaemonOptions) {
     this.#opts = opts
@@ -174,8 +174,11 @@ export class Daemon {
       return
     }
     if (c === undefined) return
-    const { openCluster } = await import('../cluster/index.js')
-    this.#cluster = { cluster: await openCluster(c, this.#log), key: JSON.stringify(c) }
+    const { openCluster, shareChallenges, ClusterCertificates, readSecretBox } = await import('../cluster/index.js')
+    const cluster = await openCluster(c, this.#log)
+    this.#cluster = { cluster, key: JSON.stringify(c) }
+    await shareChallenges(cluster, this.#board)
+    if (c.secret_file !== undefined) this.#cluster.certificates = new ClusterCertificates(cluster, await readSecretBox(c.secret_file), this.#log)
   }
 
   /** One ACME manager per acme config; issued certificates reach the TLS contexts via a reload. */
@@ -185,15 +188,20 @@ export class Daemon {
     this.#acme?.manager.stop()
     this.#acme = undefined
     if (config.acme === undefined) return
+    const shared = this.#cluster?.certificates
     const manager = new (await loadAcmeManager())({
       config: config.acme,
       stateDir: config.state_dir,
       board: this.#board,
       log: this.#log,
-      onIssued: async name => { void this.reload(`certificate issued: ${name}`) }
+      onIssued: async name => { void this.reload(`certificate issued: ${name}`) },
+      ...(shared === undefined ? {} : { shared })
     })
     this.#acme = { manager, key }
     await manager.start()
+    // In a cluster, install what the others stored (bounded wait: etcd may be away). A name this
+    // instance lacks is not ordered twice meanwhile: its attempt takes the name's lock and finds it.
+    await shared?.follow(manager, 5000)
   }
 
   async certificates (): Promise<CertStatus[]> { return await this.#acme?.manager.status() ?? [] }

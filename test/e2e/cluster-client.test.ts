@@ -4,7 +4,7 @@ import { Cluster, type ClusterLog } from '../../src/cluster/index.js'
 import { etcdClient } from '../../src/cluster/connect.js'
 import { configSchema } from '../../src/config/index.js'
 import { request } from 'undici'
-import { startEtcd } from '../helpers/etcd.js'
+import { etcdForTest, startEtcd } from '../helpers/etcd.js'
 import { makeTempDir, OK_ROUTES, startPortico, testConfig } from '../helpers/portico.js'
 import { requires } from '../helpers/required.js'
 import { until } from '../helpers/wait.js'
@@ -55,10 +55,7 @@ t.test('lock: one holder, the other sees who; a holder whose lease ended can no 
 })
 
 t.test('published keys live under the instance lease: gone when it stops, back under a new lease after etcd was away', requires('command:etcd'), async t => {
-  const etcd = await startEtcd()
-  t.teardown(etcd.stop)
-  const raw = new Etcd3({ hosts: etcd.endpoints })
-  t.teardown(() => { raw.close() })
+  const { etcd, raw } = await etcdForTest(t)
   const a = await member(etcd.endpoints, 'a')
   await a.publish('members/a', 'here')
   await until('published', async () => await raw.get(`${PREFIX}members/a`).string() ?? undefined)
@@ -131,10 +128,7 @@ t.test('a member loss in a 3-member etcd is invisible to a client that knows all
 })
 
 t.test('portico with a cluster section: serves while etcd is away, joins when it comes, leaves when it stops', requires('command:etcd'), async t => {
-  const etcd = await startEtcd()
-  t.teardown(etcd.stop)
-  const raw = new Etcd3({ hosts: etcd.endpoints })
-  t.teardown(() => { raw.close() })
+  const { etcd, raw } = await etcdForTest(t)
   const { dir, cleanup } = await makeTempDir()
   t.teardown(cleanup)
   await etcd.kill(0)

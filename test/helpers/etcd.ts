@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Etcd3 } from 'etcd3'
 import { request } from 'undici'
 import { freePort } from './portico.js'
 
@@ -107,4 +108,13 @@ export async function startEtcd (opts: { members?: 1 | 3 } = {}): Promise<EtcdCl
       await rm(root, { recursive: true, force: true })
     }
   }
+}
+
+/** etcd members for one tap test, a plain client on them for the test's own reads, both stopped at teardown. */
+export async function etcdForTest (t: { teardown: (fn: () => unknown) => void }, opts: { members?: 1 | 3 } = {}): Promise<{ etcd: EtcdCluster, raw: Etcd3 }> {
+  const etcd = await startEtcd(opts)
+  t.teardown(etcd.stop)
+  const raw = new Etcd3({ hosts: etcd.endpoints })
+  t.teardown(() => { raw.close() })
+  return { etcd, raw }
 }
