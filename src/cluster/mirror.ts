@@ -32,7 +32,8 @@ export class Mirror {
     this.#prefix = prefix
     this.#listener = listener
     this.#log = log
-    this.#backoff = new Backoff(200, 10_000, random)
+    // Capped low: a mirror that has not listed yet cannot serve (challenge answers, certificates).
+    this.#backoff = new Backoff(200, 2000, random)
     this.ready = new Promise(resolve => { this.#markReady = resolve })
     void this.#sync()
   }

@@ -177,7 +177,9 @@ export class Daemon {
     const { openCluster, shareChallenges, ClusterCertificates, readSecretBox } = await import('../cluster/index.js')
     const cluster = await openCluster(c, this.#log)
     this.#cluster = { cluster, key: JSON.stringify(c) }
-    await shareChallenges(cluster, this.#board)
+    // Bounded wait for the other instances' answers: this one may soon be asked for them by the CA.
+    const answers = await shareChallenges(cluster, this.#board)
+    await Promise.race([answers.ready, new Promise(resolve => setTimeout(resolve, 5000).unref())])
     if (c.secret_file !== undefined) this.#cluster.certificates = new ClusterCertificates(cluster, await readSecretBox(c.secret_file), this.#log)
   }
 

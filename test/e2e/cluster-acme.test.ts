@@ -22,6 +22,7 @@ interface Instance { name: string, http: number, https: number, dir: string, con
 
 interface Setup { etcd: EtcdCluster, raw: Etcd3, ca: Http01Ca, a: Instance, b: Instance }
 
+/** etcd, Pebble (resolving every name to 127.0.0.1, validating on ca.httpPort) and two instances configured alike. */
 async function setup (t: Test): Promise<Setup> {
   const { etcd, raw } = await etcdForTest(t)
   const { dir, cleanup } = await makeTempDir()
@@ -35,7 +36,7 @@ async function setup (t: Test): Promise<Setup> {
     const [http, https] = [await freePort(), await freePort()]
     const config = testConfig({
       listeners: [{ name: 'http', port: http }, { name: 'https', tls: true, port: https }],
-      extra: `cluster: { endpoints: [${etcd.endpoints.join(', ')}], name: ${name}, prefix: ${PREFIX}, lease_ttl: 3s, dial_timeout: 1s, secret_file: ${secret} }\n` +
+      extra: `cluster: { endpoints: [${etcd.endpoints.join(', ')}], name: ${name}, prefix: ${PREFIX}, lease_ttl: 5s, dial_timeout: 1s, secret_file: ${secret} }\n` +
         acmeConfig(ca.pebble, '    - { name: www.test, domains: [www.test], challenge: http-01 }'),
       routes: OK_ROUTES
     })
