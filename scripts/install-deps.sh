@@ -24,6 +24,8 @@ PACKAGES=(
   wrk           # npm run bench: HTTP/1.1 load generator
   nghttp2-client # h2load: npm run bench's HTTP/2 load generator
   systemd       # systemd-analyze: verify the unit and score its hardening
+  etcd-server   # etcd: the cluster tests start their own members on loopback (never the packaged service)
+  etcd-client   # etcdctl: inspecting a test etcd by hand, and the docs' examples
 )
 
 missing=()
@@ -33,7 +35,7 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
-# The nginx, haproxy and caddy packages start their system daemon on install (nginx takes port 80).
+# The nginx, haproxy, caddy and etcd-server packages start their system daemon on install (nginx takes port 80).
 # The benchmark starts its own instances, so keep the packaged ones stopped and disabled. Only the
 # daemons as their unit or init script starts them (system config) are matched, never other
 # instances of the same binaries. Idempotent: nothing happens when they are stopped and disabled.
@@ -41,13 +43,14 @@ DAEMONS=(
   "nginx|^nginx: master process /usr/sbin/nginx -g daemon on; master_process on;"
   "haproxy|^/usr/sbin/haproxy .*-f /etc/haproxy/haproxy[.]cfg"
   "caddy|^/usr/bin/caddy run --environ --config /etc/caddy/Caddyfile"
+  "etcd|^/usr/bin/etcd( |$)|etcd-server"
 )
 quiet_daemons() {
-  local entry svc pattern
+  local entry svc pattern pkg
   for entry in "${DAEMONS[@]}"; do
-    svc=${entry%%|*}
-    pattern=${entry#*|}
-    dpkg-query -W -f='${Status}' "$svc" 2>/dev/null | grep -q "install ok installed" || continue
+    # service|pattern, or service|pattern|package when the package is named otherwise
+    IFS='|' read -r svc pattern pkg <<<"$entry"
+    dpkg-query -W -f='${Status}' "${pkg:-$svc}" 2>/dev/null | grep -q "install ok installed" || continue
     if [[ -d /run/systemd/system ]]; then # systemd is PID 1
       if systemctl -q is-enabled "$svc" 2>/dev/null || systemctl -q is-active "$svc" 2>/dev/null; then
         echo "install-deps: disabling the packaged $svc service"

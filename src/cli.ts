@@ -27,7 +27,7 @@ async function main (argv: string[]): Promise<number> {
   try {
     parsed = parseArgs({
       args: rest,
-      allowPositionals: command === 'explain' || command === 'renew',
+      allowPositionals: command === 'explain' || command === 'renew' || command === 'certs',
       options: {
         config: { type: 'string', short: 'c' },
         strict: { type: 'boolean' },
@@ -61,6 +61,8 @@ async function main (argv: string[]): Promise<number> {
       return await hashPasswordCommand(values.cost, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr })
     }
     case 'certs':
+      if (positionals[0] === 'import' && positionals.length === 2) return await certsImport(configFile, positionals[1]!)
+      if (positionals.length > 0) { process.stderr.write(USAGE.certs!); return 2 }
       return await certsCommand(configFile)
     case 'renew':
       return await renew(configFile, positionals, { force: values.force === true, dryRun: values['dry-run'] === true })
@@ -115,6 +117,17 @@ async function certsCommand (file: string): Promise<number> {
     return problems.length === 0 ? 0 : 1
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`)
+    return 1
+  }
+}
+
+async function certsImport (file: string, dir: string): Promise<number> {
+  try {
+    const { importCertificates } = await import('./cli/certs-import.js')
+    return await importCertificates((await loadConfigFile(file, { files: true })).config, dir, line => process.stdout.write(line))
+  } catch (err) {
+    process.stderr.write(`portico certs import: ${(err as Error).message}
+`)
     return 1
   }
 }

@@ -5,11 +5,12 @@ import { obtainCertificate, directoryUrl, stagingDirectory, type OrderContext, t
 import { buildProviders } from './providers/index.js'
 import type { DnsProvider } from './providers/provider.js'
 import { plannedRenewal, retryAt } from './schedule.js'
-import { emptyState, loadState, saveState, type StateFile } from './state-file.js'
+import { emptyState, loadState, saveState, type CertState, type StateFile } from './state-file.js'
 import { PendingCertificates } from './pending.js'
 import { probeStore, readServable, verify, writeCertificate, type StoredCertificate } from './store.js'
 import { fetchRenewalWindow } from './ari.js'
 import { withDeadline } from './deadline.js'
+import type { SharedStore } from './shared.js'
 
 export interface CertStatus {
   name: string
@@ -40,6 +41,8 @@ export interface ManagerOptions {
   /** Called after a certificate was written; the daemon rebuilds the snapshot (hot swap). */
   onIssued: (name: string) => Promise<void>
   now?: () => number
+  /** The cluster's certificate store (`cluster` configured): one order per name cluster-wide. */
+  shared?: SharedStore
 }
 
 const MAX_SLEEP_MS = 3_600_000
@@ -143,7 +146,7 @@ export class AcmeManager {
   async #attempt (name: string, force: boolean): Promise<RenewResult> {
     if (this.#stopped) return { ok: false, error: 'shutting down' }
     if (!force && (await this.#dueAt(name)) > this.#now()) return { ok: true, skipped: true, serial: (await this.current(name))?.serial }
-    return await this.#issue(name)
+    return await this.#issue(name, force)
   }
 
   async #dueAt (name: string): Promise<number> {
@@ -164,6 +167,40 @@ export class AcmeManager {
 
   async #save (name: string): Promise<void> {
     await saveState(this.#o.stateDir, this.#state).catch(err => this.#o.log.warn({ name, err: (err as Error).message }, 'acme: could not persist the renewal state'))
+    const s = this.#state[name]
+    if (this.#o.shared !== undefined && s !== undefined) {
+      await this.#o.shared.saveState(name, s).catch(err => this.#o.log.warn({ name, err: (err as Error).message }, 'acme: could not share the renewal state'))
+    }
+  }
+
+  /**
+   * A certificate another instance stored in the cluster: installed here (store, then the
+   * daemon's hot swap) unless it is the one already served or older than it.
+   */
+  async adopt (name: string, pair: IssuedPair): Promise<boolean> {
+    if (this.#stopped || !this.#o.config.certificates.some(c => c.name === name)) return false
+    // Behind a running attempt of the same name (this instance's own order echoed back: a no-op then).
+    return await this.#enqueue(name, async () => await this.#install(name, pair))
+  }
+
+  async #install (name: string, pair: IssuedPair): Promise<boolean> {
+    if (this.#stopped) return false
+    const info = verify(name, pair.fullchain, pair.key)
+    const current = await this.current(name)
+    if (current !== undefined && (current.serial === info.serial || current.notAfter.getTime() > info.notAfter.getTime())) return false
+    const stored = await writeCertificate(this.#storeDir, name, pair.fullchain, pair.key)
+    this.#state[name] = { ...emptyState(), lastAttempt: this.#state[name]?.lastAttempt ?? null }
+    this.#o.log.info({ name, serial: stored.serial, not_after: stored.notAfter.toISOString() }, 'acme: certificate from the cluster installed')
+    await this.#o.onIssued(name)
+    this.#schedule()
+    return true
+  }
+
+  /** Renewal state another instance shared (its backoff after a failed order holds here too). */
+  adoptState (name: string, state: CertState): void {
+    if (this.#stopped || !this.#o.config.certificates.some(c => c.name === name)) return
+    this.#state[name] = state
+    this.#schedule()
   }
 
   /** Refreshes the CA's suggested windows (ARI) where due; advisory, so errors are only logged. */
@@ -246,22 +283,52 @@ export class AcmeManager {
     })
   }
 
-  async #issue (name: string): Promise<RenewResult> {
+  /** The certificate to install: one kept from an earlier attempt, else a new order. */
+  async #obtain (name: string): Promise<IssuedPair> {
     const cert = this.#o.config.certificates.find(c => c.name === name)!
+    const kept = await this.#pending.usable(name, cert.domains, (await this.current(name))?.notAfter.getTime() ?? 0, this.#now())
+    if (kept !== undefined) {
+      this.#o.log.info({ name }, 'acme: installing the certificate issued by an earlier attempt (no new order)')
+      return kept
+    }
+    // A store that cannot take the certificate would waste one order per retry (CA rate limits).
+    await probeStore(this.#storeDir, name)
+    this.#o.log.info({ name, domains: cert.domains, challenge: cert.challenge, provider: cert.provider }, 'acme: ordering certificate')
+    const pair = await this.#order(name)
+    await this.#pending.keep(name, pair)
+    return pair
+  }
+
+  /**
+   * The cluster way: under the name's lock, first take what another instance stored meanwhile
+   * (it may have renewed while this attempt waited), then order and share the result through a
+   * fenced write. Another instance ordering now: no order here; its certificate (or its failure
+   * state) arrives through the cluster, and this attempt looks again after retry.min.
+   */
+  async #obtainShared (name: string, shared: SharedStore, force: boolean): Promise<IssuedPair | undefined> {
+    const r = await shared.underLock(name, async store => {
+      const there = await shared.fetch(name)
+      if (there !== undefined) await this.#install(name, there)
+      if (!force && (await this.#dueAt(name)) > this.#now()) return undefined
+      const pair = await this.#obtain(name)
+      if (!(await store(pair))) throw new Error('the cluster lock was lost while ordering (lease expired): the certificate is kept for the next attempt, not shared')
+      return pair
+    })
+    if ('value' in r) return r.value
+    this.#o.log.info({ name, holder: r.holder }, 'acme: another instance is ordering this certificate; waiting for it')
+    const s = this.#state[name] ?? emptyState()
+    this.#state[name] = { ...s, nextAttempt: this.#now() + this.#o.config.retry.min }
+    return undefined
+  }
+
+  async #issue (name: string, force = false): Promise<RenewResult> {
     const s = this.#state[name] ?? emptyState()
     s.lastAttempt = this.#now()
     const counts = this.#orders.get(name) ?? { ok: 0, failed: 0 }
     this.#orders.set(name, counts)
     try {
-      let pair = await this.#pending.usable(name, cert.domains, (await this.current(name))?.notAfter.getTime() ?? 0, this.#now())
-      if (pair !== undefined) this.#o.log.info({ name }, 'acme: installing the certificate issued by an earlier attempt (no new order)')
-      else {
-        // A store that cannot take the certificate would waste one order per retry (CA rate limits).
-        await probeStore(this.#storeDir, name)
-        this.#o.log.info({ name, domains: cert.domains, challenge: cert.challenge, provider: cert.provider }, 'acme: ordering certificate')
-        pair = await this.#order(name)
-        await this.#pending.keep(name, pair)
-      }
+      const pair = this.#o.shared === undefined ? await this.#obtain(name) : await this.#obtainShared(name, this.#o.shared, force)
+      if (pair === undefined) return { ok: true, skipped: true, serial: (await this.current(name))?.serial }
       const stored = await writeCertificate(this.#storeDir, name, pair.fullchain, pair.key)
       await this.#pending.drop(name)
       this.#state[name] = { ...emptyState(), lastAttempt: s.lastAttempt }

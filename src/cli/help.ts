@@ -56,11 +56,17 @@ certificate.
   --listener NAME   decide as for a request on this listener
 `,
   certs: `Usage: portico certs [--config FILE]
+       portico certs import [--config FILE] LIVE_DIR
 
 Prints a table of the certificates the config serves (ACME-managed, files, self-signed): names,
 issuer, not-after, days left, next renewal (or the retry time after a failure), failure count,
 source and last error. Reads the files; no daemon needed. Exits 1 (reasons on stderr) when a
 certificate cannot be served as configured.
+
+import: stores the config's ACME certificates found in a certbot live/ directory
+(LIVE_DIR/<name>/fullchain.pem, privkey.pem) in the cluster's etcd (cluster section with
+secret_file needed), unless etcd holds one valid as long or longer; running instances install
+them at once. Exits 1 when one could not be imported.
 `,
   renew: `Usage: portico renew [--config FILE] [--force] [--dry-run] NAME
 

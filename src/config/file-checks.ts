@@ -33,6 +33,13 @@ export async function checkFiles (c: Config): Promise<FileProblem[]> {
     if (a.exec !== undefined) checks.push(executable(a.exec.command, ['acme', 'exec', 'command']))
     if (a.route53?.secret_access_key_file !== undefined) checks.push(secret(a.route53.secret_access_key_file, ['acme', 'route53', 'secret_access_key_file']))
   }
+  const k = c.cluster
+  if (k !== undefined) {
+    if (k.tls?.ca_file !== undefined) checks.push(caBundle(k.tls.ca_file, ['cluster', 'tls', 'ca_file']))
+    if (k.tls?.cert_file !== undefined && k.tls.key_file !== undefined) checks.push(certificatePair(k.tls.cert_file, k.tls.key_file, ['cluster', 'tls']))
+    if (k.auth !== undefined) checks.push(secret(k.auth.password_file, ['cluster', 'auth', 'password_file']))
+    if (k.secret_file !== undefined) checks.push(secret(k.secret_file, ['cluster', 'secret_file']))
+  }
   return (await Promise.all(checks)).filter(p => p !== undefined)
 }
 

@@ -2,6 +2,7 @@ export { loadConfigFile, parseConfigText, ConfigError, formatProblem } from './l
 export type { ConfigProblem, LoadedConfig } from './load.js'
 export type { Config, RouteConfig, ListenerConfig, UapConfig, ProxyConfig, CorsConfig, CcpConfig, DockerRouteConfig, AcmeConfig, PortRange, StaticConfig, CompressConfig, ErrorPageConfig, TcpRouteConfig } from './schema.js'
 export { configSchema } from './schema.js'
+export type { ClusterConfig } from './cluster-schema.js'
 export { watchFile } from './watch.js'
 export { saveLastGood, readLastGood, stateDirHint } from './last-good.js'
 export { allKeyPaths } from './schema-keys.js'

@@ -7,6 +7,7 @@ import { configSchema, type Config } from './schema.js'
 import { didYouMean } from './did-you-mean.js'
 import { keysAt } from './schema-keys.js'
 import { checkFiles } from './file-checks.js'
+import { clusterPaths } from './cluster-schema.js'
 
 /** One problem in a config file, located to the line and column an editor jumps to. */
 export interface ConfigProblem {
@@ -170,6 +171,7 @@ function resolvePaths (config: Config, base: string): Config {
     log: { ...config.log, ...(config.log.access_file === undefined ? {} : { access_file: abs(config.log.access_file) }) },
     admin: config.admin === null ? null : { ...config.admin, ...(config.admin.token_file === undefined ? {} : { token_file: abs(config.admin.token_file) }) },
     ...(config.acme === undefined ? {} : { acme: acmePaths(config.acme, abs) }),
+    ...(config.cluster === undefined ? {} : { cluster: clusterPaths(config.cluster, abs) }),
     tls: { ...config.tls, certificates: config.tls.certificates.map(c => ({ cert_file: abs(c.cert_file), key_file: abs(c.key_file) })) },
     routes: config.routes.map(r => ({
       ...r,

@@ -5,6 +5,7 @@ import { basicAuth, clientCidrs, forwardAuth, gateChecks, requestHeaders, stripP
 import { checkBalancing, healthCheck, loadBalancing, stickyCookie } from './balance-schema.js'
 import { dns } from './dns-schema.js'
 import { route53 } from './route53-schema.js'
+import { cluster, clusterChecks } from './cluster-schema.js'
 import { cidr, duration, filePath, hostName, httpStatus, listenAddress, portRange, size } from './fields.js'
 import { checkTcpListener, clientAuthHeaders, tcpCrossChecks, tcpListenerKeys, tcpRoute } from './tcp-schema.js'
 
@@ -353,7 +354,8 @@ export const configSchema = z.strictObject({
   dns: dns.optional(),
   acme: acme.optional(),
   routes: z.array(route).default([]),
-  tcp_routes: z.array(tcpRoute).default([])
+  tcp_routes: z.array(tcpRoute).default([]),
+  cluster: cluster.optional()
 }).superRefine((c, ctx) => {
   if (c.acme?.certificates.some(x => x.challenge === 'dns-01' && x.provider === 'builtin') === true && c.dns === undefined) {
     ctx.addIssue({ code: 'custom', path: ['acme'], message: 'the builtin DNS-01 provider answers from portico\'s DNS server: configure dns' })
@@ -381,6 +383,7 @@ export const configSchema = z.strictObject({
   }
   crossChecks(c, ctx)
   tcpCrossChecks(c, ctx)
+  clusterChecks(c, ctx)
 })
 
 export type Config = z.output<typeof configSchema>

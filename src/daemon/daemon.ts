@@ -12,6 +12,7 @@ import { workerCount } from './worker-count.js'
 import { DockerProducer } from './docker-producer.js'
 import { loadAcmeManager, ChallengeBoard, type AcmeManager, type CertStatus, type RenewResult } from '../acme/index.js'
 import { loadStartupConfig } from './config-loader.js'
+import type { Cluster, ClusterCertificates } from '../cluster/index.js'
 
 export interface DaemonOptions {
   configFile: string
@@ -46,6 +47,7 @@ export class Daemon {
   readonly #docker: DockerProducer
   readonly #board = new ChallengeBoard()
   #acme: { manager: AcmeManager, key: string } | undefined
+  #cluster: { cluster: Cluster, key: string, certificates?: ClusterCertificates } | undefined
 
   constructor (opts: DaemonOptions) {
     this.#opts = opts
@@ -150,6 +152,7 @@ export class Daemon {
       for (const u of undo.reverse()) await u().catch(() => {})
       throw err
     }
+    await this.#applyCluster(config)
     await this.#applyAcme(config)
     // A refused pair is served from memory only: the manager re-issues it so a restart keeps it.
     if (refusedPairs > 0) this.#acme?.manager.wake()
@@ -160,6 +163,26 @@ export class Daemon {
     this.#backend?.setNames(this.#docker.table, nextGeneration())
   }
 
+  /**
+   * Joins the etcd cluster when `cluster` is configured (never waits for etcd: the client connects
+   * and reconnects in the background). A changed section takes effect at the next restart.
+   */
+  async #applyCluster (config: Config): Promise<void> {
+    const c = config.cluster
+    if (this.#cluster !== undefined) {
+      if (this.#cluster.key !== JSON.stringify(c ?? null)) this.#log.warn('cluster changed: takes effect at the next restart')
+      return
+    }
+    if (c === undefined) return
+    const { openCluster, shareChallenges, ClusterCertificates, readSecretBox } = await import('../cluster/index.js')
+    const cluster = await openCluster(c, this.#log)
+    this.#cluster = { cluster, key: JSON.stringify(c) }
+    // Bounded wait for the other instances' answers: this one may soon be asked for them by the CA.
+    const answers = await shareChallenges(cluster, this.#board)
+    await Promise.race([answers.ready, new Promise(resolve => setTimeout(resolve, 5000).unref())])
+    if (c.secret_file !== undefined) this.#cluster.certificates = new ClusterCertificates(cluster, await readSecretBox(c.secret_file), this.#log)
+  }
+
   /** One ACME manager per acme config; issued certificates reach the TLS contexts via a reload. */
   async #applyAcme (config: Config): Promise<void> {
     const key = JSON.stringify([config.acme ?? null, config.state_dir])
@@ -167,15 +190,20 @@ export class Daemon {
     this.#acme?.manager.stop()
     this.#acme = undefined
     if (config.acme === undefined) return
+    const shared = this.#cluster?.certificates
     const manager = new (await loadAcmeManager())({
       config: config.acme,
       stateDir: config.state_dir,
       board: this.#board,
       log: this.#log,
-      onIssued: async name => { void this.reload(`certificate issued: ${name}`) }
+      onIssued: async name => { void this.reload(`certificate issued: ${name}`) },
+      ...(shared === undefined ? {} : { shared })
     })
     this.#acme = { manager, key }
     await manager.start()
+    // In a cluster, install what the others stored (bounded wait: etcd may be away). A name this
+    // instance lacks is not ordered twice meanwhile: its attempt takes the name's lock and finds it.
+    await shared?.follow(manager, 5000)
   }
 
   async certificates (): Promise<CertStatus[]> { return await this.#acme?.manager.status() ?? [] }
@@ -272,6 +300,7 @@ export class Daemon {
     this.#admin?.close()
     this.#acme?.manager.stop()
     await this.#docker.stop()
+    await this.#cluster?.cluster.close().catch(err => this.#log.warn({ err: (err as Error).message }, 'cluster: leaving failed'))
     this.#log.info('stopped')
   }
 }

@@ -1,0 +1,22 @@
+import net from 'node:net'
+import type { Test } from 'tap'
+
+/**
+ * A TCP load balancer on loopback, like the one in front of a cluster: each connection goes to the
+ * port `pick` chooses at connect time (the test decides which instance the CA reaches).
+ */
+export async function tcpBalancer (t: Test, host: string, port: number, pick: () => Promise<number>): Promise<{ sent: number[] }> {
+  const sent: number[] = []
+  const server = net.createServer(client => {
+    client.pause()
+    client.on('error', () => {})
+    void pick().then(target => {
+      sent.push(target)
+      const upstream = net.connect(target, '127.0.0.1', () => { client.pipe(upstream); upstream.pipe(client); client.resume() })
+      upstream.on('error', () => { client.destroy() })
+    }, () => { client.destroy() })
+  })
+  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(port, host, resolve) })
+  t.teardown(async () => await new Promise<void>(resolve => server.close(() => { resolve() })))
+  return { sent }
+}

@@ -1,0 +1,46 @@
+import t from 'tap'
+import { parseConfigText, ConfigError, formatProblem } from '../../src/config/index.js'
+import { Backoff } from '../../src/cluster/index.js'
+
+const base = 'listeners: [{ name: http, address: "127.0.0.1:0" }]\n'
+
+async function problems (yaml: string): Promise<string[]> {
+  try {
+    parseConfigText(base + yaml, '/etc/portico/portico.yaml')
+    return []
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems.map(formatProblem)
+    throw err
+  }
+}
+
+t.test('the cluster section: defaults, relative files, clear errors', async t => {
+  const config = parseConfigText(base + 'cluster: { endpoints: ["http://127.0.0.1:2379"], secret_file: keys/cluster.key }', '/etc/portico/portico.yaml')
+  t.same(config.cluster?.endpoints, ['http://127.0.0.1:2379'])
+  t.equal(config.cluster?.prefix, '/portico/')
+  t.equal(config.cluster?.lease_ttl, 10_000)
+  t.equal(config.cluster?.dial_timeout, 5000)
+  t.equal(config.cluster?.secret_file, '/etc/portico/keys/cluster.key', 'files resolve against the config file')
+  const without = parseConfigText(base, '/etc/portico/portico.yaml')
+  t.equal(without.cluster, undefined, 'no section: no clustering')
+
+  t.match(await problems('cluster: { endpoints: [] }'), [/cluster\.endpoints/])
+  t.match(await problems('cluster: { endpoints: ["127.0.0.1:2379"] }'), [/etcd client URL/])
+  t.match(await problems('cluster: { endpoints: ["http://127.0.0.1:2379/v3"] }'), [/etcd client URL/])
+  t.match(await problems('cluster: { endpoints: ["http://127.0.0.1:2379"], prefix: portico }'), [/starts and ends with \//])
+  t.match(await problems('cluster: { endpoints: ["http://127.0.0.1:2379"], name: "a b" }'), [/cluster\.name/])
+  t.match(await problems('cluster: { endpoints: ["http://127.0.0.1:2379"], lease_ttl: 1s }'), [/between 2s and 5m/])
+  t.match(await problems('cluster: { endpoints: ["http://127.0.0.1:2379"], tls: { ca_file: ca.pem } }'), [/https:\/\/ endpoints/])
+  t.match(await problems('cluster: { endpoints: ["https://127.0.0.1:2379"], tls: { cert_file: c.pem } }'), [/go together/])
+  t.match(await problems('cluster: { endpoints: ["https://127.0.0.1:2379"], auth: { username: u } }'), [/password_file/])
+  t.match(await problems('cluster: { endpoints: ["http://127.0.0.1:2379"], lease: 5s }'), [/unknown|Unrecognized|lease_ttl/])
+})
+
+t.test('reconnect backoff: grows to its ceiling with jitter, resets', async t => {
+  const top = new Backoff(100, 1000, () => 1)
+  t.same([1, 2, 3, 4, 5, 6].map(() => top.next()), [100, 200, 400, 800, 1000, 1000])
+  const bottom = new Backoff(100, 1000, () => 0)
+  t.same([1, 2, 3].map(() => bottom.next()), [50, 50, 50], 'never below half the minimum')
+  top.reset()
+  t.equal(top.next(), 100)
+})
