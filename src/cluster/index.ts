@@ -44,3 +44,4 @@ export async function openCluster (c: ClusterConfig, log: ClusterLog): Promise<C
   log.info({ instance: name, endpoints: c.endpoints, prefix: c.prefix }, 'cluster: joined')
   return cluster
 }
+export { ClusterNames } from './docker-names.js'

@@ -46,6 +46,13 @@ export const cluster = z.strictObject({
 
 export type ClusterConfig = z.output<typeof cluster>
 
+/** Checks between `cluster` and the other sections. */
+export function clusterCrossChecks (c: { cluster?: ClusterConfig | undefined, docker?: { watch: boolean } | undefined }, ctx: z.RefinementCtx): void {
+  if (c.docker?.watch === false && c.cluster === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['docker', 'watch'], message: 'watch: false serves the Docker names other hosts publish: it needs the cluster section' })
+  }
+}
+
 /** The section with its files resolved against the config file's folder. */
 export function clusterPaths (c: ClusterConfig, abs: (p: string) => string): ClusterConfig {
   const t = c.tls

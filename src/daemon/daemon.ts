@@ -174,8 +174,11 @@ export class Daemon {
       return
     }
     if (c === undefined) return
-    const { openCluster } = await import('../cluster/index.js')
-    this.#cluster = { cluster: await openCluster(c, this.#log), key: JSON.stringify(c) }
+    const { openCluster, ClusterNames } = await import('../cluster/index.js')
+    const cluster = await openCluster(c, this.#log)
+    this.#cluster = { cluster, key: JSON.stringify(c) }
+    const names = new ClusterNames(cluster, this.#log, () => { if (!this.#stopping) this.#docker.clusterChanged() })
+    this.#docker.attachCluster({ name: cluster.name, get hosts () { return names.hosts }, publish: t => { names.publish(t) }, close: () => { names.close() } })
   }
 
   /** One ACME manager per acme config; issued certificates reach the TLS contexts via a reload. */
