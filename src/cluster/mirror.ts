@@ -26,12 +26,15 @@ export class Mirror {
   readonly #prefix: string
   readonly #listener: MirrorListener
   readonly #log: ClusterLog
+  readonly #onSync: (revision: string) => void
 
-  constructor (client: Etcd3, prefix: string, listener: MirrorListener, log: ClusterLog, random?: () => number) {
+  /** `onSync`: after each listing and each applied watch response, with the revision (cluster health). */
+  constructor (client: Etcd3, prefix: string, listener: MirrorListener, log: ClusterLog, random?: () => number, onSync?: (revision: string) => void) {
     this.#client = client
     this.#prefix = prefix
     this.#listener = listener
     this.#log = log
+    this.#onSync = onSync ?? (() => {})
     this.#backoff = new Backoff(200, 10_000, random)
     this.ready = new Promise(resolve => { this.#markReady = resolve })
     void this.#sync()
@@ -52,6 +55,7 @@ export class Mirror {
       this.#revision = res.header.revision
       await this.#watch(BigInt(res.header.revision) + 1n)
       this.#backoff.reset()
+      this.#onSync(this.#revision)
       this.#markReady()
       if (changed.length > 0) this.#listener(this.#entries, changed)
     } catch (err) {
@@ -86,6 +90,7 @@ export class Mirror {
       changed.push(key)
     }
     this.#revision = res.header.revision
+    this.#onSync(this.#revision)
     if (changed.length > 0) this.#listener(this.#entries, changed)
   }
 

@@ -56,7 +56,8 @@ export class Daemon {
       connections: () => this.#backend?.localConnections() ?? 0,
       certificates: async () => await this.certificateOverview(),
       docker: () => this.#docker.state,
-      stale: () => this.#stale !== undefined
+      stale: () => this.#stale !== undefined,
+      cluster: () => this.#cluster?.cluster.health() ?? null
     })
     // A registry change swaps in a snapshot that differs only in its name table.
     this.#docker = new DockerProducer(opts.log, () => {
@@ -260,7 +261,8 @@ export class Daemon {
       lastReload: this.#lastReload ?? null,
       stale: this.#stale,
       docker: this.#docker.state,
-      certificates: async () => await this.certificateOverview()
+      certificates: async () => await this.certificateOverview(),
+      cluster: this.#cluster?.cluster.health() ?? null
     }
   }
 

@@ -13,6 +13,7 @@ import { until } from '../helpers/wait.js'
 // others publish. All three share one real etcd on loopback.
 
 const PREFIX = '/portico-docker-test/'
+interface Ready { status: string, degraded?: string[], cluster?: { connected: boolean, lease: string | null, lastSync: string | null, revision: string | null } }
 type Names = Record<string, Array<{ containerName: string, ipv4: string, role: string, host: string }>>
 
 t.test('Docker names merged across hosts through etcd; a dead host drops out; maintenance fails over across hosts',
@@ -66,9 +67,23 @@ cluster: { endpoints: [${etcd.endpoints.join(', ')}], name: ${host}, prefix: ${P
       t.equal(await until(`page on ${label}`, async () => { const r = await body(p, 'bigco'); return r === 'primary' ? r : undefined }), 'primary', `${label} routes to the primary on host a`)
     }
 
+    // Cluster health: /readyz, metrics, status page.
+    const ready = async (p: Portico): Promise<Ready> => await (await fetch(`${p.adminUrl}/readyz`)).json() as Ready
+    const metric = async (p: Portico, name: string): Promise<string | undefined> =>
+      new RegExp(`^${name}\\{instance="[^"]+"\\} (\\S+)$`, 'm').exec(await (await fetch(`${p.adminUrl}/metrics`)).text())?.[1]
+    const healthy = await ready(b)
+    t.match(healthy, { status: 'ready', cluster: { connected: true, lease: /./, lastSync: /^\d{4}-/ } }, 'readyz: connected, a lease, a last sync')
+    t.same([await metric(b, 'portico_cluster_connected'), await metric(b, 'portico_cluster_lease_held')], ['1', '1'], 'metrics: connected, lease held')
+    t.match(await (await fetch(`${b.adminUrl}/`)).text(), /id="cluster">instance <b>host-b<\/b> · <span class="ok">etcd connected/, 'status page: cluster line')
+
     // etcd down: every instance keeps its last view; a container started meanwhile on host a
     // reaches the others once etcd is back (published again, mirrors resynced).
     await etcd.kill(0)
+    const down = await until('b notices etcd is down', async () => { const r = await ready(b); return r.cluster?.connected === false ? r : undefined }, 15_000)
+    t.equal(down.status, 'degraded', 'readyz: degraded (still serving), not unready')
+    t.match(down.degraded, [/^cluster: etcd unreachable since/])
+    t.equal(await metric(b, 'portico_cluster_connected'), '0', 'metrics: disconnected')
+    t.match(await (await fetch(`${b.adminUrl}/`)).text(), /etcd unreachable/, 'status page: unreachable')
     await runWebContainer(d, image, 'acme-nginx', 'acme', ['--network', 'net-a'])
     await until('host a sees its new container', async () => (await names(a))[`nginx.acme.${ZONE}`] !== undefined ? true : undefined)
     t.equal(await body(b, 'bigco'), 'primary', 'etcd down: host b still serves the name from host a')
@@ -78,6 +93,9 @@ cluster: { endpoints: [${etcd.endpoints.join(', ')}], name: ${host}, prefix: ${P
     for (const [p, label] of [[b, 'b'], [c, 'c']] as const) {
       t.equal(await until(`acme on ${label}`, async () => { const r = await body(p, 'acme'); return r === 'acme' ? r : undefined }, 30_000), 'acme', `etcd back: ${label} serves the name published meanwhile`)
     }
+    const back = await until('b reconnected', async () => { const r = await ready(b); return r.status === 'ready' ? r : undefined }, 15_000)
+    t.ok(BigInt(back.cluster?.revision ?? '0') > BigInt(healthy.cluster?.revision ?? '0'), 'resynced: a later revision')
+    t.ok(Date.parse(back.cluster?.lastSync ?? '') > Date.parse(healthy.cluster?.lastSync ?? ''), 'resynced: a later last sync')
 
     // Host a dies: its lease expires (2 s) and its names drop out everywhere; host b's
     // maintenance container takes the traffic.

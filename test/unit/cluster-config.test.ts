@@ -44,3 +44,9 @@ t.test('reconnect backoff: grows to its ceiling with jitter, resets', async t =>
   top.reset()
   t.equal(top.next(), 100)
 })
+
+t.test('docker.watch: false (a host without dockerd serving the cluster\'s names) needs the cluster section', async t => {
+  t.match(await problems('docker: { zone: hpc.test, watch: false }'), [/docker\.watch: watch: false serves the Docker names other hosts publish: it needs the cluster section/])
+  t.same(await problems('docker: { zone: hpc.test, watch: false }\ncluster: { endpoints: ["http://127.0.0.1:2379"] }'), [])
+  t.equal(parseConfigText(base + 'docker: { zone: hpc.test }', '/etc/portico/portico.yaml').docker?.watch, true, 'watching is the default')
+})
