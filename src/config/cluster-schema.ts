@@ -36,6 +36,8 @@ export const cluster = z.strictObject({
     username: z.string().min(1),
     password_file: filePath
   }).optional(),
+  // The routes (routes, tcp_routes) come from this etcd key (relative to prefix), watched; `portico config push` writes it.
+  config_key: z.string().regex(/^[A-Za-z0-9._-][A-Za-z0-9._/-]{0,200}$/, 'a key below the prefix such as config').optional(),
   // 32 random bytes (hex or base64, or raw) every instance has: encrypts private keys stored in etcd.
   secret_file: filePath.optional()
 }).superRefine((c, ctx) => {
