@@ -1,3 +1,4 @@
+import type { ClusterHealth } from '../cluster/types.js'
 import type { UpstreamReport } from '../health/index.js'
 
 /** Everything the status page shows; gathered by the daemon when the page is requested. */
@@ -21,15 +22,7 @@ export interface StatusData {
 }
 
 /** The etcd cluster as this instance sees it (src/cluster's health). */
-export interface ClusterState {
-  instance: string
-  connected: boolean
-  since: string
-  lastError: string | null
-  lease: string | null
-  lastSync: string | null
-  revision: string | null
-}
+export type ClusterState = ClusterHealth
 
 /** One pool member as a serving process sees it. */
 export type UpstreamStatus = UpstreamReport
