@@ -111,7 +111,7 @@ export class Daemon {
       }
       await this.#apply(loaded.config, loaded)
       await this.#persistLastGood(loaded.config.state_dir, loaded.source)
-      if (shared !== undefined) {
+      if (shared !== undefined && loaded.shared !== undefined) {
         this.#shared = shared
         await saveLastGood(loaded.config.state_dir, shared.text, SHARED_COPY).catch(err => this.#log.warn({ err: (err as Error).message }, 'could not keep the shared config copy'))
       }
