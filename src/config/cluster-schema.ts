@@ -41,6 +41,8 @@ export const cluster = z.strictObject({
   // 32 random bytes (hex or base64, or raw) every instance has: encrypts private keys stored in etcd.
   secret_file: filePath.optional()
 }).superRefine((c, ctx) => {
+  const reserved = ['members/', 'locks/', 'docker/'].find(p => c.config_key?.startsWith(p) === true || c.config_key === p.slice(0, -1))
+  if (reserved !== undefined) ctx.addIssue({ code: 'custom', path: ['config_key'], message: `${reserved} is where portico keeps its own keys: choose another key, such as config` })
   if (c.tls !== undefined && c.endpoints.some(e => e.startsWith('http:'))) {
     ctx.addIssue({ code: 'custom', path: ['tls'], message: 'tls is set but an endpoint is http://: use https:// endpoints' })
   }

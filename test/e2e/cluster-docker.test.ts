@@ -74,7 +74,9 @@ cluster: { endpoints: [${etcd.endpoints.join(', ')}], name: ${host}, prefix: ${P
     const healthy = await ready(b)
     t.match(healthy, { status: 'ready', cluster: { connected: true, lease: /./, lastSync: /^\d{4}-/ } }, 'readyz: connected, a lease, a last sync')
     t.same([await metric(b, 'portico_cluster_connected'), await metric(b, 'portico_cluster_lease_held')], ['1', '1'], 'metrics: connected, lease held')
-    t.match(await (await fetch(`${b.adminUrl}/`)).text(), /id="cluster">instance <b>host-b<\/b> · <span class="ok">etcd connected/, 'status page: cluster line')
+    const page = await (await fetch(`${b.adminUrl}/`)).text()
+    t.match(page, /id="cluster">instance <b>host-b<\/b> · <span class="ok">etcd connected/, 'status page: cluster line')
+    t.match(page, new RegExp(`<code>${primaryIp.replaceAll('.', '\\.')}</code> on host-a`), 'status page: the candidate\'s host')
 
     // etcd down: every instance keeps its last view; a container started meanwhile on host a
     // reaches the others once etcd is back (published again, mirrors resynced).

@@ -34,6 +34,9 @@ t.test('the cluster section: defaults, relative files, clear errors', async t =>
   t.match(await problems('cluster: { endpoints: ["https://127.0.0.1:2379"], tls: { cert_file: c.pem } }'), [/go together/])
   t.match(await problems('cluster: { endpoints: ["https://127.0.0.1:2379"], auth: { username: u } }'), [/password_file/])
   t.match(await problems('cluster: { endpoints: ["http://127.0.0.1:2379"], lease: 5s }'), [/unknown|Unrecognized|lease_ttl/])
+  t.match(await problems('cluster: { endpoints: ["http://127.0.0.1:2379"], config_key: docker/routes }'), [/cluster\.config_key: docker\/ is where portico keeps its own keys/])
+  t.match(await problems('cluster: { endpoints: ["http://127.0.0.1:2379"], config_key: "/abs" }'), [/cluster\.config_key: a key below the prefix/])
+  t.equal(parseConfigText(base + 'cluster: { endpoints: ["http://127.0.0.1:2379"], config_key: shared/routes }', '/x.yaml').cluster?.config_key, 'shared/routes')
 })
 
 t.test('reconnect backoff: grows to its ceiling with jitter, resets', async t => {
