@@ -9,7 +9,7 @@ import { certificateTable } from './cli/certs.js'
 import { renewCommand } from './cli/renew.js'
 import cluster from 'node:cluster'
 
-const COMMANDS = new Set(['run', 'check', 'explain', 'certs', 'renew', 'hash-password', 'version', 'help'])
+const COMMANDS = new Set(['run', 'check', 'explain', 'certs', 'renew', 'config', 'hash-password', 'version', 'help'])
 
 async function main (argv: string[]): Promise<number> {
   const first = argv[0]
@@ -27,7 +27,7 @@ async function main (argv: string[]): Promise<number> {
   try {
     parsed = parseArgs({
       args: rest,
-      allowPositionals: command === 'explain' || command === 'renew' || command === 'certs',
+      allowPositionals: command === 'explain' || command === 'renew' || command === 'certs' || command === 'config',
       options: {
         config: { type: 'string', short: 'c' },
         strict: { type: 'boolean' },
@@ -66,6 +66,11 @@ async function main (argv: string[]): Promise<number> {
       return await certsCommand(configFile)
     case 'renew':
       return await renew(configFile, positionals, { force: values.force === true, dryRun: values['dry-run'] === true })
+    case 'config': {
+      if (positionals[0] !== 'push' || positionals.length !== 2) { process.stderr.write(USAGE.config!); return 2 }
+      const { configPush } = await import('./cli/config-push.js')
+      return await configPush(configFile, positionals[1]!, { stdout: process.stdout, stderr: process.stderr })
+    }
     case 'explain':
       return await explainCommand(configFile, positionals, values['plain-http'] === true, values.listener)
     default:

@@ -9,6 +9,8 @@ export interface MetricsSources {
   docker (): { configured: boolean, connected: boolean, lastEventAt: string | null } | null
   /** 1 while serving a last-known-good copy because the config file was invalid at start. */
   stale (): boolean
+  /** With `cluster`: the etcd connection; null without (no cluster samples then). */
+  cluster?: () => { instance: string, connected: boolean, lease: string | null, lastSync: string | null } | null
 }
 
 /**
@@ -82,6 +84,20 @@ export class Metrics {
     new Gauge({
       name: 'portico_config_stale', help: '1 while serving the last-known-good config because the file was invalid at start', registers,
       collect () { this.set(sources.stale() ? 1 : 0) }
+    })
+    const cluster = (): ReturnType<NonNullable<MetricsSources['cluster']>> => sources.cluster?.() ?? null
+    // Labelled by instance and set only under `cluster`: no samples without it.
+    new Gauge({
+      name: 'portico_cluster_connected', help: '1 while etcd answers this instance', labelNames: ['instance'] as const, registers,
+      collect () { this.reset(); const c = cluster(); if (c !== null) this.set({ instance: c.instance }, c.connected ? 1 : 0) }
+    })
+    new Gauge({
+      name: 'portico_cluster_lease_held', help: '1 while this instance holds its etcd lease (its published keys and locks live)', labelNames: ['instance'] as const, registers,
+      collect () { this.reset(); const c = cluster(); if (c !== null) this.set({ instance: c.instance }, c.lease === null ? 0 : 1) }
+    })
+    new Gauge({
+      name: 'portico_cluster_last_sync_timestamp_seconds', help: 'When a watch last delivered or a listing last completed (unix time)', labelNames: ['instance'] as const, registers,
+      collect () { this.reset(); const c = cluster(); if (c?.lastSync != null) this.set({ instance: c.instance }, Date.parse(c.lastSync) / 1000) }
     })
     // Registered only while Docker is configured (see dockerConfigured): no "connected 0" without Docker.
     this.#docker = [

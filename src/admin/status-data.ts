@@ -1,6 +1,6 @@
 import type { AccessEntry } from '../router/index.js'
 import type { Snapshot } from '../snapshot/index.js'
-import type { StatusData, UpstreamStatus } from './status-page.js'
+import type { ClusterState, StatusData, UpstreamStatus } from './status-page.js'
 
 /** What one serving process reports (the daemon's own, or each worker's). */
 export interface ServingStats {
@@ -33,6 +33,8 @@ export interface DaemonFacts {
   stale: string | undefined
   docker: DockerState | null
   certificates: () => Promise<CertificateRow[]>
+  /** With `cluster`: its health; null (or absent) without. */
+  cluster?: ClusterState | null
 }
 
 /** One view over several serving processes: counts summed, listeners as the first reports them. */
@@ -50,22 +52,28 @@ export function mergeStats (all: readonly ServingStats[]): Omit<ServingStats, 'p
 
 /**
  * `/readyz`: ready while a snapshot serves (with workers: while one worker serves it). A start
- * from the last-known-good copy is ready but `degraded`, with the reason.
+ * from the last-known-good copy is ready but `degraded`, with the reason; so is an instance that
+ * lost etcd (it serves its last view: taking it out of a load balancer would not help).
  */
 export function readiness (f: DaemonFacts): { ready: boolean, status: string, detail: Record<string, unknown> } {
   const serving = mergeStats(f.serving)
   const ready = f.snapshot !== undefined && !f.stopping && (f.workers === undefined || f.serving.some(s => s.generation !== null))
+  const degraded = [
+    ...(f.stale === undefined ? [] : [f.stale]),
+    ...(f.cluster == null || f.cluster.connected ? [] : [`cluster: etcd unreachable since ${f.cluster.since}: ${f.cluster.lastError ?? ''}`])
+  ]
   const running = f.serving.map(s => ({ pid: s.pid, generation: s.generation, inflight: s.inflight, requests: Object.values(s.hits).reduce((a, b) => a + b, 0) }))
   return {
     ready,
-    status: !ready ? 'not ready' : f.stale !== undefined ? 'degraded' : 'ready',
+    status: !ready ? 'not ready' : degraded.length > 0 ? 'degraded' : 'ready',
     detail: {
-      ...(f.stale === undefined ? {} : { degraded: [f.stale] }),
+      ...(degraded.length === 0 ? {} : { degraded }),
       generation: f.snapshot?.generation ?? null,
       listeners: serving.listeners,
       last_reload: f.lastReload,
       inflight: serving.inflight,
       docker: f.docker,
+      ...(f.cluster == null ? {} : { cluster: f.cluster }),
       ...(f.workers === undefined ? {} : { workers: { configured: f.workers.configured, running, respawns: f.workers.respawns } })
     }
   }
@@ -85,7 +93,8 @@ export async function statusData (f: DaemonFacts): Promise<StatusData> {
     routes: (s?.routes.routes ?? []).map(r => ({ name: r.name, action: r.action.kind, hits: serving.hits[r.name] ?? 0 })),
     certificates: await f.certificates(),
     docker: f.docker,
-    names: (s?.names.entries() ?? []).map(([name, c]) => ({ name, candidates: c.map(x => ({ containerName: x.containerName, role: x.role, ipv4: x.ipv4 })) })),
+    names: (s?.names.entries() ?? []).map(([name, c]) => ({ name, candidates: c.map(x => ({ containerName: x.containerName, role: x.role, ipv4: x.ipv4, host: x.host })) })),
+    cluster: f.cluster ?? null,
     recentErrors: serving.recentErrors,
     // With workers each process checks on its own: every process's view, labelled by pid.
     upstreams: f.serving.flatMap(s => (s.upstreams ?? []).map(u => ({ ...u, ...(f.serving.length > 1 ? { pid: s.pid } : {}) })))

@@ -1,3 +1,4 @@
+import type { ClusterHealth } from '../cluster/types.js'
 import type { UpstreamReport } from '../health/index.js'
 
 /** Everything the status page shows; gathered by the daemon when the page is requested. */
@@ -13,10 +14,15 @@ export interface StatusData {
   certificates: Array<{ name: string, names: string[], issuer: string, notAfter: string | null, nextRenewal?: string | null, lastError?: string | null }>
   /** null: neither `docker` nor `dns` configured; `configured: false`: only the DNS server runs. */
   docker: { configured: boolean, connected: boolean, lastEventAt: string | null, lastError: string | null, dns_port: number | null, label_problems?: readonly LabelProblems[] } | null
-  names: Array<{ name: string, candidates: Array<{ containerName: string, role: string, ipv4?: string | undefined }> }>
+  names: Array<{ name: string, candidates: Array<{ containerName: string, role: string, ipv4?: string | undefined, host?: string | undefined }> }>
   recentErrors: Array<{ rid: string, method: string, host: string | undefined, path: string, status: number, error?: string | undefined }>
   upstreams?: Array<UpstreamStatus & { pid?: number }>
+  /** With `cluster`: the etcd connection (else null). */
+  cluster?: ClusterState | null
 }
+
+/** The etcd cluster as this instance sees it (src/cluster's health). */
+export type ClusterState = ClusterHealth
 
 /** One pool member as a serving process sees it. */
 export type UpstreamStatus = UpstreamReport
@@ -56,10 +62,11 @@ ${table('certificates', ['name', 'names', 'issuer', 'not after', 'days left', 'n
     const left = days(c.notAfter)
     return [td(c.name), td(c.names.join(', ')), td(c.issuer), td(c.notAfter ?? '-'), td(left ?? '-', left !== null && left < 14 ? 'warn' : 'ok'), td(c.nextRenewal ?? '-'), td(c.lastError ?? '', c.lastError == null ? '' : 'bad')]
   }))}
+${d.cluster == null ? '' : `<h2>Cluster</h2>\n<p id="cluster">${clusterLine(d.cluster)}</p>`}
 <h2>Docker names</h2>
 <p id="docker">${dockerLine(d.docker)}</p>
 ${labelProblems(d.docker?.label_problems ?? [])}
-${table('names', ['name', 'candidates (best first)'], d.names.map(n => [td(n.name), `<td>${n.candidates.map(c => `${esc(c.containerName)} <span class="${c.role === 'primary' ? 'ok' : 'warn'}">${esc(c.role)}</span> <code>${esc(c.ipv4 ?? '')}</code>`).join('<br>')}</td>`]))}
+${table('names', ['name', 'candidates (best first)'], d.names.map(n => [td(n.name), `<td>${n.candidates.map(c => `${esc(c.containerName)} <span class="${c.role === 'primary' ? 'ok' : 'warn'}">${esc(c.role)}</span> <code>${esc(c.ipv4 ?? '')}</code>${c.host === undefined ? '' : ` on ${esc(c.host)}`}`).join('<br>')}</td>`]))}
 <h2>Upstream pools</h2>
 ${table('upstreams', ['route', 'upstream', 'state', 'in flight', 'last check', 'consecutive'], (d.upstreams ?? []).map(u => [
     td(u.pid === undefined ? u.route : `${u.route} (pid ${u.pid})`), td(u.upstream), td(u.state, u.state === 'up' ? 'ok' : 'bad'), td(u.inflight),
@@ -70,6 +77,12 @@ ${table('upstreams', ['route', 'upstream', 'state', 'in flight', 'last check', '
 ${table('errors', ['request id', 'request', 'status', 'reason'], d.recentErrors.map(e => [td(e.rid), td(`${e.method} ${e.host ?? ''}${e.path}`), td(e.status, 'bad'), td(e.error ?? '')]))}
 </body></html>
 `
+}
+
+function clusterLine (c: ClusterState): string {
+  const state = c.connected ? `<span class="ok">etcd connected</span> since ${esc(c.since)}` : `<span class="bad">etcd unreachable</span> since ${esc(c.since)}: ${esc(c.lastError)}`
+  const lease = c.lease === null ? '<span class="bad">no lease</span>' : `lease ${esc(c.lease)}`
+  return `instance <b>${esc(c.instance)}</b> · ${state} · ${lease} · last sync ${esc(c.lastSync ?? 'never')}${c.revision === null ? '' : ` (revision ${esc(c.revision)})`}`
 }
 
 function dockerLine (d: StatusData['docker']): string {

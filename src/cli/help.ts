@@ -9,6 +9,7 @@ Commands:
   explain   print the routing decision for host names
   certs     list certificates: names, issuer, expiry, next renewal
   renew     renew an ACME certificate now (through the running daemon)
+  config push FILE  validate shared routes and write them to etcd (cluster.config_key)
   hash-password  print a bcrypt hash for basic_auth.users (password from stdin or a prompt)
   version   print the version
 
@@ -36,6 +37,14 @@ of the password):  printf '%s' "$PW" | portico hash-password
 Never takes the password as an argument (ps and shell history would see it).
 
   --cost N   bcrypt cost factor, 4-15 (default 10; each step doubles the verification time)
+`,
+  config: `Usage: portico config push [--config FILE] ROUTES_FILE
+
+With cluster.config_key, every instance takes its routes and tcp_routes from that etcd key.
+ROUTES_FILE holds only those two keys. It is validated together with the config file exactly as
+'portico check' validates a file (problems as ROUTES_FILE:LINE:COL, exit 1, nothing written),
+then written to the key; every instance applies it (or, if it does not fit that instance's
+file, keeps serving what it had and logs why). Uses the config file's cluster section to reach etcd.
 `,
   check: `Usage: portico check [--config FILE]
 

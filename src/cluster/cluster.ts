@@ -33,6 +33,7 @@ export class Cluster {
   readonly #leaseTtlMs: number
   #health: { connected: boolean, since: number, lastError: string | null }
   #leaseWaiters: Array<(id: string) => void> = []
+  #sync: { at: number, revision: string } | undefined
 
   constructor (client: Etcd3, o: ClusterOptions) {
     this.#client = client
@@ -57,7 +58,11 @@ export class Cluster {
 
   health (): ClusterHealth {
     const h = this.#health
-    return { instance: this.name, connected: h.connected, since: new Date(h.since).toISOString(), lastError: h.lastError, lease: this.#session.leaseId ?? null }
+    const s = this.#sync
+    return {
+      instance: this.name, connected: h.connected, since: new Date(h.since).toISOString(), lastError: h.lastError, lease: this.#session.leaseId ?? null,
+      lastSync: s === undefined ? null : new Date(s.at).toISOString(), revision: s?.revision ?? null
+    }
   }
 
   async get (key: string): Promise<Entry | undefined> {
@@ -107,7 +112,10 @@ export class Cluster {
 
   /** A live copy of the keys under `prefix` (see Mirror); closed with the cluster. */
   mirror (prefix: string, listener: MirrorListener): Mirror {
-    const m = new Mirror(this.#client, this.prefix + prefix, listener, this.#log, this.#random)
+    const m = new Mirror(this.#client, this.prefix + prefix, listener, this.#log, this.#random, revision => {
+      if (this.#sync === undefined || BigInt(revision) >= BigInt(this.#sync.revision)) this.#sync = { at: this.#now(), revision }
+      this.#setHealth(true)
+    })
     this.#mirrors.add(m)
     return m
   }

@@ -26,12 +26,15 @@ export class Mirror {
   readonly #prefix: string
   readonly #listener: MirrorListener
   readonly #log: ClusterLog
+  readonly #onSync: (revision: string) => void
 
-  constructor (client: Etcd3, prefix: string, listener: MirrorListener, log: ClusterLog, random?: () => number) {
+  /** `onSync`: after each listing and each applied watch response, with the revision (cluster health). */
+  constructor (client: Etcd3, prefix: string, listener: MirrorListener, log: ClusterLog, random?: () => number, onSync?: (revision: string) => void) {
     this.#client = client
     this.#prefix = prefix
     this.#listener = listener
     this.#log = log
+    this.#onSync = onSync ?? (() => {})
     // Capped low: a mirror that has not listed yet cannot serve (challenge answers, certificates).
     this.#backoff = new Backoff(200, 2000, random)
     this.ready = new Promise(resolve => { this.#markReady = resolve })
@@ -53,6 +56,7 @@ export class Mirror {
       this.#revision = res.header.revision
       await this.#watch(BigInt(res.header.revision) + 1n)
       this.#backoff.reset()
+      this.#onSync(this.#revision)
       this.#markReady()
       if (changed.length > 0) this.#listener(this.#entries, changed)
     } catch (err) {
@@ -87,6 +91,7 @@ export class Mirror {
       changed.push(key)
     }
     this.#revision = res.header.revision
+    this.#onSync(this.#revision)
     if (changed.length > 0) this.#listener(this.#entries, changed)
   }
 

@@ -17,4 +17,7 @@ export interface ClusterHealth {
   since: string
   lastError: string | null
   lease: string | null
+  /** When a mirror last listed or applied a watch event (ISO time; null before the first listing), and at which etcd revision. */
+  lastSync: string | null
+  revision: string | null
 }

@@ -36,9 +36,13 @@ export const cluster = z.strictObject({
     username: z.string().min(1),
     password_file: filePath
   }).optional(),
+  // The routes (routes, tcp_routes) come from this etcd key (relative to prefix), watched; `portico config push` writes it.
+  config_key: z.string().regex(/^[A-Za-z0-9._-][A-Za-z0-9._/-]{0,200}$/, 'a key below the prefix such as config').optional(),
   // 32 random bytes (hex or base64, or raw) every instance has: encrypts private keys stored in etcd.
   secret_file: filePath.optional()
 }).superRefine((c, ctx) => {
+  const reserved = ['members/', 'locks/', 'docker/'].find(p => c.config_key?.startsWith(p) === true || c.config_key === p.slice(0, -1))
+  if (reserved !== undefined) ctx.addIssue({ code: 'custom', path: ['config_key'], message: `${reserved} is where portico keeps its own keys: choose another key, such as config` })
   if (c.tls !== undefined && c.endpoints.some(e => e.startsWith('http:'))) {
     ctx.addIssue({ code: 'custom', path: ['tls'], message: 'tls is set but an endpoint is http://: use https:// endpoints' })
   }
@@ -46,10 +50,17 @@ export const cluster = z.strictObject({
 
 export type ClusterConfig = z.output<typeof cluster>
 
-/** Checks across sections: certificates shared in a cluster need the key that seals their private keys. */
-export function clusterChecks (c: { cluster?: ClusterConfig | undefined, acme?: unknown }, ctx: z.RefinementCtx): void {
+/** Checks between `cluster` and the other sections. */
+export function clusterCrossChecks (
+  c: { cluster?: ClusterConfig | undefined, acme?: unknown, docker?: { watch: boolean } | undefined },
+  ctx: z.RefinementCtx
+): void {
+  // Certificates shared in a cluster need the key that seals their private keys.
   if (c.cluster !== undefined && c.acme !== undefined && c.cluster.secret_file === undefined) {
     ctx.addIssue({ code: 'custom', path: ['cluster', 'secret_file'], message: 'acme in a cluster stores private keys in etcd, encrypted: set cluster.secret_file (32 random bytes every instance has)' })
+  }
+  if (c.docker?.watch === false && c.cluster === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['docker', 'watch'], message: 'watch: false serves the Docker names other hosts publish: it needs the cluster section' })
   }
 }
 

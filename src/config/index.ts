@@ -1,4 +1,4 @@
-export { loadConfigFile, parseConfigText, ConfigError, formatProblem } from './load.js'
+export { loadConfigFile, loadWithShared, parseConfigText, ConfigError, formatProblem, SHARED_KEYS } from './load.js'
 export type { ConfigProblem, LoadedConfig } from './load.js'
 export type { Config, RouteConfig, ListenerConfig, UapConfig, ProxyConfig, CorsConfig, CcpConfig, DockerRouteConfig, AcmeConfig, PortRange, StaticConfig, CompressConfig, ErrorPageConfig, TcpRouteConfig } from './schema.js'
 export { configSchema } from './schema.js'

@@ -8,16 +8,17 @@ import { parseDocument } from 'yaml'
  */
 const NAME = 'last-good-config.yaml'
 
-export async function saveLastGood (stateDir: string, source: string): Promise<void> {
+/** `name`: another copy kept the same way (the shared routes from etcd). */
+export async function saveLastGood (stateDir: string, source: string, name = NAME): Promise<void> {
   await mkdir(stateDir, { recursive: true, mode: 0o700 })
-  const tmp = join(stateDir, `.${NAME}.${process.pid}.tmp`)
+  const tmp = join(stateDir, `.${name}.${process.pid}.tmp`)
   await writeFile(tmp, source, { mode: 0o600 })
-  await rename(tmp, join(stateDir, NAME))
+  await rename(tmp, join(stateDir, name))
 }
 
-export async function readLastGood (stateDir: string): Promise<string | undefined> {
+export async function readLastGood (stateDir: string, name = NAME): Promise<string | undefined> {
   try {
-    return await readFile(join(stateDir, NAME), 'utf8')
+    return await readFile(join(stateDir, name), 'utf8')
   } catch {
     return undefined
   }

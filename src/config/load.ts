@@ -197,3 +197,54 @@ function acmePaths (a: NonNullable<Config['acme']>, abs: (p: string) => string):
     ...(a.route53?.secret_access_key_file === undefined ? {} : { route53: { ...a.route53, secret_access_key_file: abs(a.route53.secret_access_key_file) } })
   }
 }
+
+/** The top-level keys a shared document (the `cluster.config_key` value in etcd) may hold. */
+export const SHARED_KEYS: readonly string[] = ['routes', 'tcp_routes']
+
+/**
+ * The local file with its `routes` and `tcp_routes` replaced by those of a shared document (what
+ * `cluster.config_key` holds in etcd, or what `portico config push` sends). Validated exactly like
+ * a file, and each problem located in the document it comes from: `sharedName:LINE:COL` for the
+ * routes, the local file for the rest. A key the shared document may not set is an error.
+ */
+export async function loadWithShared (text: string, file: string, sharedText: string, sharedName: string, opts: { files?: boolean } = {}): Promise<Config> {
+  const local = document(text)
+  const shared = document(sharedText)
+  for (const [d, name] of [[local, file], [shared, sharedName]] as const) {
+    const e = d.doc.errors[0]
+    if (e !== undefined) throw new ConfigError([{ file: name, ...d.at(e.pos[0]), key: '', message: e.message.split('\n')[0] ?? e.message }])
+  }
+  const sharedJs: unknown = shared.doc.toJS() ?? {}
+  if (typeof sharedJs !== 'object' || sharedJs === null || Array.isArray(sharedJs)) {
+    throw new ConfigError([{ file: sharedName, line: 1, col: 1, key: '', message: 'expected a mapping with routes and tcp_routes' }])
+  }
+  const foreign = Object.keys(sharedJs).filter(k => !SHARED_KEYS.includes(k))
+  if (foreign.length > 0) {
+    throw new ConfigError(foreign.map(k => ({
+      file: sharedName, ...shared.at(keyNodeOf(shared.doc.contents ?? undefined, k)?.range?.[0] ?? 0), key: k,
+      message: `only ${SHARED_KEYS.join(' and ')} come from the shared config; ${k} stays in the local file`
+    })))
+  }
+  const localJs = (local.doc.toJS() ?? {}) as Record<string, unknown>
+  const merged: Record<string, unknown> = { ...localJs, routes: undefined, tcp_routes: undefined, ...sharedJs }
+  for (const k of SHARED_KEYS) if (merged[k] === undefined) delete merged[k]
+  const pick = (path: PropertyKey[]): [Located, string] => SHARED_KEYS.includes(String(path[0])) ? [shared, sharedName] : [local, file]
+  const result = configSchema.safeParse(merged)
+  if (!result.success) {
+    throw new ConfigError(sorted(result.error.issues.map(issue => {
+      const [d, name] = pick(issue.path as PropertyKey[])
+      return locateIssue(issue, d.doc, name, d.at)
+    })))
+  }
+  const config = resolvePaths(result.data, dirname(resolve(file)))
+  if (opts.files === true) {
+    const problems = await checkFiles(config)
+    if (problems.length > 0) {
+      throw new ConfigError(sorted(problems.map(p => {
+        const [d, name] = pick(p.path)
+        return { file: name, ...d.at(nearestNode(d.doc, p.path)?.range?.[0] ?? 0), key: formatPath(p.path), message: p.message }
+      })))
+    }
+  }
+  return config
+}

@@ -5,7 +5,7 @@ import { basicAuth, clientCidrs, forwardAuth, gateChecks, requestHeaders, stripP
 import { checkBalancing, healthCheck, loadBalancing, stickyCookie } from './balance-schema.js'
 import { dns } from './dns-schema.js'
 import { route53 } from './route53-schema.js'
-import { cluster, clusterChecks } from './cluster-schema.js'
+import { cluster, clusterCrossChecks } from './cluster-schema.js'
 import { cidr, duration, filePath, hostName, httpStatus, listenAddress, portRange, size } from './fields.js'
 import { checkTcpListener, clientAuthHeaders, tcpCrossChecks, tcpListenerKeys, tcpRoute } from './tcp-schema.js'
 
@@ -251,7 +251,9 @@ const docker = z.strictObject({
   }),
   network: z.string().optional(),
   require_healthy: z.boolean().default(true),
-  reconcile_interval: duration.default(30_000)
+  reconcile_interval: duration.default(30_000),
+  // false: no dockerd on this host; with `cluster` the names other hosts publish are served.
+  watch: z.boolean().default(true)
 })
 
 const acmeCertificate = z.strictObject({
@@ -383,7 +385,7 @@ export const configSchema = z.strictObject({
   }
   crossChecks(c, ctx)
   tcpCrossChecks(c, ctx)
-  clusterChecks(c, ctx)
+  clusterCrossChecks(c, ctx)
 })
 
 export type Config = z.output<typeof configSchema>

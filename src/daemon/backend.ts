@@ -11,7 +11,10 @@ import { Serving, type Prepared } from './serving.js'
 export type MetricsJson = Array<MetricObjectWithValues<MetricValue<string>>>
 
 /** The config text a snapshot was compiled from; workers compile their own copy from it. */
-export interface ConfigSource { source: string, file: string }
+export interface ConfigSource { source: string, file: string, shared?: SharedSource }
+
+/** The routes from etcd (`cluster.config_key`) that replace the file's: their text and where they come from. */
+export interface SharedSource { text: string, name: string }
 
 /**
  * Where requests are served: in this process (`workers: 1`) or in worker processes. The daemon

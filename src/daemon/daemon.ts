@@ -1,18 +1,21 @@
 import { readFile } from 'node:fs/promises'
 import { AggregatorRegistry } from 'prom-client'
-import { ConfigError, formatProblem, loadConfigFile, saveLastGood, watchFile, type Config } from '../config/index.js'
+import { ConfigError, formatProblem, loadConfigFile, loadWithShared, readLastGood, saveLastGood, watchFile, type Config, type LoadedConfig } from '../config/index.js'
 import type { SnapshotStore } from '../snapshot/index.js'
 import { startAdmin, Metrics, renderStatusPage, readiness, statusData, mergeStats, type AdminListener, type DaemonFacts, type ReloadRecord } from '../admin/index.js'
 import { VERSION } from '../version.js'
 import type { Logger } from '../log/logger.js'
 import { buildSnapshot, nextGeneration } from './build-snapshot.js'
-import { LocalBackend, type ConfigSource, type ServingBackend } from './backend.js'
+import { LocalBackend, type ConfigSource, type ServingBackend, type SharedSource } from './backend.js'
 import { WorkerPool } from './worker-pool.js'
 import { workerCount } from './worker-count.js'
 import { DockerProducer } from './docker-producer.js'
 import { loadAcmeManager, ChallengeBoard, type AcmeManager, type CertStatus, type RenewResult } from '../acme/index.js'
 import { loadStartupConfig } from './config-loader.js'
 import type { Cluster, ClusterCertificates } from '../cluster/index.js'
+
+/** The last shared routes applied (from etcd), in the state dir. */
+const SHARED_COPY = 'last-good-shared-routes.yaml'
 
 export interface DaemonOptions {
   configFile: string
@@ -48,6 +51,8 @@ export class Daemon {
   readonly #board = new ChallengeBoard()
   #acme: { manager: AcmeManager, key: string } | undefined
   #cluster: { cluster: Cluster, key: string, certificates?: ClusterCertificates } | undefined
+  /** The routes from etcd (`cluster.config_key`) in use, or undefined: the file's routes serve. */
+  #shared: SharedSource | undefined
 
   constructor (opts: DaemonOptions) {
     this.#opts = opts
@@ -56,7 +61,8 @@ export class Daemon {
       connections: () => this.#backend?.localConnections() ?? 0,
       certificates: async () => await this.certificateOverview(),
       docker: () => this.#docker.state,
-      stale: () => this.#stale !== undefined
+      stale: () => this.#stale !== undefined,
+      cluster: () => this.#cluster?.cluster.health() ?? null
     })
     // A registry change swaps in a snapshot that differs only in its name table.
     this.#docker = new DockerProducer(opts.log, () => {
@@ -76,7 +82,7 @@ export class Daemon {
   get stale (): string | undefined { return this.#stale }
 
   async start (): Promise<void> {
-    const loaded = await loadStartupConfig(this.#opts.configFile, this.#opts.lastGood, this.#opts.stateDir, this.#log)
+    const loaded = await this.#withSharedCopy(await loadStartupConfig(this.#opts.configFile, this.#opts.lastGood, this.#opts.stateDir, this.#log))
     this.#log.level = loaded.config.log.level
     const workers = workerCount(loaded.config.workers)
     this.#backend = workers === 1 ? new LocalBackend(this.#log, this.metrics) : new WorkerPool(workers, this.#log)
@@ -95,15 +101,20 @@ export class Daemon {
     return await this.#reloading
   }
 
-  async #reloadNow (reason: string): Promise<ReloadResult> {
+  /** `shared`: new routes from etcd to apply with the file (kept only if the result validates and applies). */
+  async #reloadNow (reason: string, shared?: SharedSource): Promise<ReloadResult> {
     if (this.#stopping) return { ok: false, errors: ['shutting down'] }
     try {
-      const loaded = await loadConfigFile(this.#opts.configFile, { files: true })
+      const loaded = await this.#withShared(await loadConfigFile(this.#opts.configFile, { files: true }), shared ?? this.#shared)
       if (workerCount(loaded.config.workers) !== workerCount(this.store.current.config.workers)) {
         this.#log.warn({ running: workerCount(this.store.current.config.workers), configured: loaded.config.workers }, 'workers changed: takes effect at the next restart')
       }
       await this.#apply(loaded.config, loaded)
       await this.#persistLastGood(loaded.config.state_dir, loaded.source)
+      if (shared !== undefined && loaded.shared !== undefined) {
+        this.#shared = shared
+        await saveLastGood(loaded.config.state_dir, shared.text, SHARED_COPY).catch(err => this.#log.warn({ err: (err as Error).message }, 'could not keep the shared config copy'))
+      }
       this.#log.level = loaded.config.log.level
       this.#lastReload = { at: new Date().toISOString(), ok: true }
       this.#stale = undefined
@@ -117,6 +128,40 @@ export class Daemon {
       this.#log.error({ reason, errors }, 'config reload failed; still serving the previous config')
       return { ok: false, errors }
     }
+  }
+
+  /** The file's config with its routes replaced by the shared ones (when `cluster.config_key` is set and some are known). */
+  async #withShared (loaded: LoadedConfig, shared: SharedSource | undefined): Promise<LoadedConfig & { shared?: SharedSource }> {
+    if (shared === undefined || loaded.config.cluster?.config_key === undefined) return loaded
+    return { ...loaded, shared, config: await loadWithShared(loaded.source, loaded.file, shared.text, shared.name, { files: true }) }
+  }
+
+  /**
+   * At start: the shared routes last applied (kept in the state dir), so an instance that starts
+   * while etcd is down serves what it served before. A copy that no longer fits the file is set
+   * aside (logged); the file's routes serve until etcd delivers.
+   */
+  async #withSharedCopy (loaded: LoadedConfig & { invalid?: string }): Promise<LoadedConfig & { invalid?: string, shared?: SharedSource }> {
+    const c = loaded.config.cluster
+    if (c?.config_key === undefined) return loaded
+    const text = await readLastGood(loaded.config.state_dir, SHARED_COPY)
+    if (text === undefined) return loaded
+    const shared = { text, name: `etcd:${c.prefix}${c.config_key} (copy in ${loaded.config.state_dir})` }
+    try {
+      const withShared = await this.#withShared(loaded, shared)
+      this.#shared = shared
+      return withShared
+    } catch (err) {
+      this.#log.error({ errors: err instanceof ConfigError ? err.problems.map(formatProblem) : [(err as Error).message] }, 'the kept copy of the shared routes does not fit the file; serving the file\'s routes until etcd delivers')
+      return loaded
+    }
+  }
+
+  /** New routes from etcd: applied like a reload; an invalid value is refused and the running config keeps serving. */
+  async #sharedChanged (text: string, name: string): Promise<void> {
+    if (text === this.#shared?.text || this.#stopping) return
+    this.#reloading = this.#reloading.then(async () => await this.#reloadNow(`shared config changed in etcd (${name})`, { text, name }))
+    await this.#reloading
   }
 
   /** A full or read-only state dir loses the fallback copy, never the config being applied. */
@@ -139,7 +184,7 @@ export class Daemon {
       for (const w of built.warnings) this.#log.error({ problem: w }, 'certificate store: pair refused, the working certificate stays')
       const admin = await this.#prepareAdmin(config)
       undo.push(admin.abort)
-      const prepared = await backend.prepare({ source: source.source, file: source.file }, built)
+      const prepared = await backend.prepare({ source: source.source, file: source.file, ...(source.shared === undefined ? {} : { shared: source.shared }) }, built)
       undo.push(prepared.abort)
       await docker.commit()
       if (this.#namesSent !== this.#docker.table) this.#sendNames()
@@ -174,9 +219,18 @@ export class Daemon {
       return
     }
     if (c === undefined) return
-    const { openCluster, shareChallenges, ClusterCertificates, readSecretBox } = await import('../cluster/index.js')
+    const { openCluster, ClusterNames, shareChallenges, ClusterCertificates, readSecretBox } = await import('../cluster/index.js')
     const cluster = await openCluster(c, this.#log)
     this.#cluster = { cluster, key: JSON.stringify(c) }
+    const names = new ClusterNames(cluster, this.#log, () => { if (!this.#stopping) this.#docker.clusterChanged() })
+    if (c.config_key !== undefined) {
+      const name = `etcd:${c.prefix}${c.config_key}`
+      cluster.mirror(c.config_key, entries => {
+        const v = entries.get('')
+        if (v !== undefined) void this.#sharedChanged(v.toString(), name)
+      })
+    }
+    this.#docker.attachCluster({ name: cluster.name, get hosts () { return names.hosts }, publish: t => { names.publish(t) }, close: () => { names.close() } })
     // Bounded wait for the other instances' answers: this one may soon be asked for them by the CA.
     const answers = await shareChallenges(cluster, this.#board)
     await Promise.race([answers.ready, new Promise(resolve => setTimeout(resolve, 5000).unref())])
@@ -267,7 +321,8 @@ export class Daemon {
       lastReload: this.#lastReload ?? null,
       stale: this.#stale,
       docker: this.#docker.state,
-      certificates: async () => await this.certificateOverview()
+      certificates: async () => await this.certificateOverview(),
+      cluster: this.#cluster?.cluster.health() ?? null
     }
   }
 

@@ -1,6 +1,7 @@
 import type { Config } from '../config/index.js'
 import {
-  DockerWatcher, NameRegistry, startDnsThread, tableDiff, EMPTY_NAME_TABLE, type ContainerProblems, type DnsThread, type DnsThreadOptions, type NameTable, type WatcherState
+  DockerWatcher, NameRegistry, startDnsThread, tableDiff, mergeNameTables, EMPTY_NAME_TABLE,
+  type ContainerProblems, type DnsThread, type DnsThreadOptions, type HostNames, type NameTable, type WatcherState
 } from '../dns/index.js'
 import { parseListenAddress } from '../util/address.js'
 import type { Logger } from '../log/logger.js'
@@ -11,6 +12,14 @@ export interface PreparedDocker {
   table: NameTable
   commit (): Promise<void>
   abort (): Promise<void>
+}
+
+/** The other hosts' Docker names (src/cluster's ClusterNames, loaded only with `cluster`). */
+export interface ClusterNameSource {
+  readonly name: string
+  readonly hosts: HostNames[]
+  publish: (table: NameTable) => void
+  close: () => void
 }
 
 /**
@@ -29,6 +38,11 @@ export class DockerProducer {
   readonly #onNames: () => void
   readonly #txt: () => Array<[string, readonly string[]]>
   readonly #onQueries: (counts: Record<string, number>) => void
+  #cluster: ClusterNameSource | undefined
+  /** The merged view, rebuilt only when the local table or the other hosts' names changed. */
+  #merged: { local: NameTable, hosts: HostNames[], zone: string | undefined, table: NameTable } | undefined
+  #zone: string | undefined
+  #mergeGeneration = 0
 
   /** `txt`: the TXT values on offer (ACME DNS-01); call `txtChanged` when they change. */
   constructor (log: Logger, onNames: () => void, txt: () => Array<[string, readonly string[]]>, onQueries: (counts: Record<string, number>) => void) {
@@ -41,7 +55,41 @@ export class DockerProducer {
   /** Resolves once the DNS server answers the current TXT values. */
   async txtChanged (): Promise<void> { await this.#dns?.setTxt(this.#txt()) }
 
-  get table (): NameTable { return this.#registry?.table ?? EMPTY_NAME_TABLE }
+  /** The names served: this host's registry, merged with the other hosts' under `cluster`. */
+  get table (): NameTable { return this.#view(this.#registry, this.#zone) }
+
+  #view (registry: NameRegistry | undefined, zone: string | undefined): NameTable {
+    const local = registry?.table ?? EMPTY_NAME_TABLE
+    const c = this.#cluster
+    if (c === undefined) return local
+    const hosts = c.hosts
+    const m = this.#merged
+    if (m?.local === local && m.zone === zone && m.hosts.length === hosts.length && m.hosts.every((h, i) => h === hosts[i])) return m.table
+    const table = mergeNameTables(++this.#mergeGeneration, local, c.name, hosts, zone)
+    this.#merged = { local, hosts, zone, table }
+    return table
+  }
+
+  /**
+   * Under `cluster`: publishes this host's names and serves the merged view from now on; called
+   * once, after the cluster is joined.
+   */
+  attachCluster (source: ClusterNameSource): void {
+    this.#cluster = source
+    if (this.#registry !== undefined && this.#watcher !== undefined) source.publish(this.#registry.table)
+    this.#namesChanged()
+  }
+
+  /** Another host's names changed: the merged view is swapped in. */
+  clusterChanged (): void {
+    const before = this.#merged?.table
+    if (this.table !== before) this.#namesChanged()
+  }
+
+  #namesChanged (): void {
+    void this.#dns?.setNames(this.table, this.#registry?.subnets)
+    this.#onNames()
+  }
 
   /** Watcher state; null when neither `docker` nor `dns` is configured. */
   get state (): (Omit<WatcherState, 'lastError'> & {
@@ -95,12 +143,12 @@ export class DockerProducer {
           this.#dnsKey = JSON.stringify([null, null]) // the next reload starts it again
         }
       })
-      await Promise.all([dns.setNames(registry?.table ?? EMPTY_NAME_TABLE, registry?.subnets), dns.setTxt(this.#txt())])
+      await Promise.all([dns.setNames(this.#view(registry, d?.zone.toLowerCase()), registry?.subnets), dns.setTxt(this.#txt())])
       return dns
     }
     const early = dnsChanged && !sameAddress ? await startDns() : undefined
     return {
-      table: registry?.table ?? EMPTY_NAME_TABLE,
+      table: this.#view(registry, d?.zone.toLowerCase()),
       commit: async () => {
         if (dockerChanged) this.#switchWatcher(d, registry)
         if (dnsChanged) {
@@ -119,8 +167,11 @@ export class DockerProducer {
     this.#watcher?.stop()
     this.#watcher = undefined
     this.#registry = registry
+    this.#zone = d?.zone.toLowerCase()
     this.#dockerKey = JSON.stringify(d ?? null)
-    if (d === undefined || registry === undefined) return
+    // A host without a watcher publishes nothing (an empty table replaces what it published before).
+    this.#cluster?.publish(d?.watch === true ? registry?.table ?? EMPTY_NAME_TABLE : EMPTY_NAME_TABLE)
+    if (d === undefined || registry === undefined || !d.watch) return
     let logged = registry.table
     this.#watcher = new DockerWatcher(registry, {
       endpoint: d.endpoint ?? process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock',
@@ -130,14 +181,15 @@ export class DockerProducer {
         const table = registry.table
         this.#log.info({ ...tableDiff(logged, table), names: table.entries().length }, 'docker names changed')
         logged = table
-        void this.#dns?.setNames(table, registry.subnets)
-        this.#onNames()
+        this.#cluster?.publish(table)
+        this.#namesChanged()
       }
     })
     this.#watcher.start()
   }
 
   async stop (): Promise<void> {
+    this.#cluster?.close()
     this.#watcher?.stop()
     await this.#dns?.close()
   }

@@ -1,3 +1,4 @@
+import type { SharedSource } from './backend.js'
 import type { Candidate } from '../dns/index.js'
 import type { ServingStats } from '../admin/index.js'
 import type { MetricsJson } from './backend.js'
@@ -6,7 +7,7 @@ export type NameEntries = ReadonlyArray<readonly [string, readonly Candidate[]]>
 
 /** Primary → worker. Requests carry an id and get exactly one `reply`. */
 export type ToWorker =
-  | { op: 'prepare', id: number, source: string, file: string, generation: number, names: NameEntries, namesGeneration: number, namesHeld?: boolean, acmeHttp: Array<[string, string]> }
+  | { op: 'prepare', id: number, source: string, file: string, shared?: SharedSource, generation: number, names: NameEntries, namesGeneration: number, namesHeld?: boolean, acmeHttp: Array<[string, string]> }
   | { op: 'commit', id: number }
   | { op: 'abort', id: number }
   | { op: 'names', entries: NameEntries, namesGeneration: number, namesHeld?: boolean, generation: number }

@@ -1,4 +1,4 @@
-import { parseConfigText, formatProblem, ConfigError } from '../config/index.js'
+import { parseConfigText, loadWithShared, formatProblem, ConfigError } from '../config/index.js'
 import { Metrics } from '../admin/index.js'
 import { ChallengeBoard } from '../acme/index.js'
 import { nameTableFromEntries } from '../dns/index.js'
@@ -29,7 +29,7 @@ export async function runWorker (log: Logger): Promise<number> {
     switch (m.op) {
       case 'prepare': {
         try {
-          const config = parseConfigText(m.source, m.file)
+          const config = m.shared === undefined ? parseConfigText(m.source, m.file) : await loadWithShared(m.source, m.file, m.shared.text, m.shared.name)
           log.level = config.log.level
           board.replaceHttp(m.acmeHttp)
           serving.setNames(nameTableFromEntries(m.namesGeneration, m.names, m.namesHeld), serving.store.loaded ? serving.store.current.generation : m.generation)

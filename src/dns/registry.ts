@@ -10,6 +10,8 @@ export interface Candidate {
   port: number | undefined
   role: Role
   priority: number
+  /** With `cluster`: the instance (host) whose Docker watcher saw the container. */
+  host?: string
 }
 
 /**
@@ -131,9 +133,7 @@ export class NameRegistry {
       for (const name of claim.names) byName.set(name, [...(byName.get(name) ?? []), cand])
     }
     this.#reportProblems(problems)
-    for (const list of byName.values()) {
-      list.sort((a, b) => b.priority - a.priority || (a.role === b.role ? 0 : a.role === 'primary' ? -1 : 1) || a.containerId.localeCompare(b.containerId))
-    }
+    for (const list of byName.values()) list.sort(compareCandidates)
     return nameTableFromEntries(++this.#generation, [...byName.entries()].sort(([a], [b]) => a.localeCompare(b)), this.#held)
   }
 
@@ -157,6 +157,16 @@ export class NameRegistry {
     }
     return undefined
   }
+}
+
+/** Best first: higher priority, then primary before maintenance. */
+export function compareRank (a: Candidate, b: Candidate): number {
+  return b.priority - a.priority || (a.role === b.role ? 0 : a.role === 'primary' ? -1 : 1)
+}
+
+/** Rank, then container id (a stable order). */
+function compareCandidates (a: Candidate, b: Candidate): number {
+  return compareRank(a, b) || a.containerId.localeCompare(b.containerId)
 }
 
 /**

@@ -34,6 +34,9 @@ t.test('the cluster section: defaults, relative files, clear errors', async t =>
   t.match(await problems('cluster: { endpoints: ["https://127.0.0.1:2379"], tls: { cert_file: c.pem } }'), [/go together/])
   t.match(await problems('cluster: { endpoints: ["https://127.0.0.1:2379"], auth: { username: u } }'), [/password_file/])
   t.match(await problems('cluster: { endpoints: ["http://127.0.0.1:2379"], lease: 5s }'), [/unknown|Unrecognized|lease_ttl/])
+  t.match(await problems('cluster: { endpoints: ["http://127.0.0.1:2379"], config_key: docker/routes }'), [/cluster\.config_key: docker\/ is where portico keeps its own keys/])
+  t.match(await problems('cluster: { endpoints: ["http://127.0.0.1:2379"], config_key: "/abs" }'), [/cluster\.config_key: a key below the prefix/])
+  t.equal(parseConfigText(base + 'cluster: { endpoints: ["http://127.0.0.1:2379"], config_key: shared/routes }', '/x.yaml').cluster?.config_key, 'shared/routes')
 })
 
 t.test('reconnect backoff: grows to its ceiling with jitter, resets', async t => {
@@ -43,4 +46,10 @@ t.test('reconnect backoff: grows to its ceiling with jitter, resets', async t =>
   t.same([1, 2, 3].map(() => bottom.next()), [50, 50, 50], 'never below half the minimum')
   top.reset()
   t.equal(top.next(), 100)
+})
+
+t.test('docker.watch: false (a host without dockerd serving the cluster\'s names) needs the cluster section', async t => {
+  t.match(await problems('docker: { zone: hpc.test, watch: false }'), [/docker\.watch: watch: false serves the Docker names other hosts publish: it needs the cluster section/])
+  t.same(await problems('docker: { zone: hpc.test, watch: false }\ncluster: { endpoints: ["http://127.0.0.1:2379"] }'), [])
+  t.equal(parseConfigText(base + 'docker: { zone: hpc.test }', '/etc/portico/portico.yaml').docker?.watch, true, 'watching is the default')
 })
