@@ -35,6 +35,7 @@ export type ConnectHook = (host: string, socket: Socket) => void
  * request to request adds and removes no listener. Without a user the socket is idle.
  */
 export interface UpstreamUser {
+  /** Bytes from the upstream; on plain sockets a view of the socket's read buffer, valid during the call unless `lent`. */
   upData: (chunk: Buffer) => void
   upEnd: () => void
   upError: (err: Error) => void
@@ -109,7 +110,7 @@ export class UpstreamPools {
     const socket = openUpstream(spec, (err, lease) => {
       if (lease !== undefined) pooled(lease.socket, pool)
       cb(err, lease)
-    }, this.#limits.onConnecting)
+    }, this.#limits.onConnecting, true)
     // Every socket of this pool, whatever becomes of it, frees its slot once, and wakes a waiter.
     socket.once('close', () => {
       pool.open--
@@ -125,14 +126,14 @@ export class UpstreamPools {
  * Opens one upstream connection (TCP, or TLS with SNI and verification as the spec says);
  * `cb` once connected, or with the error (CONNECT_TIMEOUT after the connect timeout).
  */
-function openUpstream (spec: OriginSpec, cb: Waiter, onConnecting?: ConnectHook): Socket {
+function openUpstream (spec: OriginSpec, cb: Waiter, onConnecting?: ConnectHook, pooledReads = false): Socket {
   const { host, port, secure } = parseOrigin(spec.origin)
   const socket: Socket = secure
     ? tls.connect({
       host, port, servername: spec.serverName === NO_SNI ? undefined : spec.serverName, rejectUnauthorized: spec.tlsVerify, ALPNProtocols: ['http/1.1'],
       ...(spec.ca === undefined ? {} : { ca: spec.ca })
     })
-    : net.connect({ host, port })
+    : pooledReads ? readingInto(host, port) : net.connect({ host, port })
   socket.setNoDelay(true)
   let done = false
   const onTimeout = (): void => finish(Object.assign(new Error('connect timeout'), { code: CONNECT_TIMEOUT }))
@@ -156,7 +157,43 @@ function openUpstream (spec: OriginSpec, cb: Waiter, onConnecting?: ConnectHook)
 
 const POOL = Symbol('pool')
 const USER = Symbol('user')
-type PooledSocket = Socket & { [POOL]?: OriginPool, [USER]?: UpstreamUser }
+const READS = Symbol('reads')
+type PooledSocket = Socket & { [POOL]?: OriginPool, [USER]?: UpstreamUser, [READS]?: ReadBuffer }
+
+/**
+ * Plain pooled sockets read into their own buffer (`onread`), larger than the stream layer's
+ * 64 KiB reads and reused from read to read: a 1 MiB body takes a few read syscalls instead of
+ * sixteen, with no allocation, `data` event or readable-stream bookkeeping per read. A user that
+ * keeps a reference to the bytes past `upData` (a client write left queued) calls `lent`, and
+ * the next read goes into a fresh buffer.
+ */
+export const UPSTREAM_READ_SIZE = 256 * 1024
+
+interface ReadBuffer { buf: Buffer, lent: boolean }
+
+function readingInto (host: string, port: number): Socket {
+  const reads: ReadBuffer = { buf: Buffer.allocUnsafe(UPSTREAM_READ_SIZE), lent: false }
+  const socket: PooledSocket = net.connect({
+    host,
+    port,
+    onread: {
+      // Asked for before every read: the same buffer unless the last bytes are still in use.
+      buffer: () => {
+        if (reads.lent) { reads.buf = Buffer.allocUnsafe(UPSTREAM_READ_SIZE); reads.lent = false }
+        return reads.buf
+      },
+      callback: onRead
+    }
+  })
+  socket[READS] = reads
+  return socket
+}
+
+/** The bytes given to `upData` stay referenced (a queued write): the next read must not overwrite them. */
+export function lent (socket: Socket): void {
+  const r = (socket as PooledSocket)[READS]
+  if (r !== undefined) r.lent = true
+}
 
 /** The socket's user until `release` (or its destruction); `release` makes it idle again. */
 export function claim (socket: Socket, user: UpstreamUser): void { (socket as PooledSocket)[USER] = user }
@@ -165,9 +202,10 @@ export function claim (socket: Socket, user: UpstreamUser): void { (socket as Po
 export function unclaim (socket: Socket): void { (socket as PooledSocket)[USER] = undefined }
 
 /** Installs the socket's listeners for its whole life in the pool. */
-function pooled (socket: Socket, pool: OriginPool): void {
+function pooled (socket: PooledSocket, pool: OriginPool): void {
   ;(socket as PooledSocket)[POOL] = pool
-  socket.on('data', onData)
+  // Sockets reading into their own buffer get no `data` events (and a listener would not be called).
+  if (socket[READS] === undefined) socket.on('data', onData)
   socket.on('end', onEnd)
   socket.on('error', onError)
   socket.on('close', onClose)
@@ -178,6 +216,13 @@ function pooled (socket: Socket, pool: OriginPool): void {
 // Idle (no user): bytes from the upstream are a protocol error (nothing may answer an unasked
 // request) and a timeout ends the connection; either way it is closed.
 function onData (this: PooledSocket, chunk: Buffer): void { const u = this[USER]; if (u !== undefined) u.upData(chunk); else this.destroy() }
+// (Called with the socket as `this`; `true`: go on reading, a user pauses the socket itself.)
+function onRead (this: PooledSocket, nread: number, buf: Uint8Array): boolean {
+  const u = this[USER]
+  if (u !== undefined) u.upData((buf as Buffer).subarray(0, nread))
+  else this.destroy()
+  return true
+}
 function onEnd (this: PooledSocket): void { this[USER]?.upEnd() }
 function onError (this: PooledSocket, err: Error): void { this[USER]?.upError(err) }
 function onDrain (this: PooledSocket): void { this[USER]?.upDrain() }
