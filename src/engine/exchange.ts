@@ -3,6 +3,7 @@ import type { TLSSocket } from 'node:tls'
 import { ChunkedTracker, CHUNKED_REFUSED } from './chunked.js'
 import { NEED_MORE, REFUSED } from './head-reader.js'
 import { Framing, ResponseHeadParser } from './response-head.js'
+import { idleAfter } from './idle-timer.js'
 import { claim, lent, unclaim, type OriginSpec, type UpstreamPools, type UpstreamUser } from './upstream-pool.js'
 import {
   attemptOn, BODY_TIMEOUT, HEADERS_TIMEOUT, failureReason, failureStatus, NOT_CONNECTED, retryBudget, retryStep, spend,
@@ -138,7 +139,7 @@ export class UpstreamExchange implements UpstreamUser {
   #attach (up: Socket): void {
     this.#up = up
     claim(up, this)
-    up.setTimeout(this.#t.headersTimeoutMs)
+    idleAfter(up, this.#t.headersTimeoutMs)
     up.cork()
     // Heads are latin1 strings (field values may carry obs-text bytes): written back byte for byte.
     up.write(this.#t.head, 'latin1')
@@ -220,7 +221,7 @@ export class UpstreamExchange implements UpstreamUser {
     const reply = this.#reply = this.#c.through?.(this.#head, this.#origin)
     if (this.#chunks !== undefined) this.#chunks.onData = reply === undefined ? undefined : this.#toReply
     // Same listener, new duration (a second setTimeout with a callback would add it twice).
-    this.#up?.setTimeout(this.#t.idleTimeoutMs)
+    if (this.#up !== undefined) idleAfter(this.#up, this.#t.idleTimeoutMs)
   }
 
   #body (chunk: Buffer, pos: number): void {

@@ -17,7 +17,7 @@ export interface OriginSpec {
 export interface PoolLimits {
   /** Open connections per origin (idle + busy); acquisitions beyond it wait. */
   maxPerOrigin: number
-  /** An idle connection is closed after this long. */
+  /** An idle connection is closed after this long (by a sweep: within a quarter more), and never handed out past it. */
   idleTimeoutMs: number
   /**
    * Sees every upstream socket before it connects (host as in the origin) and may destroy it:
@@ -74,9 +74,10 @@ export class UpstreamPools {
     const key = keyOf(spec)
     let pool = this.#pools.get(key)
     if (pool === undefined) { pool = new OriginPool(); this.#pools.set(key, pool) }
-    const idle = pool.idle.pop()
-    if (idle !== undefined) {
-      // Its idle timer keeps running: the user sets its own duration right away.
+    const now = performance.now()
+    for (let idle = pool.idle.pop(); idle !== undefined; idle = pool.idle.pop()) {
+      // Past the idle timeout, not swept yet: closed, never handed out.
+      if (now - ((idle as PooledSocket)[IDLE_SINCE] ?? 0) > this.#limits.idleTimeoutMs) { idle.destroy(); continue }
       cb(undefined, { socket: idle, reused: true })
       return
     }
@@ -91,8 +92,32 @@ export class UpstreamPools {
     ;(socket as PooledSocket)[USER] = undefined
     const next = pool.waiting.shift()
     if (next !== undefined) { next.cb(undefined, { socket, reused: true }); return }
-    socket.setTimeout(this.#limits.idleTimeoutMs)
+    // No timer per release: a timestamp, checked by `acquire` and by one sweep for all pools.
+    ;(socket as PooledSocket)[IDLE_SINCE] = performance.now()
     pool.idle.push(socket)
+    this.#sweeper ??= setInterval(this.#sweep, Math.max(25, this.#limits.idleTimeoutMs / 4)).unref()
+  }
+
+  /** The sweep: while any socket is idle, every quarter of the idle timeout (closed 1–1.25× it after its last use). */
+  #sweeper: NodeJS.Timeout | undefined
+
+  readonly #sweep = (): void => {
+    const oldest = performance.now() - this.#limits.idleTimeoutMs
+    let left = 0
+    for (const pool of this.#pools.values()) {
+      // Oldest first (released in order): stop at the first one still fresh.
+      let n = 0
+      while (n < pool.idle.length && ((pool.idle[n] as PooledSocket)[IDLE_SINCE] ?? 0) < oldest) n++
+      for (const s of pool.idle.splice(0, n)) s.destroy()
+      left += pool.idle.length
+    }
+    if (left === 0) this.#stopSweep()
+  }
+
+  #stopSweep (): void {
+    if (this.#sweeper === undefined) return
+    clearInterval(this.#sweeper)
+    this.#sweeper = undefined
   }
 
   /** A connection that never returns to a pool (upgrades: a tunnel must not hold a pool slot). */
@@ -103,6 +128,7 @@ export class UpstreamPools {
   /** Closes every idle connection (shutdown, tests). */
   closeIdle (): void {
     for (const pool of this.#pools.values()) for (const s of pool.idle.splice(0)) s.destroy()
+    this.#stopSweep()
   }
 
   #connect (pool: OriginPool, spec: OriginSpec, cb: Waiter): void {
@@ -158,28 +184,39 @@ function openUpstream (spec: OriginSpec, cb: Waiter, onConnecting?: ConnectHook,
 const POOL = Symbol('pool')
 const USER = Symbol('user')
 const READS = Symbol('reads')
-type PooledSocket = Socket & { [POOL]?: OriginPool, [USER]?: UpstreamUser, [READS]?: ReadBuffer }
+const IDLE_SINCE = Symbol('idleSince')
+type PooledSocket = Socket & { [POOL]?: OriginPool, [USER]?: UpstreamUser, [READS]?: ReadBuffer, [IDLE_SINCE]?: number }
 
 /**
- * Plain pooled sockets read into their own buffer (`onread`), larger than the stream layer's
- * 64 KiB reads and reused from read to read: a 1 MiB body takes a few read syscalls instead of
- * sixteen, with no allocation, `data` event or readable-stream bookkeeping per read. A user that
- * keeps a reference to the bytes past `upData` (a client write left queued) calls `lent`, and
- * the next read goes into a fresh buffer.
+ * Plain pooled sockets read into their own buffer (`onread`), reused from read to read: no
+ * allocation, `data` event or readable-stream bookkeeping per read. It starts small (16 KiB: a
+ * response head and a small body); a socket whose read fills it moves to 256 KiB for its life,
+ * so a 1 MiB body takes a few read syscalls instead of sixteen — for at most
+ * UPSTREAM_LARGE_BUFFERS sockets at once in the process (4 MiB per 16), the others stay small.
+ * A user that keeps a reference to the bytes past `upData` (a client write left queued) calls
+ * `lent`, and the next read goes into a fresh buffer.
  */
-export const UPSTREAM_READ_SIZE = 256 * 1024
+export const UPSTREAM_READ_SMALL = 16 * 1024
+export const UPSTREAM_READ_LARGE = 256 * 1024
+export const UPSTREAM_LARGE_BUFFERS = 128
+let largeBuffers = 0
 
-interface ReadBuffer { buf: Buffer, lent: boolean }
+interface ReadBuffer { buf: Buffer, lent: boolean, filled: boolean }
 
 function readingInto (host: string, port: number): Socket {
-  const reads: ReadBuffer = { buf: Buffer.allocUnsafe(UPSTREAM_READ_SIZE), lent: false }
+  const reads: ReadBuffer = { buf: Buffer.allocUnsafe(UPSTREAM_READ_SMALL), lent: false, filled: false }
   const socket: PooledSocket = net.connect({
     host,
     port,
     onread: {
-      // Asked for before every read: the same buffer unless the last bytes are still in use.
+      // Asked for after every read (and once while connect() runs): the same buffer unless its
+      // bytes are still in use or it grows.
       buffer: () => {
-        if (reads.lent) { reads.buf = Buffer.allocUnsafe(UPSTREAM_READ_SIZE); reads.lent = false }
+        let size = reads.buf.length
+        if (reads.filled && size === UPSTREAM_READ_SMALL && largeBuffers < UPSTREAM_LARGE_BUFFERS) { size = UPSTREAM_READ_LARGE; largeBuffers++ }
+        if (reads.lent || size !== reads.buf.length) reads.buf = Buffer.allocUnsafe(size)
+        reads.lent = false
+        reads.filled = false
         return reads.buf
       },
       callback: onRead
@@ -218,6 +255,8 @@ function pooled (socket: PooledSocket, pool: OriginPool): void {
 function onData (this: PooledSocket, chunk: Buffer): void { const u = this[USER]; if (u !== undefined) u.upData(chunk); else this.destroy() }
 // (Called with the socket as `this`; `true`: go on reading, a user pauses the socket itself.)
 function onRead (this: PooledSocket, nread: number, buf: Uint8Array): boolean {
+  const r = this[READS]
+  if (r !== undefined) r.filled = nread === buf.length
   const u = this[USER]
   if (u !== undefined) u.upData((buf as Buffer).subarray(0, nread))
   else this.destroy()
@@ -228,6 +267,7 @@ function onError (this: PooledSocket, err: Error): void { this[USER]?.upError(er
 function onDrain (this: PooledSocket): void { this[USER]?.upDrain() }
 function onTimeout (this: PooledSocket): void { const u = this[USER]; if (u !== undefined) u.upTimeout(); else this.destroy() }
 function onClose (this: PooledSocket): void {
+  if (this[READS]?.buf.length === UPSTREAM_READ_LARGE) largeBuffers--
   const u = this[USER]
   if (u !== undefined) { u.upClose(); return }
   const pool = this[POOL]
