@@ -268,8 +268,9 @@ export const SHIPPED_NODE_FLAGS = '--max-semi-space-size=16'
 /** PORTICO_BENCH_NODE_FLAGS (space-separated, may be empty) replaces them for an A/B run. */
 export const porticoNodeFlags = () => (process.env.PORTICO_BENCH_NODE_FLAGS ?? SHIPPED_NODE_FLAGS).split(' ').filter(Boolean)
 
+/** PORTICO_BENCH_CLI: another build's cli.js (an A/B of two builds in interleaved runs); default: this tree's dist/. */
 export function porticoCommand (configFile) {
-  const cli = new URL('../../dist/cli.js', import.meta.url).pathname
+  const cli = process.env.PORTICO_BENCH_CLI ?? new URL('../../dist/cli.js', import.meta.url).pathname
   return { cmd: process.execPath, args: [...porticoNodeFlags(), cli, 'run', '--config', configFile] }
 }
 

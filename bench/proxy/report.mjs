@@ -13,12 +13,15 @@ const fmt2 = n => Number.isFinite(n) ? n.toFixed(2) : '–'
 /** The figure a scenario is compared on, per CPU-second. */
 export const perCpu = (sc, r) => sc.unit === 'bytes' ? r.mb_per_cpu : r.rps_per_cpu
 
+/** The figure compared to nginx's: per CPU-second, or for latency scenarios p99 (lower is better). */
+const compared = (sc, r) => sc.unit === 'latency' ? r.p99_ms : perCpu(sc, r)
+
 function ratios (scenarios, results) {
   const out = new Map()
   for (const sc of scenarios) {
     const base = results.find(r => r.scenario === sc.name && r.label === 'nginx')
     for (const r of results.filter(x => x.scenario === sc.name)) {
-      out.set(r, base && Number.isFinite(perCpu(sc, base)) && !base.failed ? perCpu(sc, r) / perCpu(sc, base) : NaN)
+      out.set(r, base && Number.isFinite(compared(sc, base)) && !base.failed ? compared(sc, r) / compared(sc, base) : NaN)
     }
   }
   return out
@@ -70,7 +73,7 @@ function markdown ({ date, machine, results, scenarios, meta, ratio }) {
     const bytes = sc.unit === 'bytes'
     const ws = sc.tool === 'ws'
     lines.push(`## ${sc.name}`, '', sc.what, '')
-    lines.push(`| server | ${bytes ? 'MB/s' : ws ? 'msg/s' : 'req/s'} | ${bytes ? 'MB' : ws ? 'msg' : 'req'} per CPU-s | vs nginx | p50 ms | p99 ms | errors |`)
+    lines.push(`| server | ${bytes ? 'MB/s' : ws ? 'msg/s' : 'req/s'} | ${bytes ? 'MB' : ws ? 'msg' : 'req'} per CPU-s | ${sc.unit === 'latency' ? 'p99 vs nginx' : 'vs nginx'} | p50 ms | p99 ms | errors |`)
     lines.push('|---|---:|---:|---:|---:|---:|---|')
     for (const r of rows) {
       const rate = bytes ? fmt1(r.mb_s) : fmtInt(r.rps)
@@ -94,12 +97,13 @@ function svg ({ date, machine, results, scenarios, ratio }) {
   const bw = 16
   const gap = 28
   const groupW = labels.length * bw + gap
-  const shown = scenarios.filter(sc => results.some(r => r.scenario === sc.name))
+  // Throughput only: a latency ratio (lower is better) does not belong on this scale.
+  const shown = scenarios.filter(sc => sc.unit !== 'latency' && results.some(r => r.scenario === sc.name))
   const left = 50
   const top = 60
   const h = 300
   const width = Math.max(600, left + shown.length * groupW + 20)
-  const maxV = Math.max(1.2, ...results.map(r => ratio.get(r)).filter(Number.isFinite)) * 1.1
+  const maxV = Math.max(1.2, ...results.filter(r => shown.some(sc => sc.name === r.scenario)).map(r => ratio.get(r)).filter(Number.isFinite)) * 1.1
   const y = v => top + h - (v / maxV) * h
   const out = [`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${top + h + 90}" font-family="sans-serif" font-size="11">`,
     `<rect width="100%" height="100%" fill="#fff"/>`,

@@ -105,6 +105,8 @@ end
 
     const results = []
     const notes = []
+    // p99-half: the offered load, half of nginx's closed-loop maximum, probed once per run.
+    const offered = { rate: undefined, from: undefined }
     for (const server of serverList) {
       const ports = { http: await freePort(), https: await freePort() }
       let proc
@@ -141,7 +143,14 @@ end
             results.push(row(sc, server, { rps: NaN, rps_per_cpu: NaN, mb_s: NaN, mb_per_cpu: NaN, p50_ms: NaN, p99_ms: NaN, errors: 1, failed: `pre-flight: ${failed[sc.name]}` }))
             continue
           }
-          const r = await measure(sc, server, target, { ...opts, upPort, scripts, dir })
+          if (sc.tool === 'rate' && offered.rate === undefined) {
+            // nginx comes first in the server order; without nginx in the run, the first server's maximum.
+            const probe = await wrk({ core: LOAD_CORE, url: `http://127.0.0.1:${target.http}${sc.path}`, connections: 50, seconds: opts.duration })
+            offered.rate = Math.max(sc.clients, Math.round(probe.requests / probe.seconds / 2))
+            offered.from = server.label
+            notes.push(`p99-half: offered load ${offered.rate} req/s, half of ${server.label}'s closed-loop maximum (${Math.round(probe.requests / probe.seconds)} req/s, wrk -c 50, ${opts.duration} s)`)
+          }
+          const r = await measure(sc, server, target, { ...opts, upPort, scripts, dir, offered: offered.rate })
           results.push(row(sc, server, r))
           log(`${sc.name.padEnd(12)} ${server.label.padEnd(12)} ${sc.unit === 'bytes' ? `${fmt(r.mb_s)} MB/s` : `${fmt(r.rps)} ${sc.tool === 'ws' ? 'msg/s' : 'req/s'}`}, ${fmt(sc.unit === 'bytes' ? r.mb_per_cpu : r.rps_per_cpu)} ${sc.unit === 'bytes' ? 'MB ' : ''}per CPU-s${r.errors ? `, ${r.errors} errors` : ''}`)
         }
@@ -211,6 +220,8 @@ async function once (sc, server, target, opts) {
   const cpu0 = treeCpuSeconds(tree)
   const r = sc.tool === 'h2load'
     ? await h2load({ core: LOAD_CORE, url, clients: sc.clients, streams: sc.streams, seconds: opts.duration, tmp: opts.dir })
+    : sc.tool === 'rate'
+      ? await h2load({ core: LOAD_CORE, url, clients: sc.clients, streams: 1, seconds: opts.duration, tmp: opts.dir, h1: true, rps: Math.max(1, Math.round(opts.offered / sc.clients)) })
     : await wrk({ core: LOAD_CORE, url, connections: sc.connections, seconds: opts.duration, headers, script: sc.script ? opts.scripts[sc.script] : undefined })
   const cpu = treeCpuSeconds(tree) - cpu0
   if (sc.h2 && r.protocol !== 'h2') { r.socketErrors += r.requests; r.requests = 0 } // fell back to h1: not an h2 result
@@ -301,7 +312,7 @@ async function preflight (server, target, upPort, scenarios, notes) {
     try { const why = await fn(); if (why) for (const n of names) failed[n] = why } catch (e) { for (const n of names) failed[n] = e.message }
   }
   const port = target.http
-  await check(['small', 'newconn', 'tls', 'h2'], async () => { const r = await request({ port, path: '/small.txt' }); return r.status === 200 && r.body.length === 60 ? '' : `GET /small.txt → ${r.status}, ${r.body.length} B` })
+  await check(['small', 'newconn', 'tls', 'h2', 'p99-half'], async () => { const r = await request({ port, path: '/small.txt' }); return r.status === 200 && r.body.length === 60 ? '' : `GET /small.txt → ${r.status}, ${r.body.length} B` })
   await check(['1mib'], async () => { const r = await request({ port, path: '/1mib.bin' }); return r.status === 200 && r.body.length === MiB ? '' : `GET /1mib.bin → ${r.status}, ${r.body.length} B` })
   await check(['upload-1mib'], async () => {
     const r = await request({ port, path: '/upload', method: 'POST', body: Buffer.alloc(MiB, 'u') })

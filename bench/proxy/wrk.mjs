@@ -40,10 +40,16 @@ export async function wrk ({ core, url, connections, seconds, headers = [], scri
   return parseWrk(r.stdout)
 }
 
-/** h2load over TLS (h2 via ALPN); percentiles come from its per-request log file. */
-export async function h2load ({ core, url, clients, streams, seconds, tmp, timeoutMs }) {
+/**
+ * h2load over TLS (h2 via ALPN); percentiles come from its per-request log file. `h1` forces
+ * HTTP/1.1; `rps` paces each client to that many requests per second (a fixed offered load).
+ */
+export async function h2load ({ core, url, clients, streams, seconds, tmp, timeoutMs, h1 = false, rps }) {
   const log = join(tmp, `h2load-${process.hrtime.bigint()}.log`)
-  const args = ['-t', '1', '-c', String(clients), '-m', String(streams), '-D', String(seconds), '--log-file', log, url]
+  const args = ['-t', '1', '-c', String(clients), '-m', String(streams), '-D', String(seconds), '--log-file', log]
+  if (h1) args.push('--h1')
+  if (rps !== undefined) args.push('--rps', String(rps))
+  args.push(url)
   const r = await run(core, 'h2load', args, { timeoutMs: timeoutMs ?? (seconds + 30) * 1000 })
   const out = r.stdout
   const fin = /finished in ([\d.]+)(us|ms|s), ([\d.]+) req\/s/.exec(out)

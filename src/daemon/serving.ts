@@ -52,6 +52,7 @@ export class Serving {
         else if (this.#accessFile !== undefined) this.#accessFile.log.info({ access: e }, 'request')
         else this.#log.info({ access: e }, 'request')
       },
+      accessLogged: () => this.store.current.accessLog,
       fault: (err, context) => this.#log.error({ err, ...context }, 'request failed inside portico'),
       boundHttpsPort: () => this.#listeners.boundTlsPort(),
       tunnels: delta => metrics.websockets.inc(delta)

@@ -13,6 +13,7 @@ import { ClientReply, type ReplySink } from './client-reply.js'
 import { UpstreamExchange, type ExchangeClient } from './exchange.js'
 import { engineRequestInfo, type EngineRequestInfo } from './request-info.js'
 import { upgrade } from './upgrade.js'
+import { idleAfter } from './idle-timer.js'
 import type { OriginSpec, UpstreamPools } from './upstream-pool.js'
 
 export interface EngineLimits {
@@ -162,7 +163,7 @@ export class ClientConnection implements ExchangeClient, ReplySink {
             const l = this.#deps.limits()
             // An absolute deadline from the head's first byte: a trickle of bytes never resets it.
             if (l.headerTimeoutMs > 0 && performance.now() - this.#headStartedAt > l.headerTimeoutMs) { this.#refuse(408); return }
-            this.socket.setTimeout(l.headerTimeoutMs > 0 ? l.headerTimeoutMs : l.keepaliveTimeoutMs)
+            idleAfter(this.socket, l.headerTimeoutMs > 0 ? l.headerTimeoutMs : l.keepaliveTimeoutMs)
           }
           break
         case Step.Error:
@@ -249,7 +250,9 @@ export class ClientConnection implements ExchangeClient, ReplySink {
     }
     this.#cur = c
     this.#deps.inflight(1)
-    this.socket.setTimeout(0)
+    // The keep-alive (or head) timer keeps running: it fires only after that long without any
+    // client I/O, and #onTimeout ignores it while a response is being produced. Stopping and
+    // re-arming it per request cost a Timeout and a bound function each time.
     this.#decide(c, nextRequestId(), false)
   }
 
@@ -515,7 +518,7 @@ export class ClientConnection implements ExchangeClient, ReplySink {
     this.#deps.inflight(-1)
     // The request body may not have been read to its end after a forwarded response: the stream is mid-message.
     if (close || !this.#keepAlive || (this.#inBody && c.plan !== undefined)) { this.socket.end(); this.#closed = true; return }
-    this.socket.setTimeout(this.#deps.limits().keepaliveTimeoutMs)
+    idleAfter(this.socket, this.#deps.limits().keepaliveTimeoutMs)
     // An answer's writer logs it right after `end`: the next request waits for that line.
     if (deferred && !this.#feeding) process.nextTick(this.#continueLater)
     else this.#continue()

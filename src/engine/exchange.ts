@@ -1,8 +1,10 @@
 import type { Socket } from 'node:net'
+import type { TLSSocket } from 'node:tls'
 import { ChunkedTracker, CHUNKED_REFUSED } from './chunked.js'
 import { NEED_MORE, REFUSED } from './head-reader.js'
 import { Framing, ResponseHeadParser } from './response-head.js'
-import { claim, unclaim, type OriginSpec, type UpstreamPools, type UpstreamUser } from './upstream-pool.js'
+import { idleAfter } from './idle-timer.js'
+import { claim, lent, unclaim, type OriginSpec, type UpstreamPools, type UpstreamUser } from './upstream-pool.js'
 import {
   asError, attemptOn, BODY_TIMEOUT, HEADERS_TIMEOUT, failureReason, failureStatus, NOT_CONNECTED, retryBudget, retryStep, spend,
   type BodyState, type Reply, type RetryBudget, type UpstreamPool
@@ -105,7 +107,7 @@ export class UpstreamExchange implements UpstreamUser {
     const chunk = buf.subarray(start, end)
     if (this.#up === undefined) { this.#pendingBody.push(chunk); return false }
     this.#touchBody()
-    return this.#up.write(chunk)
+    return flushed(this.#up, this.#up.write(chunk))
   }
 
   /** The request body is complete. */
@@ -140,7 +142,7 @@ export class UpstreamExchange implements UpstreamUser {
   #attach (up: Socket): void {
     this.#up = up
     claim(up, this)
-    up.setTimeout(this.#t.headersTimeoutMs)
+    idleAfter(up, this.#t.headersTimeoutMs)
     up.cork()
     // Heads are latin1 strings (field values may carry obs-text bytes): written back byte for byte.
     up.write(this.#t.head, 'latin1')
@@ -212,7 +214,13 @@ export class UpstreamExchange implements UpstreamUser {
       if (pos < 0) return
     }
     // The head waits for the first body bytes (one corked write), unless the body is empty.
-    if (pos < chunk.length || this.#framing === Framing.None || (this.#framing === Framing.Length && this.#left === 0)) this.#body(chunk, pos)
+    if (pos < chunk.length || this.#framing === Framing.None || (this.#framing === Framing.Length && this.#left === 0)) {
+      const up = this.#up
+      const client = this.#c.socket
+      const queuedBefore = client.writableLength > 0
+      this.#body(chunk, pos)
+      if (up !== undefined && (this.#reply !== undefined || queuedBefore || (client.writableLength > 0 && !(client as TLSSocket).encrypted))) lent(up)
+    }
   }
 
   /** Parses response heads (skipping interim 1xx); returns where the body starts, or -1. */
@@ -243,7 +251,7 @@ export class UpstreamExchange implements UpstreamUser {
     const reply = this.#reply = this.#c.through?.(this.#head, this.#origin)
     if (this.#chunks !== undefined) this.#chunks.onData = reply === undefined ? undefined : this.#toReply
     // Same listener, new duration (a second setTimeout with a callback would add it twice).
-    this.#up?.setTimeout(this.#t.idleTimeoutMs)
+    if (this.#up !== undefined) idleAfter(this.#up, this.#t.idleTimeoutMs)
   }
 
   #body (chunk: Buffer, pos: number): void {
@@ -298,13 +306,13 @@ export class UpstreamExchange implements UpstreamUser {
     if (head === undefined && start === end) return true
     if (head !== undefined) this.#headSent = true
     this.#bytes += end - start
-    if (head !== undefined && start === end) return client.write(head, 'latin1')
-    if (head === undefined) return client.write(start === 0 && end === chunk.length ? chunk : chunk.subarray(start, end))
+    if (head !== undefined && start === end) return flushed(client, client.write(head, 'latin1'))
+    if (head === undefined) return flushed(client, client.write(start === 0 && end === chunk.length ? chunk : chunk.subarray(start, end)))
     client.cork()
     client.write(head, 'latin1')
     const ok = client.write(chunk.subarray(start, end))
     client.uncork()
-    return ok
+    return flushed(client, ok)
   }
 
   readonly #resumeUp = (): void => { this.#up?.resume() }
@@ -366,3 +374,18 @@ export class UpstreamExchange implements UpstreamUser {
 }
 
 function noop (): void {}
+
+/*
+ * `chunk` in `upData` may be a view of the upstream socket's reused read buffer: it is `lent`
+ * (the next read goes to a fresh buffer) when something still points at it after the call — a
+ * Reply; a write queued behind one in flight (the stream layer keeps it); on a plain socket, a
+ * write the kernel did not take whole (libuv keeps the rest). A TLS socket's write encrypts (or
+ * copies what it cannot encrypt yet) before returning, so its unfinished write holds no reference.
+ */
+
+/**
+ * Whether the reader may go on: `write()` says false for any chunk at or above the socket's
+ * high-water mark (every 64 KiB read) even when the kernel took it all at once, which paused
+ * and resumed the other side once per chunk. Nothing left queued is the real "not full".
+ */
+function flushed (socket: Socket, ok: boolean): boolean { return ok || socket.writableLength === 0 }

@@ -17,7 +17,7 @@ export interface OriginSpec {
 export interface PoolLimits {
   /** Open connections per origin (idle + busy); acquisitions beyond it wait. */
   maxPerOrigin: number
-  /** An idle connection is closed after this long. */
+  /** An idle connection is closed after this long (by a sweep: within a quarter more), and never handed out past it. */
   idleTimeoutMs: number
   /**
    * Sees every upstream socket before it connects (host as in the origin) and may destroy it:
@@ -35,6 +35,7 @@ export type ConnectHook = (host: string, socket: Socket) => void
  * request to request adds and removes no listener. Without a user the socket is idle.
  */
 export interface UpstreamUser {
+  /** Bytes from the upstream; on plain sockets a view of the socket's read buffer, valid during the call unless `lent`. */
   upData: (chunk: Buffer) => void
   upEnd: () => void
   upError: (err: Error) => void
@@ -73,9 +74,10 @@ export class UpstreamPools {
     const key = keyOf(spec)
     let pool = this.#pools.get(key)
     if (pool === undefined) { pool = new OriginPool(); this.#pools.set(key, pool) }
-    const idle = pool.idle.pop()
-    if (idle !== undefined) {
-      // Its idle timer keeps running: the user sets its own duration right away.
+    const now = performance.now()
+    for (let idle = pool.idle.pop(); idle !== undefined; idle = pool.idle.pop()) {
+      // Past its idle deadline, not swept yet: closed, never handed out.
+      if (now > ((idle as PooledSocket)[IDLE_UNTIL] ?? 0)) { idle.destroy(); continue }
       cb(undefined, { socket: idle, reused: true })
       return
     }
@@ -90,8 +92,37 @@ export class UpstreamPools {
     ;(socket as PooledSocket)[USER] = undefined
     const next = pool.waiting.shift()
     if (next !== undefined) { next.cb(undefined, { socket, reused: true }); return }
-    socket.setTimeout(idleLimitMs === undefined ? this.#limits.idleTimeoutMs : Math.min(idleLimitMs, this.#limits.idleTimeoutMs))
+    // No timer per release: a deadline, checked by `acquire` and by one sweep for all pools.
+    const idleMs = idleLimitMs === undefined ? this.#limits.idleTimeoutMs : Math.min(idleLimitMs, this.#limits.idleTimeoutMs)
+    ;(socket as PooledSocket)[IDLE_UNTIL] = performance.now() + idleMs
     pool.idle.push(socket)
+    this.#sweeper ??= setInterval(this.#sweep, Math.max(25, this.#limits.idleTimeoutMs / 4)).unref()
+  }
+
+  /**
+   * The sweep: while any socket is idle, every quarter of the idle timeout (closed up to ¼ of it after its deadline;
+   * `acquire` never hands out one past it).
+   */
+  #sweeper: NodeJS.Timeout | undefined
+
+  readonly #sweep = (): void => {
+    const now = performance.now()
+    let left = 0
+    for (const pool of this.#pools.values()) {
+      // Deadlines differ (an upstream's Keep-Alive hint may shorten one): look at every idle socket.
+      for (let i = pool.idle.length - 1; i >= 0; i--) {
+        const s = pool.idle[i] as PooledSocket
+        if ((s[IDLE_UNTIL] ?? 0) < now) { pool.idle.splice(i, 1); s.destroy() }
+      }
+      left += pool.idle.length
+    }
+    if (left === 0) this.#stopSweep()
+  }
+
+  #stopSweep (): void {
+    if (this.#sweeper === undefined) return
+    clearInterval(this.#sweeper)
+    this.#sweeper = undefined
   }
 
   /** A connection that never returns to a pool (upgrades: a tunnel must not hold a pool slot). */
@@ -102,6 +133,7 @@ export class UpstreamPools {
   /** Closes every idle connection (shutdown, tests). */
   closeIdle (): void {
     for (const pool of this.#pools.values()) for (const s of pool.idle.splice(0)) s.destroy()
+    this.#stopSweep()
   }
 
   #connect (pool: OriginPool, spec: OriginSpec, cb: Waiter): void {
@@ -109,7 +141,7 @@ export class UpstreamPools {
     const socket = openUpstream(spec, (err, lease) => {
       if (lease !== undefined) pooled(lease.socket, pool)
       cb(err, lease)
-    }, this.#limits.onConnecting)
+    }, this.#limits.onConnecting, true)
     // Every socket of this pool, whatever becomes of it, frees its slot once, and wakes a waiter.
     socket.once('close', () => {
       pool.open--
@@ -125,14 +157,14 @@ export class UpstreamPools {
  * Opens one upstream connection (TCP, or TLS with SNI and verification as the spec says);
  * `cb` once connected, or with the error (CONNECT_TIMEOUT after the connect timeout).
  */
-function openUpstream (spec: OriginSpec, cb: Waiter, onConnecting?: ConnectHook): Socket {
+function openUpstream (spec: OriginSpec, cb: Waiter, onConnecting?: ConnectHook, pooledReads = false): Socket {
   const { host, port, secure } = parseOrigin(spec.origin)
   const socket: Socket = secure
     ? tls.connect({
       host, port, servername: spec.serverName === NO_SNI ? undefined : spec.serverName, rejectUnauthorized: spec.tlsVerify, ALPNProtocols: ['http/1.1'],
       ...(spec.ca === undefined ? {} : { ca: spec.ca })
     })
-    : net.connect({ host, port })
+    : pooledReads ? readingInto(host, port) : net.connect({ host, port })
   socket.setNoDelay(true)
   let done = false
   const onTimeout = (): void => finish(Object.assign(new Error('connect timeout'), { code: CONNECT_TIMEOUT }))
@@ -156,7 +188,54 @@ function openUpstream (spec: OriginSpec, cb: Waiter, onConnecting?: ConnectHook)
 
 const POOL = Symbol('pool')
 const USER = Symbol('user')
-type PooledSocket = Socket & { [POOL]?: OriginPool, [USER]?: UpstreamUser }
+const READS = Symbol('reads')
+const IDLE_UNTIL = Symbol('idleUntil')
+type PooledSocket = Socket & { [POOL]?: OriginPool, [USER]?: UpstreamUser, [READS]?: ReadBuffer, [IDLE_UNTIL]?: number }
+
+/**
+ * Plain pooled sockets read into their own buffer (`onread`), reused from read to read: no
+ * allocation, `data` event or readable-stream bookkeeping per read. It starts small (16 KiB: a
+ * response head and a small body); a socket whose read fills it moves to 256 KiB for its life,
+ * so a 1 MiB body takes a few read syscalls instead of sixteen — for at most
+ * UPSTREAM_LARGE_BUFFERS sockets at once in the process (4 MiB per 16), the others stay small.
+ * A user that keeps a reference to the bytes past `upData` (a client write left queued) calls
+ * `lent`, and the next read goes into a fresh buffer.
+ */
+export const UPSTREAM_READ_SMALL = 16 * 1024
+export const UPSTREAM_READ_LARGE = 256 * 1024
+export const UPSTREAM_LARGE_BUFFERS = 128
+let largeBuffers = 0
+
+interface ReadBuffer { buf: Buffer, lent: boolean, filled: boolean }
+
+function readingInto (host: string, port: number): Socket {
+  const reads: ReadBuffer = { buf: Buffer.allocUnsafe(UPSTREAM_READ_SMALL), lent: false, filled: false }
+  const socket: PooledSocket = net.connect({
+    host,
+    port,
+    onread: {
+      // Asked for after every read (and once while connect() runs): the same buffer unless its
+      // bytes are still in use or it grows.
+      buffer: () => {
+        let size = reads.buf.length
+        if (reads.filled && size === UPSTREAM_READ_SMALL && largeBuffers < UPSTREAM_LARGE_BUFFERS) { size = UPSTREAM_READ_LARGE; largeBuffers++ }
+        if (reads.lent || size !== reads.buf.length) reads.buf = Buffer.allocUnsafe(size)
+        reads.lent = false
+        reads.filled = false
+        return reads.buf
+      },
+      callback: onRead
+    }
+  })
+  socket[READS] = reads
+  return socket
+}
+
+/** The bytes given to `upData` stay referenced (a queued write): the next read must not overwrite them. */
+export function lent (socket: Socket): void {
+  const r = (socket as PooledSocket)[READS]
+  if (r !== undefined) r.lent = true
+}
 
 /** The socket's user until `release` (or its destruction); `release` makes it idle again. */
 export function claim (socket: Socket, user: UpstreamUser): void { (socket as PooledSocket)[USER] = user }
@@ -165,9 +244,10 @@ export function claim (socket: Socket, user: UpstreamUser): void { (socket as Po
 export function unclaim (socket: Socket): void { (socket as PooledSocket)[USER] = undefined }
 
 /** Installs the socket's listeners for its whole life in the pool. */
-function pooled (socket: Socket, pool: OriginPool): void {
+function pooled (socket: PooledSocket, pool: OriginPool): void {
   ;(socket as PooledSocket)[POOL] = pool
-  socket.on('data', onData)
+  // Sockets reading into their own buffer get no `data` events (and a listener would not be called).
+  if (socket[READS] === undefined) socket.on('data', onData)
   socket.on('end', onEnd)
   socket.on('error', onError)
   socket.on('close', onClose)
@@ -178,11 +258,21 @@ function pooled (socket: Socket, pool: OriginPool): void {
 // Idle (no user): bytes from the upstream are a protocol error (nothing may answer an unasked
 // request) and a timeout ends the connection; either way it is closed.
 function onData (this: PooledSocket, chunk: Buffer): void { const u = this[USER]; if (u !== undefined) u.upData(chunk); else this.destroy() }
+// (Called with the socket as `this`; `true`: go on reading, a user pauses the socket itself.)
+function onRead (this: PooledSocket, nread: number, buf: Uint8Array): boolean {
+  const r = this[READS]
+  if (r !== undefined) r.filled = nread === buf.length
+  const u = this[USER]
+  if (u !== undefined) u.upData((buf as Buffer).subarray(0, nread))
+  else this.destroy()
+  return true
+}
 function onEnd (this: PooledSocket): void { this[USER]?.upEnd() }
 function onError (this: PooledSocket, err: Error): void { this[USER]?.upError(err) }
 function onDrain (this: PooledSocket): void { this[USER]?.upDrain() }
 function onTimeout (this: PooledSocket): void { const u = this[USER]; if (u !== undefined) u.upTimeout(); else this.destroy() }
 function onClose (this: PooledSocket): void {
+  if (this[READS]?.buf.length === UPSTREAM_READ_LARGE) largeBuffers--
   const u = this[USER]
   if (u !== undefined) { u.upClose(); return }
   const pool = this[POOL]

@@ -50,8 +50,9 @@ export function openRequest (
     forcedHost: host !== hostHeader ? host : undefined,
     decision,
     log (status, bytes, upstream, error, bytesIn, up) {
+      const full = error !== undefined || status >= 500 || deps.accessLogged?.() !== false
       const entry: AccessEntry = {
-        ...requestAccessFields(req, view.trustedProxies), upstreamStatus: up?.upstreamStatus, upstreamMs: up?.upstreamMs,
+        ...(full ? requestAccessFields(req, view.trustedProxies) : undefined), upstreamStatus: up?.upstreamStatus, upstreamMs: up?.upstreamMs,
         rid, method: req.method, host, path: url, status, bytes, bytesIn: bytesIn ?? declared,
         ms: Math.round((performance.now() - started) * 1000) / 1000, route: decision.route?.name, upstream, action, listener: listener.name
       }

@@ -59,6 +59,12 @@ export interface RouterDeps {
   view (): RouterView
   /** Called for every request (metrics); the access log line is written when enabled. */
   access (entry: AccessEntry): void
+  /**
+   * Whether access lines are written now. When not, the entry of a request that neither failed
+   * nor got a 5xx skips the fields only the log shows (client after trusted proxies, user agent,
+   * referer: header scans per request); metrics never read them. Absent: always gathered.
+   */
+  accessLogged?: () => boolean
   /** An exception of portico's own on the request path (a bug): logged at error level; the client got a 502 or an abort. */
   fault?: (err: Error, context: { rid: string, host: string | undefined, path: string, route: string | undefined }) => void
   /** The port the first TLS listener is bound to (asked only when it is configured as 0). */
