@@ -50,14 +50,25 @@ export const cluster = z.strictObject({
 
 export type ClusterConfig = z.output<typeof cluster>
 
+/** What the cross-checks read of the `acme` section. */
+interface ClusterAcme {
+  propagation: { nameservers: readonly string[] }
+  certificates: ReadonlyArray<{ name: string, challenge: string, provider?: string | undefined }>
+}
+
 /** Checks between `cluster` and the other sections. */
 export function clusterCrossChecks (
-  c: { cluster?: ClusterConfig | undefined, acme?: unknown, docker?: { watch: boolean } | undefined },
+  c: { cluster?: ClusterConfig | undefined, acme?: ClusterAcme | undefined, docker?: { watch: boolean } | undefined },
   ctx: z.RefinementCtx
 ): void {
   // Certificates shared in a cluster need the key that seals their private keys.
   if (c.cluster !== undefined && c.acme !== undefined && c.cluster.secret_file === undefined) {
     ctx.addIssue({ code: 'custom', path: ['cluster', 'secret_file'], message: 'acme in a cluster stores private keys in etcd, encrypted: set cluster.secret_file (32 random bytes every instance has)' })
+  }
+  // The CA may ask any instance's DNS server while the orderer's TXT value is still on its way through etcd.
+  if (c.cluster !== undefined && c.acme !== undefined && c.acme.propagation.nameservers.length === 0) {
+    const i = c.acme.certificates.findIndex(cert => cert.challenge === 'dns-01' && cert.provider === 'builtin')
+    if (i >= 0) ctx.addIssue({ code: 'custom', path: ['acme', 'propagation', 'nameservers'], message: `certificate ${c.acme.certificates[i]?.name ?? ''} uses the builtin DNS-01 provider in a cluster: list every instance's DNS server here, so an order waits until all of them answer its TXT value` })
   }
   if (c.docker?.watch === false && c.cluster === undefined) {
     ctx.addIssue({ code: 'custom', path: ['docker', 'watch'], message: 'watch: false serves the Docker names other hosts publish: it needs the cluster section' })

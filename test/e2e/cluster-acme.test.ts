@@ -6,8 +6,8 @@ import { Etcd3 } from 'etcd3'
 import { etcdForTest, type EtcdCluster } from '../helpers/etcd.js'
 import { freePort, makeTempDir, OK_ROUTES, runCli, startPortico, testConfig, type Portico } from '../helpers/portico.js'
 import { makePki } from '../helpers/pki.js'
-import { acmeConfig, http01Ca, type Http01Ca } from '../helpers/pebble.js'
-import { tcpBalancer } from '../helpers/balancer.js'
+import { acmeConfig, http01Ca, startPebble, type Http01Ca } from '../helpers/pebble.js'
+import { tcpBalancer, udpBalancer } from '../helpers/balancer.js'
 import { requires } from '../helpers/required.js'
 import { servedCertificate } from '../helpers/served-cert.js'
 import { until } from '../helpers/wait.js'
@@ -115,6 +115,49 @@ t.test('the lock holder killed mid-order: the other orders once its lease expire
   const back = await start(t, victim)
   await until('the restarted instance serves the cluster\'s certificate', async () => (await servedCertificate(victim.https, 'www.test')).serial === serial ? true : undefined, 30_000, 200)
   t.equal(count(back, 'acme: ordering certificate'), 0, 'no second order')
+})
+
+t.test('a wildcard through the builtin DNS-01 provider: the CA asks the instance that did not order', NEEDS, async t => {
+  const { etcd, raw } = await etcdForTest(t)
+  const { dir, cleanup } = await makeTempDir()
+  t.teardown(cleanup)
+  const secret = join(dir, 'cluster.key')
+  await writeFile(secret, randomBytes(32).toString('hex'), { mode: 0o600 })
+  const [dnsA, dnsB, caDns] = [await freePort(), await freePort(), await freePort()]
+  const ports: Record<string, number> = { 'edge-a': dnsA, 'edge-b': dnsB }
+  // Pebble's resolver reaches the cluster through a balancer that picks the instance NOT holding the order lock.
+  const holder = async (): Promise<string | null> => await raw.get(`${PREFIX}locks/acme/uap.test`).string()
+  const lb = await udpBalancer(t, caDns, async () => (await holder()) === 'edge-a' ? dnsB : dnsA)
+  const pebble = await startPebble(dir, { dnsServer: `127.0.0.1:${caDns}`, httpPort: await freePort() })
+  t.teardown(pebble.stop)
+  const nameservers = `[127.0.0.1:${dnsA}, 127.0.0.1:${dnsB}]`
+  const instance = async (name: string): Promise<Instance> => {
+    const own = await makeTempDir()
+    t.teardown(own.cleanup)
+    const https = await freePort()
+    const config = testConfig({
+      listeners: [{ name: 'https', tls: true, port: https }],
+      extra: `dns: { address: "127.0.0.1:${ports[name] ?? 0}" }\n` +
+        `cluster: { endpoints: [${etcd.endpoints.join(', ')}], name: ${name}, prefix: ${PREFIX}, lease_ttl: 5s, dial_timeout: 1s, secret_file: ${secret} }\n` +
+        acmeConfig(pebble, '    - { name: uap.test, domains: ["*.uap.test", uap.test], challenge: dns-01, provider: builtin }',
+          `  propagation: { nameservers: ${nameservers}, interval: 100ms, timeout: 30s }`),
+      routes: OK_ROUTES
+    })
+    return { name, http: 0, https, dir: own.dir, config }
+  }
+  const [a, b] = [await instance('edge-a'), await instance('edge-b')]
+  await Promise.all([start(t, a), start(t, b)])
+  const issued = async (i: Instance): Promise<string> => await until(`${i.name} serves the wildcard`, async () => {
+    const c = await servedCertificate(i.https, 'x.uap.test')
+    return /Pebble/.test(c.issuer) ? c.serial : undefined
+  }, 90_000, 200)
+  const [serialA, serialB] = await Promise.all([issued(a), issued(b)])
+  t.equal(serialA, serialB, 'both instances serve the same wildcard certificate')
+  const [orderer, other] = count(a.p, 'acme: ordering certificate') >= 1 ? [a, b] : [b, a]
+  t.equal(count(a.p, 'acme: ordering certificate') + count(b.p, 'acme: ordering certificate'), 1, 'one order cluster-wide')
+  t.equal(count(orderer.p, 'acme: order failed; will retry') + count(other.p, 'acme: order failed; will retry'), 0, 'no failed attempt')
+  t.ok(lb.sent.length > 0, 'the CA resolved through the balancer')
+  t.ok(lb.sent.every(port => port === ports[other.name]), 'every CA query reached the instance that did not order')
 })
 
 t.test('portico certs import: a certbot live/ dir moved into etcd, served by a new instance without an order', requires('command:etcd'), async t => {
