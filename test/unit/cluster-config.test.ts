@@ -37,6 +37,11 @@ t.test('the cluster section: defaults, relative files, clear errors', async t =>
   t.match(await problems('cluster: { endpoints: ["http://127.0.0.1:2379"], config_key: docker/routes }'), [/cluster\.config_key: docker\/ is where portico keeps its own keys/])
   t.match(await problems('cluster: { endpoints: ["http://127.0.0.1:2379"], config_key: "/abs" }'), [/cluster\.config_key: a key below the prefix/])
   t.equal(parseConfigText(base + 'cluster: { endpoints: ["http://127.0.0.1:2379"], config_key: shared/routes }', '/x.yaml').cluster?.config_key, 'shared/routes')
+
+  const acme = (extra: string): string => 'dns: { address: "127.0.0.1:5353" }\ncluster: { endpoints: ["http://127.0.0.1:2379"], secret_file: k }\n' +
+    `acme: { directory: "https://ca.test/dir", email: a@b.test, ${extra}certificates: [{ name: w, domains: ["*.w.test"], provider: builtin }] }`
+  t.match(await problems(acme('')), [/acme\.propagation\.nameservers: certificate w uses the builtin DNS-01 provider in a cluster/])
+  t.same(await problems(acme('propagation: { nameservers: ["127.0.0.1:53", "127.0.0.2:53"] }, ')), [], 'every instance listed: accepted')
 })
 
 t.test('reconnect backoff: grows to its ceiling with jitter, resets', async t => {
