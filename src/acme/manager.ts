@@ -135,10 +135,16 @@ export class AcmeManager {
   }
 
   async #enqueue<T> (name: string, job: () => Promise<T>): Promise<T> {
-    const run = (this.#queues.get(name) ?? Promise.resolve()).then(job)
-    const settled = run.catch(() => {})
+    // The scheduler skips names with a queued job and relies on the job's end to look again: so the
+    // last job of a name leaves the queue and reschedules itself, whoever queued it (a renewal, a
+    // certificate installed from the cluster). Otherwise no timer might be set again, ever.
+    const run = (this.#queues.get(name) ?? Promise.resolve()).then(job).finally(() => {
+      if (this.#queues.get(name) !== settled) return
+      this.#queues.delete(name)
+      this.#schedule()
+    })
+    const settled: Promise<unknown> = run.catch(() => {})
     this.#queues.set(name, settled)
-    void settled.then(() => { if (this.#queues.get(name) === settled) this.#queues.delete(name) })
     return await run
   }
 
@@ -249,7 +255,7 @@ export class AcmeManager {
       const now = this.#now()
       for (const [name, at] of dues) {
         if (at > now || this.#queues.has(name)) continue
-        void this.#enqueue(name, async () => await this.#attempt(name, false)).finally(() => this.#schedule())
+        void this.#enqueue(name, async () => await this.#attempt(name, false)).catch(() => {})
       }
       const later = dues.filter(([name, at]) => at > now && !this.#queues.has(name)).map(([, at]) => at)
       if (later.length === 0) return // every name has an order running; each one reschedules when it ends

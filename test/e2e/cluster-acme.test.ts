@@ -6,7 +6,7 @@ import { Etcd3 } from 'etcd3'
 import { etcdForTest, type EtcdCluster } from '../helpers/etcd.js'
 import { freePort, makeTempDir, OK_ROUTES, runCli, startPortico, testConfig, type Portico } from '../helpers/portico.js'
 import { makePki } from '../helpers/pki.js'
-import { acmeConfig, http01Ca, startPebble, type Http01Ca } from '../helpers/pebble.js'
+import { acmeConfig, http01Ca, startChallTestSrv, startPebble, type Http01Ca } from '../helpers/pebble.js'
 import { tcpBalancer, udpBalancer } from '../helpers/balancer.js'
 import { requires } from '../helpers/required.js'
 import { servedCertificate } from '../helpers/served-cert.js'
@@ -158,6 +158,50 @@ t.test('a wildcard through the builtin DNS-01 provider: the CA asks the instance
   t.equal(count(orderer.p, 'acme: order failed; will retry') + count(other.p, 'acme: order failed; will retry'), 0, 'no failed attempt')
   t.ok(lb.sent.length > 0, 'the CA resolved through the balancer')
   t.ok(lb.sent.every(port => port === ports[other.name]), 'every CA query reached the instance that did not order')
+})
+
+t.test('etcd down at renewal time: the certificate keeps serving, the renewal waits and resumes when etcd is back', NEEDS, async t => {
+  const { etcd } = await etcdForTest(t)
+  const { dir, cleanup } = await makeTempDir()
+  t.teardown(cleanup)
+  const secret = join(dir, 'cluster.key')
+  await writeFile(secret, randomBytes(32).toString('hex'), { mode: 0o600 })
+  const dns = await startChallTestSrv()
+  t.teardown(dns.stop)
+  const [http, https] = [await freePort(), await freePort()]
+  // 30 s certificates: renewal is due when a third remains, so etcd's outage spans the renewal time.
+  const pebble = await startPebble(dir, { dnsServer: dns.dns, httpPort: http, validitySeconds: 30 })
+  t.teardown(pebble.stop)
+  const i: Instance = {
+    name: 'edge-a',
+    http,
+    https,
+    dir,
+    config: testConfig({
+      listeners: [{ name: 'http', port: http }, { name: 'https', tls: true, port: https }],
+      extra: `cluster: { endpoints: [${etcd.endpoints.join(', ')}], name: edge-a, prefix: ${PREFIX}, lease_ttl: 5s, dial_timeout: 1s, secret_file: ${secret} }\n` +
+        acmeConfig(pebble, '    - { name: www.test, domains: [www.test], challenge: http-01 }'),
+      routes: OK_ROUTES
+    })
+  }
+  const p = await start(t, i)
+  const first = await until('the first certificate', async () => {
+    const c = await servedCertificate(https, 'www.test')
+    return /Pebble/.test(c.issuer) ? c : undefined
+  }, 60_000, 200)
+  await etcd.kill(0)
+  const down = Date.now()
+  await p.waitForLog(l => l.msg === 'acme: order failed; will retry' && Date.parse(String(l.time)) >= down, 40_000)
+  const during = await servedCertificate(https, 'www.test')
+  t.equal(during.serial, first.serial, 'while etcd is down the issued certificate keeps serving')
+  t.ok(during.notAfter > Date.now(), 'and it has not lapsed')
+  await etcd.restart(0)
+  const renewed = await until('the renewal after etcd returned', async () => {
+    const c = await servedCertificate(https, 'www.test')
+    return c.serial !== first.serial && /Pebble/.test(c.issuer) ? c : undefined
+  }, 60_000, 200)
+  t.ok(Date.now() < first.notAfter + 1000, 'renewed before the first certificate expired')
+  t.ok(renewed.notAfter > first.notAfter)
 })
 
 t.test('portico certs import: a certbot live/ dir moved into etcd, served by a new instance without an order', requires('command:etcd'), async t => {
