@@ -103,8 +103,13 @@ t.test('mirror: resumes from its last revision after its member died, and sees w
   await writer.put(`${PREFIX}certs/three`).value('3')
   await writer.delete().key(`${PREFIX}certs/one`)
   await writer.put(`${PREFIX}other`).value('not mirrored')
+  // Away long enough for the client's default watch backoff (up to 30 s between attempts) to have grown
+  // past portico's 2 s cap: the replay must then come within that cap plus a start, not half a minute later.
+  await new Promise(resolve => setTimeout(resolve, 15_000))
   await etcd.restart(0)
+  const back = Date.now()
   await until('replayed after the reconnect', async () => m.entries.has('three') && !m.entries.has('one') ? true : undefined, 30_000)
+  t.ok(Date.now() - back < 5000, `replayed ${Date.now() - back} ms after the member's return (watch retries capped at 2 s)`)
   t.same([...m.entries.keys()].sort(), ['three', 'two'])
   t.ok(seen.some(c => c.includes('one')), 'the delete made while away was reported')
   t.notOk([...m.entries.keys()].includes('other'), 'keys outside the prefix stay out')
