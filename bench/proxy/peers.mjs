@@ -229,6 +229,11 @@ function httpProxyPeer (ctx) {
   return { cmd: process.execPath, args: [script, JSON.stringify({ http: ctx.http, https: ctx.https, cert: ctx.cert, key: ctx.key, upstream: ctx.upstream, ws: ctx.ws, dead: ctx.dead })] }
 }
 
+function nodeFloorPeer (ctx) {
+  const script = new URL('./node-floor-server.mjs', import.meta.url).pathname
+  return { cmd: process.execPath, args: [...porticoNodeFlags(), script, JSON.stringify({ http: ctx.http, https: ctx.https, cert: ctx.cert, key: ctx.key, upstream: ctx.upstream })] }
+}
+
 /** portico's YAML (`workers: 1` unless the run asks for more); `engine`: `listeners[].engine` (issue 21). */
 function porticoPeer (ctx, engine = 'node') {
   const d = join(ctx.dir, `portico-${engine}-w${ctx.workers}`)
@@ -280,5 +285,6 @@ export const PEERS = {
   nginx: nginxPeer,
   haproxy: haproxyPeer,
   caddy: caddyPeer,
-  'http-proxy': httpProxyPeer
+  'http-proxy': httpProxyPeer,
+  'node-floor': nodeFloorPeer
 }

@@ -88,7 +88,7 @@ function markdown ({ date, machine, results, scenarios, meta, ratio }) {
   return lines.join('\n')
 }
 
-const COLORS = { portico: '#d9480f', nginx: '#2b8a3e', haproxy: '#1971c2', caddy: '#7048e8', 'http-proxy': '#868e96', direct: '#212529' }
+const COLORS = { portico: '#d9480f', nginx: '#2b8a3e', haproxy: '#1971c2', caddy: '#7048e8', 'http-proxy': '#868e96', 'node-floor': '#e8590c', direct: '#212529' }
 const esc = s => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;')
 
 /** Grouped bars: per scenario, each server's per-CPU figure relative to nginx (= 1.0). */

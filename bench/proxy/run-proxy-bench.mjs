@@ -18,10 +18,14 @@ import { writeReports } from './report.mjs'
 
 const SERVER_CORE = PINNING ? '0' : undefined
 const LOAD_CORE = PINNING ? '1' : undefined
-const ALL_SERVERS = ['direct', 'nginx', 'haproxy', 'caddy', 'http-proxy', 'portico', 'portico-engine']
+const ALL_SERVERS = ['direct', 'nginx', 'haproxy', 'caddy', 'http-proxy', 'node-floor', 'portico', 'portico-engine']
 // Peers that cannot do a scenario at all (rather than failing it): omitted from that row.
-const UNSUPPORTED = { 'http-proxy': { h2: 'http-proxy speaks HTTP/1.1 only' } }
-const TOOLS = { nginx: ['nginx'], haproxy: ['haproxy'], caddy: ['caddy'], direct: [], 'http-proxy': [], portico: [], 'portico-engine': [] }
+const FLOOR_ONLY = 'the node floor does no routing, upgrades or HTTP/2 (bench/proxy/node-floor-server.mjs)'
+const UNSUPPORTED = {
+  'http-proxy': { h2: 'http-proxy speaks HTTP/1.1 only' },
+  'node-floor': Object.fromEntries(['h2', 'websocket', 'uap', 'path', '502'].map(s => [s, FLOOR_ONLY]))
+}
+const TOOLS = { nginx: ['nginx'], haproxy: ['haproxy'], caddy: ['caddy'], direct: [], 'http-proxy': [], 'node-floor': [], portico: [], 'portico-engine': [] }
 
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
 const median = xs => { const s = xs.filter(Number.isFinite).sort((a, b) => a - b); return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN }
