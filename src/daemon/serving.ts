@@ -85,7 +85,9 @@ export class Serving {
 
   /** Binds what the new snapshot needs; nothing is served from it before `commit`. */
   async prepare (built: BuiltSnapshot): Promise<Prepared> {
+    this.store.provisional(built.snapshot)
     const pending = await this.#listeners.apply(built.snapshot.config.listeners, built.snapshot)
+      .catch((err: unknown) => { this.store.provisional(undefined); throw err })
     const health = this.#health.prepare(built.snapshot.routes)
     return {
       commit: async () => {
@@ -98,7 +100,7 @@ export class Serving {
         this.#applyAccessFile(built.snapshot.config.log.access_file)
         void pending.close()
       },
-      abort: async () => { await pending.abort() }
+      abort: async () => { this.store.provisional(undefined); await pending.abort() }
     }
   }
 

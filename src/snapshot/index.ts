@@ -34,11 +34,24 @@ export interface Snapshot extends RouterView {
 
 export class SnapshotStore {
   #current: Snapshot | undefined
+  /** The first snapshot while its listeners are bound, before its swap (see `provisional`). */
+  #first: Snapshot | undefined
   #listeners: Array<(next: Snapshot, previous: Snapshot | undefined) => void> = []
 
   get current (): Snapshot {
-    if (this.#current === undefined) throw new Error('no snapshot loaded yet')
-    return this.#current
+    const c = this.#current ?? this.#first
+    if (c === undefined) throw new Error('no snapshot loaded yet')
+    return c
+  }
+
+  /**
+   * At start-up the listeners are bound before the first snapshot is swapped in (a reload binds new
+   * listeners under the old one): a connection accepted in between is served from the snapshot being
+   * committed, the only one there is. `loaded` stays false until the swap; `undefined` withdraws it
+   * (the start failed). No effect once a snapshot was swapped in.
+   */
+  provisional (first: Snapshot | undefined): void {
+    if (this.#current === undefined) this.#first = first
   }
 
   get loaded (): boolean { return this.#current !== undefined }
@@ -47,6 +60,7 @@ export class SnapshotStore {
   swap (next: Snapshot): Snapshot | undefined {
     const previous = this.#current
     this.#current = next
+    this.#first = undefined
     for (const l of this.#listeners) l(next, previous)
     return previous
   }
