@@ -48,9 +48,9 @@ export async function buildSnapshot (config: Config, dispatchers: DispatcherRegi
   return { snapshot, dispatcherKeys, warnings }
 }
 
-/** HTTP listeners' client CA bundles (TCP listeners read theirs when bound). */
+/** Every listener's client CA bundle, read with the snapshot: a reload re-reads the files. */
 async function readClientCas (config: Config): Promise<Map<string, string>> {
-  const files = new Set(config.listeners.flatMap(l => l.protocol !== 'tcp' && l.client_ca_file !== undefined ? [l.client_ca_file] : []))
+  const files = new Set(config.listeners.flatMap(l => l.client_ca_file !== undefined ? [l.client_ca_file] : []))
   return new Map(await Promise.all([...files].map(async f => [f, await readFile(f, 'utf8')] as const)))
 }
 

@@ -13,7 +13,6 @@ import { applyLimits, clientErrorResponse, httpServerOptions, PerIpConnections, 
 import { EngineListener, UpstreamPools, type ConnectHook } from '../engine/index.js'
 import { KEEP_ALIVE_MS, MAX_CONNECTIONS_PER_ORIGIN } from '../router/dispatchers.js'
 import { createProxyFront, createTcpServer, type ProxyFront, type TcpAccessEntry, type TcpServer } from '../stream/index.js'
-import { readFile } from 'node:fs/promises'
 
 /** One bound listener; its key changes whenever anything that needs a rebind changes. */
 interface Running {
@@ -204,9 +203,8 @@ export class ListenerSet {
   /** A `protocol: tcp` listener: raw TCP, TLS passthrough by SNI or TLS termination (src/stream). */
   async #bindTcp (l: ListenerConfig, next: Snapshot, hp: { host: string, port: number }): Promise<Running> {
     if (l.tls && next.tls === undefined) throw new Error(`listener ${l.name}: tls enabled but no certificate is configured`)
-    const clientCa = l.client_ca_file === undefined ? undefined : await readFile(l.client_ca_file, 'utf8')
     const store = this.#store
-    const tcp = createTcpServer(l, { view: () => store.current, access: this.#tcpAccess }, clientCa, next)
+    const tcp = createTcpServer(l, { view: () => store.current, access: this.#tcpAccess }, next)
     const server = tcp.server
     server.maxConnections = l.max_connections ?? next.config.limits.max_connections ?? Number.POSITIVE_INFINITY
     const running: Running = { key: keyOf(l, next.config.limits.max_header_size), config: l, server, http: server, engine: undefined, sockets: new Set(), sessions: new Set(), tcp }

@@ -19,12 +19,13 @@ export interface TcpServer {
 }
 
 /**
- * A `protocol: tcp` listener. `clientCa`: PEM of `client_ca_file`, read when the listener is
- * bound (a changed path rebinds; a changed file needs a reload that changes the listener).
+ * A `protocol: tcp` listener. The PEM of its `client_ca_file` comes with each snapshot (read by
+ * the config's load): a reload with a changed file applies it to new handshakes, as on HTTPS
+ * listeners (`refresh`).
  */
-export function createTcpServer (l: ListenerConfig, deps: TcpServerDeps, clientCa: string | undefined, next: Snapshot): TcpServer {
+export function createTcpServer (l: ListenerConfig, deps: TcpServerDeps, next: Snapshot): TcpServer {
   const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true })
-  const terminator = l.tls ? new Terminator(l, deps.view, clientCa, next) : undefined
+  const terminator = l.tls ? new Terminator(l, deps.view, next) : undefined
   return {
     server,
     serve: socket => { void serveTcp(l, { view: deps.view, access: deps.access, handshake: terminator?.handshake }, socket) },
@@ -45,17 +46,15 @@ class Terminator {
   readonly #pending = new Map<string, (r: TLSSocket | string) => void>()
   readonly #l: ListenerConfig
   readonly #view: () => Snapshot
-  readonly #ca: string | undefined
 
   /** `next`: the snapshot being applied (the listener is bound before it becomes current). */
-  constructor (l: ListenerConfig, view: () => Snapshot, ca: string | undefined, next: Snapshot) {
+  constructor (l: ListenerConfig, view: () => Snapshot, next: Snapshot) {
     this.#l = l
     this.#view = view
-    this.#ca = ca
     this.#tls = tls.createServer({
       ...this.#contextOptions(next),
       handshakeTimeout: l.handshake_timeout,
-      ...(ca === undefined
+      ...(l.client_ca_file === undefined
         ? { SNICallback: (name: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) => { cb(null, view().tls?.select(name)) } }
         : { requestCert: true, rejectUnauthorized: l.client_auth === 'required' })
     })
@@ -65,7 +64,10 @@ class Terminator {
 
   #contextOptions (snap: Snapshot): tls.SecureContextOptions {
     if (snap.tls === undefined) throw new Error(`listener ${this.#l.name}: tls enabled but no certificate is configured`)
-    return { ...snap.tls.defaultCredentials, minVersion: snap.config.tls.min_version, ...(this.#ca === undefined ? {} : { ca: this.#ca }) }
+    const file = this.#l.client_ca_file
+    // A listener with client_ca_file and no CA in the snapshot (being retired) verifies nothing: it fails closed.
+    const ca = file === undefined ? undefined : snap.clientCas?.get(file)
+    return { ...snap.tls.defaultCredentials, minVersion: snap.config.tls.min_version, ...(ca === undefined ? {} : { ca }) }
   }
 
   refresh (): void { this.#tls.setSecureContext(this.#contextOptions(this.#view())) }

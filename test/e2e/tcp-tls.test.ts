@@ -82,6 +82,13 @@ tcp_routes:
     s.on('error', () => resolve(undefined))
   })
   t.equal(served, 'DNS:tcp.test', 'portico\'s certificate')
+
+  // A changed CA file applies to new handshakes after a reload, without a rebind (as on HTTPS listeners).
+  await writeFile(join(dir, 'client-ca.pem'), other.caCert)
+  p.child.kill('SIGHUP')
+  await p.waitForLog(l => l.msg === 'config reloaded')
+  t.match(await tlsExchange(p.ports.strict!, { cert: other.cert, key: other.key }, 'new'), /^A:[^]*new$/, 'after the reload the new CA\'s clients get in')
+  t.notMatch(await tlsExchange(p.ports.strict!, valid, 'old'), /^A:/, 'and the old CA\'s are refused')
 })
 
 /** Malformed or hostile PROXY headers from a trusted source: each is closed before any upstream connect. */
