@@ -357,7 +357,8 @@ export class UpstreamExchange implements UpstreamUser {
   #failed (err: Error): void {
     if (this.#finished) return
     const code = (err as NodeJS.ErrnoException).code ?? ''
-    if (this.#started) { this.#broken(failureReason(code, err)); return }
+    // A head that still waits for its first body byte was never sent: the client can get a 502/504.
+    if (this.#started && (this.#headSent || this.#reply !== undefined)) { this.#broken(failureReason(code, err)); return }
     this.#detach()?.destroy()
     if (NOT_CONNECTED.has(code)) this.#t.onUpstreamDown?.(this.#origin)
     const hasNext = this.#attempt + 1 < this.#t.origins.length

@@ -26,6 +26,10 @@ const faults: Record<string, Fault> = {
   'close-before-response': s => s.once('data', () => { s.end() }),
   // Sends headers, then nothing (body idle timeout).
   'hang-mid-body': s => s.once('data', () => { s.write('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nxx') }),
+  // Headers, then a close or silence before any body byte: portico holds a head until its first body bytes, so
+  // nothing was sent and the client can still get a 502 (504 after the body idle timeout).
+  'close-after-head': s => s.once('data', () => { s.end('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n') }),
+  'hang-after-head': s => s.once('data', () => { s.write('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n') }),
   // Accepts and never answers (headers timeout).
   'hang': () => {}
 }
@@ -82,6 +86,8 @@ t.test('misbehaving upstreams: bounded 502/504 or an aborted response, nothing l
     'cl-and-te': o => o.status === 502 && !o.aborted,
     'close-before-response': o => o.status === 502 && !o.aborted,
     'hang-mid-body': o => o.status === 200 && o.aborted,
+    'close-after-head': o => o.status === 502 && !o.aborted,
+    'hang-after-head': o => o.status === 504 && !o.aborted,
     'hang': o => o.status === 504 && !o.aborted
   }
   for (const name of Object.keys(faults)) {
@@ -100,7 +106,7 @@ t.test('misbehaving upstreams: bounded 502/504 or an aborted response, nothing l
   }, 15_000).catch(async () => await metric(p, 'portico_nodejs_active_handles_total'))
   t.ok(handlesAfter <= handlesBefore, `active handles ${handlesBefore} before, ${handlesAfter} after (upstream sockets closed)`)
   const upstreamErrors = await (await fetch(`${p.adminUrl}/metrics`)).text()
-  t.match(upstreamErrors, /portico_upstream_errors_total\{route="faulty",kind="timeout"\} 5/, 'the hangs are counted as timeouts')
+  t.match(upstreamErrors, /portico_upstream_errors_total\{route="faulty",kind="timeout"\} 10/, 'the hangs are counted as timeouts')
   t.equal(p.child.exitCode, null, 'portico still running')
-  figure({ case: 'upstream faults', tried: 'reset mid-body, garbage, bad status line, CL+TE response, close before response, hang mid-body, hang (5 concurrent requests each)', count: Object.keys(faults).length * 5, result: `502/504 in bounded time or an aborted response when headers were sent; all < 5 s; client connections 0 afterwards; active handles ${handlesBefore} → ${handlesAfter}` })
+  figure({ case: 'upstream faults', tried: 'reset mid-body, garbage, bad status line, CL+TE response, close before response, hang mid-body, close or hang after the head, hang (5 concurrent requests each)', count: Object.keys(faults).length * 5, result: `502/504 in bounded time or an aborted response when headers were sent; all < 5 s; client connections 0 afterwards; active handles ${handlesBefore} → ${handlesAfter}` })
 })
