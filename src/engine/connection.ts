@@ -397,7 +397,9 @@ export class ClientConnection implements ExchangeClient, ReplySink {
     const plan = c.plan as ProxyPlan
     const close = !this.#keepAlive
     const setCookie = plan.sticky?.(origin)
-    return plan.editResponse === undefined && plan.dropResponse === undefined
+    const edit = plan.editResponse
+    const unedited = edit === undefined || (edit.cookiesOnly === true && fieldValue(p.headers, 'set-cookie') === undefined)
+    return unedited && plan.dropResponse === undefined
       ? clientHead(p, framing, { hsts: plan.hsts, close, setCookie })
       : editedHead(p, framing, { hsts: plan.hsts, close, drop: plan.dropResponse, edit: plan.editResponse, setCookie })
   }

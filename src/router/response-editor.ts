@@ -4,14 +4,17 @@ import type { ResponseHeaderMap } from './headers.js'
 import { normalizeHost } from './host.js'
 import type { CompiledRoute } from './route-table.js'
 
-export type ResponseEditor = (headers: ResponseHeaderMap) => void
+export type ResponseEditor = ((headers: ResponseHeaderMap) => void) & {
+  /** Touches only Set-Cookie fields (cookie scoping): a response without any needs no editing. */
+  readonly cookiesOnly?: true
+}
 
 /** Composes the route's response edits, or returns undefined when there are none (the common case). */
 export function responseEditor (route: CompiledRoute, requestHost: string | undefined, cors: HeaderList | undefined): ResponseEditor | undefined {
   const edits = route.responseHeaders
   const cookieHost = route.action.kind === 'uap' && route.action.cookieScoping ? normalizeHost(requestHost) : undefined
   if (edits === undefined && cookieHost === undefined && cors === undefined) return undefined
-  return h => {
+  const edit: ResponseEditor = h => {
     if (edits !== undefined) {
       for (const k of edits.remove) delete h[k]
       for (const [k, v] of edits.set) h[k] = v
@@ -19,6 +22,8 @@ export function responseEditor (route: CompiledRoute, requestHost: string | unde
     if (cookieHost !== undefined) scopeSetCookies(h, cookieHost)
     if (cors !== undefined) addCors(h, cors)
   }
+  // UAP routes edit nothing but Set-Cookie: a response without one can take the transport's unedited fast path.
+  return edits === undefined && cors === undefined ? Object.assign(edit, { cookiesOnly: true }) : edit
 }
 
 /** Sets the CORS answer; `Vary: Origin` is added to what the upstream varies on, once. */
