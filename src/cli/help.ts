@@ -57,9 +57,10 @@ or prints one FILE:LINE:COL error per problem and exits 1.
 
 Prints the routing decision for each TARGET (host[/path], or a URL whose scheme picks HTTP or
 HTTPS) as one JSON line with the fields
-host, path, route, action (proxy, deny, redirect, respond, cors-proxy, none), target (upstream
-URL when proxying, else null), location, status and reason. Starts no listener and reads no
-certificate.
+host, path, route, action (proxy, deny, redirect, respond, cors-proxy, static, none), target
+(upstream URL when proxying, else null), location, status, reason and gates (the route's gates
+that would run, in order: client_allow/client_deny, basic_auth, forward_auth, request_headers,
+strip_prefix). Starts no listener and reads no certificate.
 
   --plain-http      decide as for a plain-HTTP request (default: HTTPS)
   --listener NAME   decide as for a request on this listener

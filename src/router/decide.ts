@@ -1,5 +1,6 @@
 import { isIP } from 'node:net'
 import type { CompiledRoute, RouteAction, RouteTable, UpstreamSettings } from './route-table.js'
+import type { RouteGates } from './gates/index.js'
 import type { UpstreamPool } from './upstream-pool.js'
 import { normalizeHost } from './host.js'
 import { parseUapLabel } from './uap.js'
@@ -107,6 +108,15 @@ function checkTemplatedTarget (target: string, policy: NonNullable<Extract<Compi
   if (isIP(ip) === 0) return 'target host is not an IP address (required when allow is set)'
   const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port)
   return policy.check(ip, port)
+}
+
+/**
+ * The route's gates when they run for this decision (shared by the policy and `explain`): after
+ * the decision, never for refusals, unrouted requests or the redirect to HTTPS (credentials must
+ * not travel in clear text).
+ */
+export function gatesOf (d: Decision): RouteGates | undefined {
+  return d.action === 'deny' || d.action === 'none' || d.reason === 'https_redirect' ? undefined : d.route.gates
 }
 
 export function pathOf (url: string): string {

@@ -1,5 +1,5 @@
 import type { RouteTable } from './route-table.js'
-import { decide } from './decide.js'
+import { decide, gatesOf } from './decide.js'
 
 /** One `portico explain` answer: the decision for a TARGET given as `host[/path]`. */
 export interface Explanation {
@@ -11,6 +11,11 @@ export interface Explanation {
   location: string | null
   status: number | null
   reason: string
+  /**
+   * The route's gates that run before this request is served (config keys, in order): they may
+   * still refuse it (403, 401) by the client's address or credentials, which explain cannot know.
+   */
+  gates: readonly string[]
 }
 
 export function explain (table: RouteTable, input: string, opts: { tls?: boolean, listener?: string } = {}): Explanation {
@@ -26,6 +31,7 @@ export function explain (table: RouteTable, input: string, opts: { tls?: boolean
     target: d.action === 'proxy' ? d.target : null,
     location: d.action === 'redirect' ? d.location : null,
     status: d.action === 'deny' || d.action === 'redirect' ? d.status : d.action === 'none' ? 404 : d.action === 'respond' && d.route.action.kind === 'respond' ? d.route.action.status : null,
-    reason: d.reason
+    reason: d.reason,
+    gates: gatesOf(d)?.names ?? []
   }
 }

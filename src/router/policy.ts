@@ -1,5 +1,5 @@
 import { CORS_RESPONSE_HEADERS, type HeaderList } from '../cors/index.js'
-import type { Decision } from './decide.js'
+import { gatesOf, type Decision } from './decide.js'
 import { errorAnswer } from './error-response.js'
 import { pageAnswer, upstreamErrorReply, type ErrorPages } from './error-pages.js'
 import { compressingReply } from '../compress/index.js'
@@ -149,10 +149,9 @@ export function applyPolicy (p: PolicyRequest, hooks: PolicyHooks, resumed: bool
       sticky: stickyFor(t.pool)
     })
   }
-  const gates = d.route?.gates
-  // Gates run after the preflight answer (browsers send no credentials there) and never before
-  // an https redirect (credentials must not travel in clear text).
-  if (gates === undefined || d.action === 'deny' || d.action === 'none' || d.reason === 'https_redirect') {
+  // Gates run after the preflight answer (browsers send no credentials there).
+  const gates = gatesOf(d)
+  if (gates === undefined) {
     act(p, d, reply, cors, reject, plan)
     return
   }

@@ -58,6 +58,16 @@ t.test('explain: the CCP example', async t => {
   t.match(root, { action: 'none' })
 })
 
+t.test('explain: the gates a target passes (the Tator example: forward_auth on the admin UIs)', async t => {
+  const tator = join(ROOT, 'config/examples/tator-edge.yaml')
+  const [argo, objects] = (await runCli(['explain', '--config', tator, 'tator.example.org/argo/', 'tator.example.org/objects/x']))
+    .stdout.trim().split('\n').map(l => JSON.parse(l) as Record<string, unknown>)
+  t.same(argo?.gates, ['forward_auth', 'strip_prefix'])
+  t.same(objects?.gates, ['request_headers', 'strip_prefix'])
+  const plain = await runCli(['explain', '--plain-http', '--config', tator, 'tator.example.org/argo/'])
+  t.match(JSON.parse(plain.stdout), { action: 'redirect', gates: [] }, 'none before the redirect to HTTPS')
+})
+
 t.test('version and help', async t => {
   const v = await runCli(['version'])
   t.match(v.stdout, /^portico \d+\.\d+\.\d+ \(node v2[2-9]/)

@@ -28,19 +28,26 @@ export interface GatesConfig {
 
 /** A route's compiled gates; a route without any has none (and costs nothing). */
 export interface RouteGates {
+  /** The config keys of the gates, in the order they run (`portico explain` shows them). */
+  readonly names: readonly string[]
   run (req: GateRequest): Promise<Verdict>
 }
 
 export function compileGates (c: GatesConfig, upstreamBasePath = ''): RouteGates | undefined {
-  const gates = [
-    clientAccessGate(c.client_allow, c.client_deny),
-    c.basic_auth === undefined ? undefined : basicAuthGate(c.basic_auth),
-    c.forward_auth === undefined ? undefined : forwardAuthGate(c.forward_auth),
-    c.request_headers === undefined ? undefined : requestHeadersGate(c.request_headers),
-    pathRewriteGate(c.strip_prefix, upstreamBasePath)
-  ].filter((g): g is Gate => g !== undefined)
-  if (gates.length === 0) return undefined
+  const pathKey = c.strip_prefix === undefined ? 'upstream base path' : 'strip_prefix'
+  const named: Array<[string, Gate | undefined]> = [
+    [[c.client_allow === undefined ? '' : 'client_allow', c.client_deny === undefined ? '' : 'client_deny'].filter(Boolean).join('+'),
+      clientAccessGate(c.client_allow, c.client_deny)],
+    ['basic_auth', c.basic_auth === undefined ? undefined : basicAuthGate(c.basic_auth)],
+    ['forward_auth', c.forward_auth === undefined ? undefined : forwardAuthGate(c.forward_auth)],
+    ['request_headers', c.request_headers === undefined ? undefined : requestHeadersGate(c.request_headers)],
+    [pathKey, pathRewriteGate(c.strip_prefix, upstreamBasePath)]
+  ]
+  const present = named.filter((n): n is [string, Gate] => n[1] !== undefined)
+  if (present.length === 0) return undefined
+  const gates = present.map(n => n[1])
   return {
+    names: present.map(n => n[0]),
     async run (req) {
       const edits = newEdits(req.url)
       for (const gate of gates) {
