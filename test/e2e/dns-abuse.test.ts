@@ -71,10 +71,13 @@ dns: { address: "127.0.0.1:${dnsPort}", rate_limit: 0 }`)
   const loaded = await latencies(httpPort, agent, () => done, 200)
   const sent = await result
   const seconds = (Date.now() - started) / 1000
-  const [idleP99, loadedP99] = [p99(idle), p99(loaded)]
+  // Idle again after the fuzz: the baseline brackets it, so a machine whose load drifts meanwhile
+  // (other processes on its two cores) is not read as a stall.
+  const idleAfter = await latencies(httpPort, agent, () => true, 2000)
+  const [idleP99, loadedP99] = [Math.max(p99(idle), p99(idleAfter)), p99(loaded)]
   t.ok(sent.answers > 0, `${sent.udp} UDP + ${sent.tcp} TCP fuzz packets in ${seconds.toFixed(1)} s, ${sent.answers} answers`)
   t.ok(loaded.length >= 200, `${loaded.length} HTTP requests during the fuzz`)
-  t.ok(loadedP99 <= 2 * idleP99, `HTTP p99 ${loadedP99.toFixed(2)} ms under the fuzz, ${idleP99.toFixed(2)} ms idle (within 2x)`)
+  t.ok(loadedP99 <= 2 * idleP99, `HTTP p99 ${loadedP99.toFixed(2)} ms under the fuzz, ${idleP99.toFixed(2)} ms idle before/after (within 2x)`)
   const dig = (await run('dig', ['@127.0.0.1', '-p', String(dnsPort), '+time=2', '+tries=1', 'hpc.test', 'SOA', '+short'], { timeout: 10_000 })).stdout
   t.match(dig, /^ns\.hpc\.test\. hostmaster\.hpc\.test\./, 'DNS still answers after the fuzz')
   t.equal(p.child.exitCode, null, 'portico still running')
