@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net'
 import {
   applyPolicy, clientIp, errorAnswer, routeErrorAnswer, forwardFacts, internalError, nextRequestId, openRequest, upstreamServerName,
-  upstreamRequestHeaders, upgradeRefusal, upgradeGates, poolRequestOf, originHost, applyUpstreamEdits, withFields, asError, responseEditor, upgradeFault,
+  upstreamRequestHeaders, upgradeRefusal, upgradeGates, upgradeOrigins, originHost, applyUpstreamEdits, withFields, asError, responseEditor, upgradeFault,
   type ListenerInfo, type OpenedRequest, type PolicyRequest, type ProxyPlan, type Reply,
   type RouterDeps, type UpstreamSettings
 } from '../router/index.js'
@@ -360,17 +360,20 @@ export class ClientConnection implements ExchangeClient, ReplySink {
     // The route's gates first (websockets must not bypass auth); a refusal was written and logged.
     upgradeGates(view, this.#deps.listener, info, opened, client).then(edits => {
       if (edits === false) return
-      const origin = d.pool === undefined ? d.target : poolRequestOf(d.pool, info, view.trustedProxies).origins[0] as string
+      const origins = upgradeOrigins(d, info, view.trustedProxies)
       const proto = this.#deps.listener.tls ? 'https' : 'http'
       const facts = forwardFacts(info.peer, proto, opened.host, opened.rid, view.trustedProxies, view.via, view.clientCertHeaders, info.clientCert)
-      const hostOverride = d.upstream.preserveHost ? opened.forcedHost : originHost(origin)
-      const headers = applyUpstreamEdits(upstreamRequestHeaders(h.headers, facts, hostOverride), edits)
-      let head = `${h.method} ${edits?.path ?? opened.url} HTTP/1.1\r\n`
-      for (let i = 0; i < headers.length; i += 2) head += `${headers[i] as string}: ${headers[i + 1] as string}\r\n`
       upgrade({
         client,
-        spec: originSpec(origin, d.upstream, d.upstream.serverName, view.dispatchers.caOf(d.upstream)),
-        head: `${head}connection: upgrade\r\nupgrade: ${protocol}\r\n\r\n`,
+        origins,
+        target: origin => {
+          const hostOverride = d.upstream.preserveHost ? opened.forcedHost : originHost(origin)
+          const headers = applyUpstreamEdits(upstreamRequestHeaders(h.headers, facts, hostOverride), edits)
+          let head = `${h.method} ${edits?.path ?? opened.url} HTTP/1.1\r\n`
+          for (let i = 0; i < headers.length; i += 2) head += `${headers[i] as string}: ${headers[i + 1] as string}\r\n`
+          const spec = originSpec(origin, d.upstream, d.upstream.serverName, view.dispatchers.caOf(d.upstream))
+          return { spec, head: `${head}connection: upgrade\r\nupgrade: ${protocol}\r\n\r\n` }
+        },
         early: early.length > 0 ? early : undefined,
         headersTimeoutMs: d.upstream.headersTimeoutMs,
         idleTimeoutMs: d.upstream.websocketIdleTimeoutMs,
@@ -378,7 +381,7 @@ export class ClientConnection implements ExchangeClient, ReplySink {
         rid: opened.rid,
         tunnels: router.tunnels,
         pools: this.#deps.pools,
-        done: (status, error) => { opened.log(status, 0, origin, error) }
+        done: (status, error) => { opened.log(status, 0, origins.current, error) }
       })
     }).catch((err: unknown) => {
       // Thrown before upgrade() wrote anything: a 502, as on the node path (not a silent close).

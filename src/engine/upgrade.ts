@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
-import { failureReason, failureStatus, tunnel, type ResponseEditor } from '../router/index.js'
+import { failureReason, failureStatus, tunnel, type ResponseEditor, type UpgradeOrigins } from '../router/index.js'
 import { NEED_MORE, REFUSED } from './head-reader.js'
 import { Framing, ResponseHeadParser } from './response-head.js'
 import { ChunkedTracker, CHUNKED_NEED_MORE, CHUNKED_REFUSED } from './chunked.js'
@@ -9,9 +9,10 @@ import type { OriginSpec, UpstreamPools } from './upstream-pool.js'
 
 export interface UpgradeRequest {
   client: Socket
-  spec: OriginSpec
-  /** The request head as it goes upstream (with Connection: upgrade and Upgrade). */
-  head: string
+  /** The candidates, in order (a connection that never opened moves on to the next, as for requests). */
+  origins: UpgradeOrigins
+  /** How to reach a candidate, and the request head as it goes there (with Connection: upgrade and Upgrade). */
+  target: (origin: string) => { spec: OriginSpec, head: string }
   /** Bytes the client sent after its head: written upstream once the upgrade is accepted. */
   early: Buffer | undefined
   headersTimeoutMs: number
@@ -52,14 +53,19 @@ export function upgrade (r: UpgradeRequest): void {
   const onClientClose = (): void => { if (!finished) { finished = true; up?.destroy(); r.done(499, 'client closed the connection') } }
   client.once('close', onClientClose)
   const parser = new ResponseHeadParser(HEAD_LIMITS)
-  r.pools.openUnpooled(r.spec, (err, lease) => {
-    if (err !== undefined || lease === undefined) {
-      const e = err ?? new Error('no connection')
-      const code = (e as NodeJS.ErrnoException).code ?? ''
-      fail(failureStatus(code), failureReason(code, e))
-      return
-    }
-    const s = up = lease.socket
+  const open = (origin: string): void => {
+    const { spec, head } = r.target(origin)
+    r.pools.openUnpooled(spec, (err, lease) => { if (err !== undefined || lease === undefined) failed(err); else connected(lease.socket, head) })
+  }
+  const failed = (err: Error | undefined): void => {
+    const e = err ?? new Error('no connection')
+    const code = (e as NodeJS.ErrnoException).code ?? ''
+    const next = finished ? undefined : r.origins.failed(code)
+    if (next !== undefined) open(next)
+    else fail(failureStatus(code), failureReason(code, e))
+  }
+  const connected = (s: Socket, head: string): void => {
+    up = s
     if (finished) { s.destroy(); return }
     const onError = (e: Error): void => fail(502, (e as NodeJS.ErrnoException).code ?? e.message)
     const onClose = (): void => fail(502, 'upstream closed the connection')
@@ -120,8 +126,9 @@ export function upgrade (r: UpgradeRequest): void {
     s.on('error', onError)
     s.on('close', onClose)
     s.setTimeout(r.headersTimeoutMs, onTimeout)
-    s.write(r.head, 'latin1')
-  })
+    s.write(head, 'latin1')
+  }
+  open(r.origins.current)
 }
 
 /** Where a declined upgrade's body ends in each chunk: its Content-Length, its chunked framing, or the upstream's close. */

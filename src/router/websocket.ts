@@ -5,7 +5,8 @@ import { openRequest, type OpenedRequest } from './open-request.js'
 import { clientResponseHeaders, forwardFacts, upstreamRequestHeaders, type ResponseHeaderMap } from './headers.js'
 import { upstreamServerName } from './forward.js'
 import { nextRequestId } from './request-id.js'
-import { poolRequestOf } from './pool-request.js'
+import { upgradeOrigins } from './upgrade-origins.js'
+import { failureStatus } from './retry.js'
 import { originHost } from './origin-host.js'
 import { responseEditor } from './response-editor.js'
 import { nodeRequestInfo, type RequestInfo } from './request-info.js'
@@ -87,52 +88,57 @@ function proceed (u: PendingUpgrade, edits: UpstreamEdits | undefined): void {
     log(r.status, 0, undefined, d.reason)
     return
   }
-  const origin = d.pool === undefined ? d.target : (poolRequestOf(d.pool, info, view.trustedProxies).origins[0] as string)
+  const origins = upgradeOrigins(d, info, view.trustedProxies)
   const proto = listener.tls ? 'https' : 'http'
   const facts = forwardFacts(info.peer, proto, host, rid, view.trustedProxies, view.via, view.clientCertHeaders, info.clientCert)
-  const hostOverride = d.upstream.preserveHost ? forcedHost : originHost(origin)
-  const headers = applyUpstreamEdits(upstreamRequestHeaders(req.rawHeaders, facts, hostOverride), edits)
   const idleMs = d.upstream.websocketIdleTimeoutMs
   // The route's response edits (UAP cookie scoping) on the 101 head and a declined answer alike.
   const edit = responseEditor(d.route, host, undefined)
-  const options = {
-    origin, path: edits?.path ?? url, method: 'GET', headers, body: null, upgrade: req.headers.upgrade ?? 'websocket',
-    servername: upstreamServerName(d.upstream.serverName, origin)
-  } as Dispatcher.DispatchOptions
-  let answered = false
-  view.dispatchers.get(d.upstream).dispatch(options, {
-    onRequestStart () {},
-    onRequestUpgrade (_controller, _status, upHeaders, upstream) {
-      if (socket.destroyed) { upstream.destroy(); return }
-      answered = true
-      const h = edit === undefined ? upHeaders : { ...upHeaders }
-      edit?.(h)
-      socket.write(responseHead(101, 'Switching Protocols', h, false))
-      if (head.length > 0) upstream.write(head)
-      tunnel(socket, upstream as Duplex, idleMs, deps.tunnels)
-      log(101, 0, origin)
-    },
-    // The upstream declined the upgrade (a 404 for a gone Jupyter kernel, a 401...): its answer
-    // is passed on as it is, then the connection closes (it was never a tunnel).
-    onResponseStart (controller, status, upHeaders, statusText) {
-      if (status < 200) return
-      if (socket.destroyed) { controller.abort(new Error('client closed the connection')); return }
-      answered = true
-      const h = clientResponseHeaders(upHeaders)
-      edit?.(h)
-      socket.write(responseHead(status, statusText ?? '', h, true))
-      log(status, 0, origin)
-    },
-    onResponseData (_controller, chunk) { socket.write(chunk) },
-    onResponseEnd () { socket.end() },
-    onResponseError (_controller, err) {
-      if (answered) { socket.destroy(); return }
-      const code = (err as NodeJS.ErrnoException).code
-      const status = code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' ? 504 : 502
-      if (!socket.destroyed) socket.end(`${statusLine(status)}content-length: 0\r\nconnection: close\r\nx-request-id: ${rid}\r\n\r\n`)
-      log(status, 0, origin, code ?? err.message)
-    }
-  })
+  const attempt = (origin: string): void => {
+    const hostOverride = d.upstream.preserveHost ? forcedHost : originHost(origin)
+    const headers = applyUpstreamEdits(upstreamRequestHeaders(req.rawHeaders, facts, hostOverride), edits)
+    const options = {
+      origin, path: edits?.path ?? url, method: 'GET', headers, body: null, upgrade: req.headers.upgrade ?? 'websocket',
+      servername: upstreamServerName(d.upstream.serverName, origin)
+    } as Dispatcher.DispatchOptions
+    let answered = false
+    view.dispatchers.get(d.upstream).dispatch(options, {
+      onRequestStart () {},
+      onRequestUpgrade (_controller, _status, upHeaders, upstream) {
+        if (socket.destroyed) { upstream.destroy(); return }
+        answered = true
+        const h = edit === undefined ? upHeaders : { ...upHeaders }
+        edit?.(h)
+        socket.write(responseHead(101, 'Switching Protocols', h, false))
+        if (head.length > 0) upstream.write(head)
+        tunnel(socket, upstream as Duplex, idleMs, deps.tunnels)
+        log(101, 0, origin)
+      },
+      // The upstream declined the upgrade (a 404 for a gone Jupyter kernel, a 401...): its answer
+      // is passed on as it is, then the connection closes (it was never a tunnel).
+      onResponseStart (controller, status, upHeaders, statusText) {
+        if (status < 200) return
+        if (socket.destroyed) { controller.abort(new Error('client closed the connection')); return }
+        answered = true
+        const h = clientResponseHeaders(upHeaders)
+        edit?.(h)
+        socket.write(responseHead(status, statusText ?? '', h, true))
+        log(status, 0, origin)
+      },
+      onResponseData (_controller, chunk) { socket.write(chunk) },
+      onResponseEnd () { socket.end() },
+      onResponseError (_controller, err) {
+        if (answered) { socket.destroy(); return }
+        const code = (err as NodeJS.ErrnoException).code
+        const next = socket.destroyed ? undefined : origins.failed(code ?? '')
+        if (next !== undefined) { attempt(next); return }
+        const status = failureStatus(code ?? '')
+        if (!socket.destroyed) socket.end(`${statusLine(status)}content-length: 0\r\nconnection: close\r\nx-request-id: ${rid}\r\n\r\n`)
+        log(status, 0, origin, code ?? err.message)
+      }
+    })
+  }
+  attempt(origins.current)
 }
 
 /** The answer to an upgrade that is not proxied (a deny's or redirect's status, else 404), on every transport. */
