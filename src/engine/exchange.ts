@@ -61,8 +61,9 @@ const EMPTY = Buffer.alloc(0)
  * passed through with its framing tracked (a full client socket pauses the upstream). Retries
  * follow the router's rules (retry.ts, the same as the node path): a connection that never
  * opened moves on to the next origin, with the body too (none of it went anywhere yet: the
- * client is paused until a connection exists); one that broke before any response byte is
- * repeated only for idempotent, bodiless requests; `retries` bounds the moves.
+ * client is paused until a connection exists); one that broke before any response byte reached
+ * the client (a held head included) is repeated only for idempotent, bodiless requests;
+ * `retries` bounds the moves.
  */
 export class UpstreamExchange implements UpstreamUser {
   readonly #c: ExchangeClient
@@ -79,8 +80,13 @@ export class UpstreamExchange implements UpstreamUser {
   #framing: Framing = Framing.None
   #left = 0
   #bytes = 0
-  /** Any byte came from an upstream: repeating the request is no longer safe. */
-  #answered = false
+  /**
+   * A response byte reached the client (an interim, the head) or a Reply took the head: the
+   * request can no longer be repeated. A head portico still holds (it waits for the first body
+   * byte) commits nothing: an idempotent, bodiless request whose upstream broke then is repeated
+   * like one that broke before any byte (a primary killed between its head and its body).
+   */
+  #committed = false
   #budget: RetryBudget
   /** The request body as the retry rules see it (null: none); "read" once a byte went upstream. */
   readonly #bodyState: { readableDidRead: boolean, destroyed: boolean } | null
@@ -207,7 +213,6 @@ export class UpstreamExchange implements UpstreamUser {
   }
 
   #upData (chunk: Buffer): void {
-    this.#answered = true
     let pos = 0
     if (!this.#started) {
       pos = this.#readHead(chunk)
@@ -236,8 +241,8 @@ export class UpstreamExchange implements UpstreamUser {
         return r
       }
       if (code === 101) { this.#failedHead('upstream switched protocols unasked'); return -1 }
-      if (code === 100 && this.#c.expectContinue) this.#c.socket.write('HTTP/1.1 100 Continue\r\n\r\n')
-      else if (code === 103) this.#c.earlyHints?.(this.#head)
+      if (code === 100 && this.#c.expectContinue) { this.#committed = true; this.#c.socket.write('HTTP/1.1 100 Continue\r\n\r\n') }
+      else if (code === 103) { this.#committed = true; this.#c.earlyHints?.(this.#head) }
       pos = r
       if (pos === chunk.length) return -1
     }
@@ -249,6 +254,7 @@ export class UpstreamExchange implements UpstreamUser {
     if (this.#framing === Framing.Length) this.#left = this.#head.contentLength
     if (this.#framing === Framing.Chunked) { (this.#chunks ??= new ChunkedTracker(HEAD_LIMITS.maxHeaderSize, HEAD_LIMITS.maxHeaders)).reset() }
     const reply = this.#reply = this.#c.through?.(this.#head, this.#origin)
+    if (reply !== undefined) this.#committed = true
     if (this.#chunks !== undefined) this.#chunks.onData = reply === undefined ? undefined : this.#toReply
     // Same listener, new duration (a second setTimeout with a callback would add it twice).
     if (this.#up !== undefined) idleAfter(this.#up, this.#t.idleTimeoutMs)
@@ -304,7 +310,7 @@ export class UpstreamExchange implements UpstreamUser {
   /** Head (once) and body bytes in one corked write. */
   #write (client: Socket, head: string | undefined, chunk: Buffer, start: number, end: number): boolean {
     if (head === undefined && start === end) return true
-    if (head !== undefined) this.#headSent = true
+    if (head !== undefined) this.#headSent = this.#committed = true
     this.#bytes += end - start
     if (head !== undefined && start === end) return flushed(client, client.write(head, 'latin1'))
     if (head === undefined) return flushed(client, client.write(start === 0 && end === chunk.length ? chunk : chunk.subarray(start, end)))
@@ -340,6 +346,15 @@ export class UpstreamExchange implements UpstreamUser {
     this.#c.socket.removeListener('drain', this.#resumeUp)
   }
 
+  /** Drops what a broken attempt's response left (a held head, a partial one) before the next attempt. */
+  #forgetResponse (): void {
+    this.#head.reset()
+    this.#started = false
+    this.#framing = Framing.None
+    this.#left = 0
+    this.#bytes = 0
+  }
+
   #broken (reason: string): void {
     if (this.#finished) return
     this.#reply?.destroy()
@@ -362,10 +377,11 @@ export class UpstreamExchange implements UpstreamUser {
     this.#detach()?.destroy()
     if (NOT_CONNECTED.has(code)) this.#t.onUpstreamDown?.(this.#origin)
     const hasNext = this.#attempt + 1 < this.#t.origins.length
-    const step = this.#answered ? undefined : retryStep(code, this.#t.method, this.#bodyState as BodyState | null, this.#budget, hasNext)
+    const step = this.#committed ? undefined : retryStep(code, this.#t.method, this.#bodyState as BodyState | null, this.#budget, hasNext)
     if (step !== undefined) {
       this.#budget = spend(this.#budget, step)
       if (step === 'next-origin') this.#attempt++
+      this.#forgetResponse()
       this.#connect()
       return
     }

@@ -40,8 +40,8 @@ export const retryBudget = (retries: number): RetryBudget => ({ failovers: retri
 export type RetryStep = 'same-origin' | 'next-origin' | undefined
 
 /**
- * The step after an attempt that failed before any response byte arrived (`body` null: the
- * request has none).
+ * The step after an attempt that failed before any response byte reached the client (`body`
+ * null: the request has none).
  * - Connect failures: the next candidate, with or without a body, as long as nothing of the body
  *   was read yet (it never is before a connection exists, so nothing needs buffering).
  * - A connection that broke under an idempotent bodiless request: first once more on the same

@@ -24,6 +24,14 @@ t.test('retries: 0 answers the dead member; a refused connect fails over with th
   // Accepts, reads the request, closes without answering: the request may have had effects.
   const resetter = await serve(t, net.createServer(s => { s.on('error', () => {}); s.once('data', () => s.destroy()) }), '127.0.0.7')
   const resetPool = `["${resetter.origin}", "http://127.0.0.6:${livePort}"]`
+  // Answers a head and dies before its body (a primary killed mid-response): portico still holds
+  // that head (it waits for the first body byte), so the client has seen nothing yet.
+  const cutRequests: string[] = []
+  const cutter = await serve(t, net.createServer(s => {
+    s.on('error', () => {})
+    s.once('data', (d: Buffer) => { cutRequests.push(d.toString('latin1').split(' ')[0]!); s.end('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n') })
+  }), '127.0.0.8')
+  const cutPool = `["${cutter.origin}", "http://127.0.0.6:${livePort}"]`
   // Each route has its own pool; the dead member is first, so a route's first request tries it first.
   const pool = `["http://127.0.0.5:${deadPort}", "http://127.0.0.6:${livePort}"]`
   const route = (name: string, extra = ''): string => `
@@ -33,7 +41,8 @@ t.test('retries: 0 answers the dead member; a refused connect fails over with th
   const p = await startPortico({
     config: httpConfig([
       route('none', ', retries: 0'), route('one'), route('cl'), route('chunked'), route('limited', ', max_body_size: 10m'), route('put'), route('burst'),
-      route('reset-get').replace(pool, resetPool), route('reset-post').replace(pool, resetPool)
+      route('reset-get').replace(pool, resetPool), route('reset-post').replace(pool, resetPool),
+      route('cut-get').replace(pool, cutPool), route('cut-post').replace(pool, cutPool)
     ].join(''))
   })
   t.teardown(() => p.stop('SIGKILL'))
@@ -78,4 +87,13 @@ t.test('retries: 0 answers the dead member; a refused connect fails over with th
   t.same([get.status, get.body], [200, 'GET 0 ' + createHash('sha256').digest('hex')], 'a GET whose connection broke is retried elsewhere')
   const post = await send(port, 'reset-post.test', { method: 'POST', body: small, headers: { 'content-length': String(small.length) } })
   t.equal(post.status, 502, 'a POST whose connection broke after it was sent is not repeated')
+
+  const cutGet = await send(port, 'cut-get.test')
+  t.same([cutGet.status, cutGet.body], [200, 'GET 0 ' + createHash('sha256').digest('hex')],
+    'a GET whose upstream closed between its head and its body is answered by the next member')
+  t.same(cutRequests, ['GET', 'GET'], 'the cut member was tried twice (once more on a fresh connection), then the next')
+  cutRequests.length = 0
+  const cutPost = await send(port, 'cut-post.test', { method: 'POST', body: small, headers: { 'content-length': String(small.length) } })
+  t.equal(cutPost.status, 502, 'a POST whose upstream closed after its head is not repeated')
+  t.same(cutRequests, ['POST'], 'the POST reached the cut member once')
 })
