@@ -78,7 +78,7 @@ export class Metrics {
       collect () { this.reset(); for (const u of upstreams()) this.set({ route: u.route, upstream: u.upstream }, u.state === 'up' ? 1 : 0) }
     })
     new Gauge({
-      name: 'portico_upstream_inflight', help: 'Requests in flight per pool member', labelNames: ['route', 'upstream'] as const, registers,
+      name: 'portico_upstream_inflight', help: 'Requests (and open upgraded connections) in flight per pool member', labelNames: ['route', 'upstream'] as const, registers,
       collect () { this.reset(); for (const u of upstreams()) this.set({ route: u.route, upstream: u.upstream }, u.inflight) }
     })
     new Gauge({

@@ -360,7 +360,7 @@ export class ClientConnection implements ExchangeClient, ReplySink {
     // The route's gates first (websockets must not bypass auth); a refusal was written and logged.
     upgradeGates(view, this.#deps.listener, info, opened, client).then(edits => {
       if (edits === false) return
-      const origins = upgradeOrigins(d, info, view.trustedProxies)
+      const origins = upgradeOrigins(d, info, view.trustedProxies, this.socket)
       const proto = this.#deps.listener.tls ? 'https' : 'http'
       const facts = forwardFacts(info.peer, proto, opened.host, opened.rid, view.trustedProxies, view.via, view.clientCertHeaders, info.clientCert)
       upgrade({

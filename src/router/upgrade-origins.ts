@@ -1,6 +1,7 @@
+import type { Duplex } from 'node:stream'
 import type { Decision } from './decide.js'
 import type { IpPolicy } from './ip-policy.js'
-import { poolRequestOf } from './pool-request.js'
+import { attemptOn, poolRequestOf } from './pool-request.js'
 import type { RequestInfo } from './request-info.js'
 import { NOT_CONNECTED, retryBudget, retryStep, spend } from './retry.js'
 
@@ -17,10 +18,19 @@ export interface UpgradeOrigins {
   failed: (code: string) => string | undefined
 }
 
-export function upgradeOrigins (d: Extract<Decision, { action: 'proxy' }>, info: RequestInfo, trusted: IpPolicy | undefined): UpgradeOrigins {
+/**
+ * `client`: the upgrading connection. The candidate being tried — then the tunnel's member — is
+ * counted in flight for the pool (least_conn, `portico_upstream_inflight`) until that connection
+ * closes (a tunnel closes both sides together), as nginx's least_conn counts upgraded connections.
+ */
+export function upgradeOrigins (d: Extract<Decision, { action: 'proxy' }>, info: RequestInfo, trusted: IpPolicy | undefined, client: Duplex): UpgradeOrigins {
   const origins = d.pool === undefined ? [d.target] : poolRequestOf(d.pool, info, trusted).origins
   let attempt = 0
   let budget = retryBudget(d.upstream.retries)
+  // A connection already closing may have emitted its 'close': nothing is counted for it.
+  const count = (origin: string): () => void => client.destroyed ? noop : attemptOn(d.pool, origin)
+  let endAttempt = count(origins[0] as string)
+  if (d.pool !== undefined) client.once('close', () => { endAttempt() })
   return {
     get current () { return origins[attempt] as string },
     failed (code) {
@@ -30,7 +40,12 @@ export function upgradeOrigins (d: Extract<Decision, { action: 'proxy' }>, info:
       const step = retryStep(code, 'GET', null, budget, attempt + 1 < origins.length)
       if (step === undefined) return undefined
       budget = spend(budget, step)
-      return origins[++attempt]
+      endAttempt()
+      const next = origins[++attempt] as string
+      endAttempt = count(next)
+      return next
     }
   }
 }
+
+const noop = (): void => {}

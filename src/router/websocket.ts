@@ -88,7 +88,7 @@ function proceed (u: PendingUpgrade, edits: UpstreamEdits | undefined): void {
     log(r.status, 0, undefined, d.reason)
     return
   }
-  const origins = upgradeOrigins(d, info, view.trustedProxies)
+  const origins = upgradeOrigins(d, info, view.trustedProxies, socket)
   const proto = listener.tls ? 'https' : 'http'
   const facts = forwardFacts(info.peer, proto, host, rid, view.trustedProxies, view.via, view.clientCertHeaders, info.clientCert)
   const idleMs = d.upstream.websocketIdleTimeoutMs

@@ -3,6 +3,8 @@ import { once } from 'node:events'
 import { WebSocket } from 'ws'
 import { freePort, startPortico, testConfig } from '../helpers/portico.js'
 import { wsUpstream } from '../helpers/upstreams.js'
+import { send } from '../helpers/http.js'
+import { until } from '../helpers/wait.js'
 
 /**
  * Websocket upgrades follow the retry rules of requests on both HTTP/1.1 engines: a member that
@@ -47,4 +49,29 @@ t.test('websocket upgrades fail over from a refused member, within retries, on b
     t.same(await open(port, `all-${l}.test`), { status: 502 }, `${l}: every member refused: 502`)
   }
   t.equal(p.child.exitCode, null, 'portico still running')
+})
+
+t.test('least_conn counts an open websocket tunnel in flight on its member until it closes, on both engines', async t => {
+  const member = async (name: string, host: string): Promise<number> => (await wsUpstream(t,
+    ws => { ws.on('message', m => ws.send(`${m.toString()} ${name}`)) }, host, (_req, res) => res.end(name))).port
+  const a = await member('A', '127.0.0.6')
+  const b = await member('B', '127.0.0.8')
+  const routes = LISTENERS.map(l => `  - { name: lc-${l}, host: lc-${l}.test, listeners: [${l}], proxy: { upstreams: ["http://127.0.0.6:${a}", "http://127.0.0.8:${b}"], load_balancing: least_conn } }`).join('\n')
+  const p = await startPortico({ config: testConfig({ routes, listeners: LISTENERS.map(name => ({ name, engine: name })) }) })
+  t.teardown(() => p.stop('SIGKILL'))
+  for (const l of LISTENERS) {
+    const port = p.ports[l] as number
+    const host = `lc-${l}.test`
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/chat`, { headers: { host } })
+    await once(ws, 'open')
+    ws.send('which')
+    const held = ((await once(ws, 'message') as [Buffer])[0]).toString().split(' ')[1]
+    const gets = async (): Promise<string[]> => { const out = []; for (let i = 0; i < 4; i++) out.push((await send(port, host)).body); return out }
+    const other = held === 'A' ? 'B' : 'A'
+    t.same(await gets(), Array(4).fill(other), `${l}: while a tunnel is open on ${String(held)}, requests go to ${other}`)
+    ws.close()
+    await once(ws, 'close')
+    const after = await until('the tunnel no longer counted', async () => { const g = await gets(); return g.includes('A') && g.includes('B') ? g : undefined })
+    t.ok(after.length === 4, `${l}: once it closed both members take requests again (${after.join(' ')})`)
+  }
 })
