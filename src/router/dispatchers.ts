@@ -62,6 +62,9 @@ export class DispatcherRegistry {
           headersTimeout: a.upstream.headersTimeoutMs,
           bodyTimeout: a.upstream.idleTimeoutMs,
           keepAliveTimeout: KEEP_ALIVE_MS,
+          // An upstream's longer `Keep-Alive: timeout=` hint does not stretch it (as on the engine):
+          // hints only shorten the idle time.
+          keepAliveMaxTimeout: KEEP_ALIVE_MS,
           pipelining: 1,
           // undici keeps every Client a pool ever opened: without a cap, bursts of requests that
           // clients cancel at once (HTTP/2 rapid reset) grew the pool, and memory, without end.

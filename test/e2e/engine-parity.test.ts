@@ -23,8 +23,12 @@ async function liveUpstream (): Promise<{ port: number, open: () => number, clos
     const hash = createHash('sha256')
     let n = 0
     req.on('data', (d: Buffer) => { n += d.length; hash.update(d) })
-    // An explicit Connection field: node then sends no `Keep-Alive: timeout=` hint (undici would honour it).
-    req.on('end', () => res.setHeader('connection', 'keep-alive').end(`${req.method} ${n} ${hash.digest('hex')}`))
+    // An explicit Connection field: node then sends no `Keep-Alive: timeout=` hint; `/hinted` gets
+    // node's own `Keep-Alive: timeout=60` (a hint longer than portico's 4 s must not keep it longer).
+    req.on('end', () => {
+      if (req.url !== '/hinted') res.setHeader('connection', 'keep-alive')
+      res.end(`${req.method} ${n} ${hash.digest('hex')}`)
+    })
   })
   server.keepAliveTimeout = 60_000
   let open = 0
@@ -120,8 +124,11 @@ routes:${routes}
         `${l}: a body trickled at 5 B/s (${h.trim()}) gets 408 and is closed (after ${slow.closedAfterMs ?? '-'} ms, request_timeout 2s): ${slow.text.slice(0, 20)}`)
     }
     t.equal((await send(port, 'a.test')).status, 200, `${l}: still serving`)
+    const hinted = await send(port, 'a.test', { path: '/hinted' })
+    t.same([hinted.status, hinted.headers['keep-alive']], [200, undefined], `${l}: the upstream's Keep-Alive hint is hop-by-hop`)
   }))
-  // Idle upstream connections: both paths close them after 4 s, before the 5 s of common upstreams.
+  // Idle upstream connections: both paths close them after 4 s, before the 5 s of common upstreams —
+  // also the one whose upstream announced `Keep-Alive: timeout=60`.
   t.ok(live.open() > 0, `upstream connections kept alive after the requests (${live.open()})`)
   await new Promise(resolve => setTimeout(resolve, 5000))
   t.equal(live.open(), 0, 'portico closed every idle upstream connection within 5 s')
