@@ -31,11 +31,16 @@ t.test('Route53 (AWS SDK v3 against a local fake of its API that checks SigV4): 
   let served: readonly string[] = []
   const r53 = await startFakeRoute53({ id: 'ZFAKE0001', name: 'r53.test.' }, KEY, async (name, values) => {
     published.push(`${name}=${values.join(',')}`)
-    // challtestsrv only adds values or clears them all: clear only when one goes (never while validating).
-    const kept = served.every(v => values.includes(v)) ? served : []
-    if (kept.length < served.length) await fetch(`${dns.api}/clear-txt`, { method: 'POST', body: JSON.stringify({ host: name }) })
-    for (const value of values.filter(v => !kept.includes(v))) await fetch(`${dns.api}/set-txt`, { method: 'POST', body: JSON.stringify({ host: name, value }) })
-    served = values
+    // challtestsrv only adds values or clears them all, while a Route53 UPSERT swaps the set at
+    // once: a value that goes stays served until the whole set goes (a clear then re-add would
+    // leave the other authorization's value missing for a moment while Pebble may be querying it).
+    if (values.length === 0) {
+      await fetch(`${dns.api}/clear-txt`, { method: 'POST', body: JSON.stringify({ host: name }) })
+      served = []
+      return
+    }
+    for (const value of values.filter(v => !served.includes(v))) await fetch(`${dns.api}/set-txt`, { method: 'POST', body: JSON.stringify({ host: name, value }) })
+    served = [...new Set([...served, ...values])]
   })
   t.teardown(() => r53.close())
   await writeFile(join(dir, 'aws.secret'), `${KEY.secret}\n`, { mode: 0o600 })
