@@ -4,6 +4,7 @@ import type { IpPolicy } from './ip-policy.js'
 import { attemptOn, poolRequestOf } from './pool-request.js'
 import type { RequestInfo } from './request-info.js'
 import { NOT_CONNECTED, retryBudget, retryStep, spend } from './retry.js'
+import type { UpstreamPool } from './upstream-pool.js'
 
 /** The candidates of one upgrade (websocket) in the order it tries them, on every transport. */
 export interface UpgradeOrigins {
@@ -27,10 +28,8 @@ export function upgradeOrigins (d: Extract<Decision, { action: 'proxy' }>, info:
   const origins = d.pool === undefined ? [d.target] : poolRequestOf(d.pool, info, trusted).origins
   let attempt = 0
   let budget = retryBudget(d.upstream.retries)
-  // A connection already closing may have emitted its 'close': nothing is counted for it.
-  const count = (origin: string): () => void => client.destroyed ? noop : attemptOn(d.pool, origin)
-  let endAttempt = count(origins[0] as string)
-  if (d.pool !== undefined) client.once('close', () => { endAttempt() })
+  const countOn = inFlightUntilClosed(d.pool, client)
+  countOn(origins[0] as string)
   return {
     get current () { return origins[attempt] as string },
     failed (code) {
@@ -40,12 +39,24 @@ export function upgradeOrigins (d: Extract<Decision, { action: 'proxy' }>, info:
       const step = retryStep(code, 'GET', null, budget, attempt + 1 < origins.length)
       if (step === undefined) return undefined
       budget = spend(budget, step)
-      endAttempt()
       const next = origins[++attempt] as string
-      endAttempt = count(next)
+      countOn(next)
       return next
     }
   }
+}
+
+/**
+ * Counts `client`'s upgrade in flight on one member at a time (the last one given) until the
+ * connection closes. Its listener holds the pool and the socket only: an open tunnel must not keep
+ * the decision, and with it the route and the snapshot it came from.
+ */
+function inFlightUntilClosed (pool: UpstreamPool | undefined, client: Duplex): (origin: string) => void {
+  if (pool === undefined) return noop
+  let end = noop
+  client.once('close', () => { end() })
+  // A connection already closing may have emitted its 'close': nothing is counted for it.
+  return origin => { end(); end = client.destroyed ? noop : attemptOn(pool, origin) }
 }
 
 const noop = (): void => {}
