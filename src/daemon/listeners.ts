@@ -301,9 +301,9 @@ export class ListenerSet {
 
   #createServer (l: ListenerConfig, snap: Snapshot, onRequest: (req: IncomingMessage, res: ServerResponse) => void): NetServer {
     const common = httpServerOptions(snap.config.limits)
-    if (!l.tls) return http.createServer(common, onRequest)
+    if (!l.tls) return answeringHalfClosed(http.createServer(common, onRequest))
     const tlsOptions = this.#tlsOptions(l, snap)
-    if (!l.http2) return https.createServer({ ...common, ...tlsOptions }, onRequest)
+    if (!l.http2) return answeringHalfClosed(https.createServer({ ...common, ...tlsOptions }, onRequest))
     const limits = snap.config.limits
     return http2.createSecureServer({
       ...tlsOptions,
@@ -336,4 +336,14 @@ export class ListenerSet {
     for (const s of r.sessions) s.destroy()
     this.#log.info({ listener: r.config.name }, 'listener closed')
   }
+}
+
+/**
+ * node:http aborts every request still being answered when the client half-closes (`printf … |
+ * nc -N`); with `httpAllowHalfOpen` it answers them and ends after the last, as the engine and
+ * nginx do.
+ */
+function answeringHalfClosed<S extends http.Server> (server: S): S {
+  ;(server as S & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true
+  return server
 }

@@ -14,6 +14,8 @@ import { UpstreamExchange, type ExchangeClient } from './exchange.js'
 import { engineRequestInfo, type EngineRequestInfo } from './request-info.js'
 import { upgrade } from './upgrade.js'
 import { idleAfter } from './idle-timer.js'
+import { readAsStream, readInto } from './client-reads.js'
+import type { ReadBuffer } from './read-buffer.js'
 import type { OriginSpec, UpstreamPools } from './upstream-pool.js'
 
 export interface EngineLimits {
@@ -85,6 +87,10 @@ export class ClientConnection implements ExchangeClient, ReplySink {
   #closed = false
   /** The request body's deadline (armed only while a body is still arriving). */
   #bodyTimer: NodeJS.Timeout | undefined
+  /** The client sent its FIN: what it sent before is still answered, then the connection ends. */
+  #clientEnded = false
+  /** The socket reads into the connection's own buffer (client-reads.ts); undefined: `data` events. */
+  readonly #reads: ReadBuffer | undefined
 
   constructor (socket: Socket, deps: EngineDeps) {
     this.socket = socket
@@ -92,9 +98,13 @@ export class ClientConnection implements ExchangeClient, ReplySink {
     const l = deps.limits()
     this.#framer = new RequestFramer({ maxHeaderSize: l.maxHeaderSize, maxHeaders: l.maxHeaders })
     socket.setNoDelay(true)
-    socket.on('data', this.#onData)
+    this.#reads = readInto(socket, this.#onRead)
+    if (this.#reads === undefined) socket.on('data', this.#onData)
     socket.on('error', this.#onError)
     socket.on('close', this.#onClose)
+    // A client may send its requests and half-close (`printf … | nc -N`): the answers still go out.
+    socket.allowHalfOpen = true
+    socket.on('end', this.#onEnd)
     // One listener for the connection's life; later calls only change the duration (each
     // setTimeout with a callback would add another listener).
     socket.on('timeout', this.#onTimeout)
@@ -125,11 +135,23 @@ export class ClientConnection implements ExchangeClient, ReplySink {
     c.opened?.log(499, 0, undefined, 'client closed the connection', this.#bytesIn(c))
   }
 
+  readonly #onEnd = (): void => {
+    this.#clientEnded = true
+    // A head or body cut by the FIN can never complete: as if the client went away.
+    if (this.#inBody || !this.#framer.idle) { this.socket.destroy(); return }
+    if (!this.#busy && this.#rest === undefined) this.#end()
+  }
+
+  #end (): void { this.socket.end(); this.#closed = true }
+
   readonly #onTimeout = (): void => {
     if (this.#busy) return // the exchange's own timers govern
     if (this.#framer.idle) { this.socket.destroy(); return }
     this.#refuse(408)
   }
+
+  /** A read into the connection's buffer: whatever keeps its bytes past this call lends the buffer. */
+  readonly #onRead = (chunk: Buffer): boolean => { this.#onData(chunk); return true }
 
   readonly #onData = (chunk: Buffer): void => {
     if (this.#rest !== undefined || this.#cur?.pending === true || (this.#busy && !this.#inBody)) {
@@ -141,6 +163,7 @@ export class ClientConnection implements ExchangeClient, ReplySink {
   }
 
   #stash (chunk: Buffer): void {
+    if (this.#rest === undefined) this.#reads?.lend()
     this.#rest = this.#rest === undefined ? chunk : Buffer.concat([this.#rest, chunk])
     this.socket.pause()
   }
@@ -171,7 +194,7 @@ export class ClientConnection implements ExchangeClient, ReplySink {
           return
         case Step.Head:
           this.#inBody = !f.messageDone
-          if (f.head.upgrade) { this.#openUpgrade(f.head, buf.subarray(pos)); return }
+          if (f.head.upgrade) { this.#reads?.lend(); this.#openUpgrade(f.head, buf.subarray(pos)); return }
           this.#start(f.head)
           if (this.#inBody) this.#armBodyTimer()
           break
@@ -182,7 +205,13 @@ export class ClientConnection implements ExchangeClient, ReplySink {
           c.bodyIn = f.head.chunked ? f.chunks.bodyBytes : c.bodyIn + f.spanEnd - f.spanStart
           const max = c.plan?.upstream.maxBodySize ?? null
           if (max !== null && c.bodyIn > max) { this.#tooLarge(c, max); return }
-          if (this.#exchange !== undefined && !this.#exchange.body(buf, f.spanStart, f.spanEnd)) this.socket.pause()
+          const ex = this.#exchange
+          // Paused, the socket reads again only once the upstream drained (every queued write
+          // done with the buffer); going on, a write left queued keeps the buffer.
+          if (ex !== undefined) {
+            if (!ex.body(buf, f.spanStart, f.spanEnd)) this.socket.pause()
+            else if (ex.holdsBody) this.#reads?.lend()
+          }
           break
         }
       }
@@ -522,7 +551,7 @@ export class ClientConnection implements ExchangeClient, ReplySink {
     c.pending = false
     this.#deps.inflight(-1)
     // The request body may not have been read to its end after a forwarded response: the stream is mid-message.
-    if (close || !this.#keepAlive || (this.#inBody && c.plan !== undefined)) { this.socket.end(); this.#closed = true; return }
+    if (close || !this.#keepAlive || (this.#inBody && c.plan !== undefined)) { this.#end(); return }
     idleAfter(this.socket, this.#deps.limits().keepaliveTimeoutMs)
     // An answer's writer logs it right after `end`: the next request waits for that line.
     if (deferred && !this.#feeding) process.nextTick(this.#continueLater)
@@ -537,6 +566,8 @@ export class ClientConnection implements ExchangeClient, ReplySink {
     const rest = this.#rest
     this.#rest = undefined
     if (rest !== undefined) this.#feed(rest)
+    // After the client's FIN nothing more comes: once the last answer is out, the connection ends.
+    if (this.#clientEnded && !this.#closed) { if (!this.#busy) this.#end(); return }
     if (!this.#closed && (!this.#busy || (this.#inBody && this.#cur?.pending !== true))) this.socket.resume()
   }
 
@@ -550,9 +581,12 @@ export class ClientConnection implements ExchangeClient, ReplySink {
   /** The engine lets go of the socket: no listener of this connection stays on it. */
   #detach (): void {
     const s = this.socket
-    s.removeListener('data', this.#onData)
+    // A tunnel reads the socket as a stream (pipe).
+    if (this.#reads !== undefined) readAsStream(s, this.#reads)
+    else s.removeListener('data', this.#onData)
     s.removeListener('error', this.#onError)
     s.removeListener('close', this.#onClose)
+    s.removeListener('end', this.#onEnd)
     s.removeListener('timeout', this.#onTimeout)
     s.setTimeout(0)
     s.pause()

@@ -111,13 +111,17 @@ export class UpstreamExchange implements UpstreamUser {
   /** Request body bytes (wire form); false when the upstream socket is full (pause the client until `onDrain`). */
   body (buf: Buffer, start: number, end: number): boolean {
     const chunk = buf.subarray(start, end)
-    if (this.#up === undefined) { this.#pendingBody.push(chunk); return false }
+    // Kept until a connection exists, past this read: a copy (the client's read buffer is reused).
+    if (this.#up === undefined) { this.#pendingBody.push(Buffer.from(chunk)); return false }
     this.#touchBody()
     return flushed(this.#up, this.#up.write(chunk))
   }
 
   /** The request body is complete. */
   bodyEnd (): void { this.#requestDone = true }
+
+  /** The last body bytes given are still referenced (a write left queued). */
+  get holdsBody (): boolean { return this.#up !== undefined && this.#up.writableLength > 0 }
 
   /** Called once when a paused client may send body bytes again. */
   onDrain: (() => void) | undefined

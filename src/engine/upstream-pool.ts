@@ -1,6 +1,7 @@
 import net, { type Socket } from 'node:net'
 import tls from 'node:tls'
 import { CONNECT_TIMEOUT, NO_SNI } from '../router/index.js'
+import { ReadBuffer, type LargeBudget } from './read-buffer.js'
 
 /** How to reach one origin; origins with the same key share idle connections. */
 export interface OriginSpec {
@@ -193,49 +194,28 @@ const IDLE_UNTIL = Symbol('idleUntil')
 type PooledSocket = Socket & { [POOL]?: OriginPool, [USER]?: UpstreamUser, [READS]?: ReadBuffer, [IDLE_UNTIL]?: number }
 
 /**
- * Plain pooled sockets read into their own buffer (`onread`), reused from read to read: no
- * allocation, `data` event or readable-stream bookkeeping per read. It starts small (16 KiB: a
- * response head and a small body); a socket whose read fills it moves to 256 KiB for its life,
- * so a 1 MiB body takes a few read syscalls instead of sixteen — for at most
- * UPSTREAM_LARGE_BUFFERS sockets at once in the process (4 MiB per 16), the others stay small.
+ * Plain pooled sockets read into their own buffer (`onread`, read-buffer.ts): no allocation,
+ * `data` event or readable-stream bookkeeping per read. 16 KiB (a response head and a small
+ * body), 256 KiB once a read fills it, so a 1 MiB body takes a few read syscalls instead of
+ * sixteen — for at most UPSTREAM_LARGE_BUFFERS sockets at once in the process (4 MiB per 16).
  * A user that keeps a reference to the bytes past `upData` (a client write left queued) calls
  * `lent`, and the next read goes into a fresh buffer.
  */
 export const UPSTREAM_READ_SMALL = 16 * 1024
 export const UPSTREAM_READ_LARGE = 256 * 1024
 export const UPSTREAM_LARGE_BUFFERS = 128
-let largeBuffers = 0
-
-interface ReadBuffer { buf: Buffer, lent: boolean, filled: boolean }
+const largeBuffers: LargeBudget = { maxLarge: UPSTREAM_LARGE_BUFFERS, used: 0 }
 
 function readingInto (host: string, port: number): Socket {
-  const reads: ReadBuffer = { buf: Buffer.allocUnsafe(UPSTREAM_READ_SMALL), lent: false, filled: false }
-  const socket: PooledSocket = net.connect({
-    host,
-    port,
-    onread: {
-      // Asked for after every read (and once while connect() runs): the same buffer unless its
-      // bytes are still in use or it grows.
-      buffer: () => {
-        let size = reads.buf.length
-        if (reads.filled && size === UPSTREAM_READ_SMALL && largeBuffers < UPSTREAM_LARGE_BUFFERS) { size = UPSTREAM_READ_LARGE; largeBuffers++ }
-        if (reads.lent || size !== reads.buf.length) reads.buf = Buffer.allocUnsafe(size)
-        reads.lent = false
-        reads.filled = false
-        return reads.buf
-      },
-      callback: onRead
-    }
-  })
+  const reads = new ReadBuffer(UPSTREAM_READ_SMALL, UPSTREAM_READ_LARGE, largeBuffers)
+  // `buffer` is asked for after every read (and once while connect() runs).
+  const socket: PooledSocket = net.connect({ host, port, onread: { buffer: reads.next, callback: onRead } })
   socket[READS] = reads
   return socket
 }
 
 /** The bytes given to `upData` stay referenced (a queued write): the next read must not overwrite them. */
-export function lent (socket: Socket): void {
-  const r = (socket as PooledSocket)[READS]
-  if (r !== undefined) r.lent = true
-}
+export function lent (socket: Socket): void { (socket as PooledSocket)[READS]?.lend() }
 
 /** The socket's user until `release` (or its destruction); `release` makes it idle again. */
 export function claim (socket: Socket, user: UpstreamUser): void { (socket as PooledSocket)[USER] = user }
@@ -260,8 +240,7 @@ function pooled (socket: PooledSocket, pool: OriginPool): void {
 function onData (this: PooledSocket, chunk: Buffer): void { const u = this[USER]; if (u !== undefined) u.upData(chunk); else this.destroy() }
 // (Called with the socket as `this`; `true`: go on reading, a user pauses the socket itself.)
 function onRead (this: PooledSocket, nread: number, buf: Uint8Array): boolean {
-  const r = this[READS]
-  if (r !== undefined) r.filled = nread === buf.length
+  this[READS]?.read(nread, buf)
   const u = this[USER]
   if (u !== undefined) u.upData((buf as Buffer).subarray(0, nread))
   else this.destroy()
@@ -272,7 +251,7 @@ function onError (this: PooledSocket, err: Error): void { this[USER]?.upError(er
 function onDrain (this: PooledSocket): void { this[USER]?.upDrain() }
 function onTimeout (this: PooledSocket): void { const u = this[USER]; if (u !== undefined) u.upTimeout(); else this.destroy() }
 function onClose (this: PooledSocket): void {
-  if (this[READS]?.buf.length === UPSTREAM_READ_LARGE) largeBuffers--
+  this[READS]?.release()
   const u = this[USER]
   if (u !== undefined) { u.upClose(); return }
   const pool = this[POOL]

@@ -1,6 +1,7 @@
 import t from 'tap'
 import http from 'node:http'
 import https from 'node:https'
+import net from 'node:net'
 import { createHash, randomBytes } from 'node:crypto'
 import { startPortico, tlsConfig } from '../helpers/portico.js'
 import { serve } from '../helpers/upstreams.js'
@@ -90,4 +91,52 @@ t.test('bodies arrive intact at clients that stop reading (Content-Length, chunk
       t.equal(r.digest, EXPECTED[path], `${name}: the same bytes in the same order`)
     }
   }
+})
+
+// The engine reads client sockets into a buffer of the connection's own too (client-reads.ts): a
+// body write to an upstream that stopped reading stays queued and points into it, and so does a
+// body that waits for its upstream connection or a pipelined request stashed behind a response.
+t.test('request bodies arrive intact at upstreams that stop reading (Content-Length, chunked, pipelined)', async t => {
+  const server = http.createServer((req, res) => {
+    const hash = createHash('sha256')
+    let length = 0
+    req.on('data', (d: Buffer) => { hash.update(d); length += d.length })
+    req.on('end', () => res.end(`${length} ${hash.digest('hex')}`))
+    // Reads nothing for a while: portico's writes queue behind the full socket buffers.
+    if (req.url === '/stall') { req.pause(); setTimeout(() => req.resume(), 1500) }
+  })
+  const { origin } = await serve(t, server, '127.0.0.9')
+  const p = await startPortico({ config: tlsConfig(['big.test'], `  - { host: "*", proxy: { upstreams: ["${origin}"] } }`) })
+  t.teardown(() => p.stop('SIGKILL'))
+  const post = async (path: string, chunked: boolean): Promise<string> => await new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: p.ports.http, method: 'POST', path, agent: false, headers: chunked ? { host: 'big.test' } : { host: 'big.test', 'content-length': BIG.length } }, res => {
+      let body = ''
+      res.on('data', (d: Buffer) => { body += d.toString() })
+      res.on('end', () => resolve(body))
+    })
+    req.on('error', reject)
+    // Pieces of varied sizes (chunked: each its own chunk, framing interleaved with the data).
+    let at = 0
+    let n = 1
+    while (at < BIG.length) { const k = Math.min(BIG.length - at, 1000 + (n++ * 7919) % 200000); req.write(BIG.subarray(at, at + k)); at += k }
+    req.end()
+  })
+  const whole = `${BIG.length} ${digest(BIG)}`
+  for (const path of ['/stall', '/read']) {
+    for (const chunked of [false, true]) t.equal(await post(path, chunked), whole, `${path}, ${chunked ? 'chunked' : 'Content-Length'}: every byte in order`)
+  }
+  // Two POSTs and a GET in one write: the second waits (stashed) while the first is answered.
+  const small = BIG.subarray(0, 300_000)
+  const pipelined = await new Promise<string>((resolve, reject) => {
+    const s = net.connect(p.ports.http as number, '127.0.0.1', () => {
+      const head = (path: string): string => `POST ${path} HTTP/1.1\r\nHost: big.test\r\nContent-Length: ${small.length}\r\n\r\n`
+      s.end(Buffer.concat([Buffer.from(head('/stall')), small, Buffer.from(head('/read')), small, Buffer.from('GET /read HTTP/1.1\r\nHost: big.test\r\nConnection: close\r\n\r\n')]))
+    })
+    let text = ''
+    s.on('data', (d: Buffer) => { text += d.toString('latin1') })
+    s.on('close', () => resolve(text))
+    s.on('error', reject)
+  })
+  const bodies = [...pipelined.matchAll(/\r\n\r\n(\d+ [0-9a-f]{64})/g)].map(m => m[1])
+  t.same(bodies, [`${small.length} ${digest(small)}`, `${small.length} ${digest(small)}`, `0 ${digest(Buffer.alloc(0))}`], 'pipelined bodies each whole, in order')
 })
