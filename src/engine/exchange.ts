@@ -228,7 +228,10 @@ export class UpstreamExchange implements UpstreamUser {
       const client = this.#c.socket
       const queuedBefore = client.writableLength > 0
       this.#body(chunk, pos)
-      if (up !== undefined && (this.#reply !== undefined || queuedBefore || (client.writableLength > 0 && !(client as TLSSocket).encrypted))) lent(up)
+      // A paused upstream reads again only after the client drained (every queued write done
+      // with the buffer); one that goes on reading, or goes back to the pool, must not reuse it.
+      const held = client.writableLength > 0 && (queuedBefore || !(client as TLSSocket).encrypted)
+      if (up !== undefined && (this.#reply !== undefined || (held && !this.#upPaused))) lent(up)
     }
   }
 
@@ -298,6 +301,7 @@ export class UpstreamExchange implements UpstreamUser {
     const ok = this.#write(client, head, chunk, pos, end)
     if (complete) { this.#complete(end === chunk.length); return }
     if (!ok) {
+      this.#upPaused = true
       this.#up?.pause()
       client.once('drain', this.#resumeUp)
     }
@@ -325,7 +329,9 @@ export class UpstreamExchange implements UpstreamUser {
     return flushed(client, ok)
   }
 
-  readonly #resumeUp = (): void => { this.#up?.resume() }
+  /** The upstream waits for the client to drain (set only while passing bytes straight through). */
+  #upPaused = false
+  readonly #resumeUp = (): void => { this.#upPaused = false; this.#up?.resume() }
 
   /** The response ended; `clean`: no bytes followed it on the upstream socket. */
   #complete (clean: boolean): void {
