@@ -39,7 +39,7 @@ const symbols = ((): ReadSymbols | undefined => {
  */
 export function readInto (socket: Socket, onRead: (chunk: Buffer, reads: ReadBuffer) => boolean): ReadBuffer | undefined {
   const handle = (socket as unknown as { _handle?: UserBufferHandle | null })._handle
-  if (symbols === undefined || typeof handle?.useUserBuffer !== 'function' || socket.readableLength > 0) return undefined
+  if (symbols === undefined || typeof handle?.useUserBuffer !== 'function' || socket.readableLength > 0 || (socket as { encrypted?: boolean }).encrypted === true) return undefined
   const reads = new ReadBuffer(CLIENT_READ_SMALL, CLIENT_READ_LARGE, largeBuffers)
   const first = reads.next()
   const own = socket as unknown as Record<symbol, unknown>
