@@ -9,7 +9,10 @@ import { ReadBuffer, type LargeBudget } from './read-buffer.js'
  * buffer, generator and callback under three symbols of its own and hands the buffer to the
  * handle (`useUserBuffer`); those symbols are found once, by description, on a socket created
  * with `onread`. Where they are missing (another Node) or the socket already holds read bytes,
- * nothing changes and the caller reads `data` events.
+ * nothing changes and the caller reads `data` events. TLS sockets keep the stream layer too:
+ * node:tls goes on handing over the decrypted bytes of a read after the socket was paused, so a
+ * buffer still referenced by a queued write would be overwritten (the engine relies on a paused
+ * socket reading nothing until it resumes; test/e2e/engine-body-integrity.test.ts, TLS uploads).
  *
  * Client buffers start at 4 KiB (a request head; held while the connection idles) and grow to
  * 64 KiB once a read fills one (uploads), for at most CLIENT_LARGE_BUFFERS connections at once.

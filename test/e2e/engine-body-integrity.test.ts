@@ -108,12 +108,16 @@ t.test('request bodies arrive intact at upstreams that stop reading (Content-Len
   const { origin } = await serve(t, server, '127.0.0.9')
   const p = await startPortico({ config: tlsConfig(['big.test'], `  - { host: "*", proxy: { upstreams: ["${origin}"] } }`) })
   t.teardown(() => p.stop('SIGKILL'))
-  const post = async (path: string, chunked: boolean): Promise<string> => await new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: p.ports.http, method: 'POST', path, agent: false, headers: chunked ? { host: 'big.test' } : { host: 'big.test', 'content-length': BIG.length } }, res => {
+  const post = async (path: string, chunked: boolean, secure: boolean): Promise<string> => await new Promise((resolve, reject) => {
+    const opts = { host: '127.0.0.1', method: 'POST', path, agent: false as const, headers: chunked ? { host: 'big.test' } : { host: 'big.test', 'content-length': BIG.length } }
+    const onResponse = (res: http.IncomingMessage): void => {
       let body = ''
       res.on('data', (d: Buffer) => { body += d.toString() })
       res.on('end', () => resolve(body))
-    })
+    }
+    const req = secure
+      ? https.request({ ...opts, port: p.ports.https, servername: 'big.test', rejectUnauthorized: false }, onResponse)
+      : http.request({ ...opts, port: p.ports.http }, onResponse)
     req.on('error', reject)
     // Pieces of varied sizes (chunked: each its own chunk, framing interleaved with the data).
     let at = 0
@@ -122,8 +126,12 @@ t.test('request bodies arrive intact at upstreams that stop reading (Content-Len
     req.end()
   })
   const whole = `${BIG.length} ${digest(BIG)}`
-  for (const path of ['/stall', '/read']) {
-    for (const chunked of [false, true]) t.equal(await post(path, chunked), whole, `${path}, ${chunked ? 'chunked' : 'Content-Length'}: every byte in order`)
+  for (const secure of [false, true]) {
+    for (const path of ['/stall', '/read']) {
+      for (const chunked of [false, true]) {
+        t.equal(await post(path, chunked, secure), whole, `${secure ? 'TLS' : 'plain'} ${path}, ${chunked ? 'chunked' : 'Content-Length'}: every byte in order`)
+      }
+    }
   }
   // Two POSTs and a GET in one write: the second waits (stashed) while the first is answered.
   const small = BIG.subarray(0, 300_000)
