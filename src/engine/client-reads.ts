@@ -35,12 +35,12 @@ const symbols = ((): ReadSymbols | undefined => {
 })()
 
 /**
- * Reads `socket` into its own buffer from now on: `onRead(chunk, reads)` gets each read's bytes
- * (valid during the call unless `reads.lend()` is called) and returns false to stop reading
- * (`socket.resume()` starts again, as after `pause()`). Returns undefined when the socket keeps
- * the stream layer's reads (`data` events).
+ * Reads `socket` into its own buffer from now on: `onRead(chunk)` gets each read's bytes, valid
+ * during the call unless the returned ReadBuffer's `lend()` is called (`pause()`/`resume()` stop
+ * and restart reads). Returns undefined when the socket keeps the stream layer's reads (`data`
+ * events).
  */
-export function readInto (socket: Socket, onRead: (chunk: Buffer, reads: ReadBuffer) => boolean): ReadBuffer | undefined {
+export function readInto (socket: Socket, onRead: (chunk: Buffer) => void): ReadBuffer | undefined {
   const handle = (socket as unknown as { _handle?: UserBufferHandle | null })._handle
   if (symbols === undefined || typeof handle?.useUserBuffer !== 'function' || socket.readableLength > 0 || (socket as { encrypted?: boolean }).encrypted === true) return undefined
   const reads = new ReadBuffer(CLIENT_READ_SMALL, CLIENT_READ_LARGE, largeBuffers)
@@ -50,7 +50,8 @@ export function readInto (socket: Socket, onRead: (chunk: Buffer, reads: ReadBuf
   own[symbols.generator] = reads.next
   own[symbols.callback] = (nread: number, buf: Buffer): boolean => {
     reads.read(nread, buf)
-    return onRead(buf.subarray(0, nread), reads)
+    onRead(buf.subarray(0, nread))
+    return true
   }
   handle.useUserBuffer(first)
   releaseOnClose(socket, reads)

@@ -98,7 +98,7 @@ export class ClientConnection implements ExchangeClient, ReplySink {
     const l = deps.limits()
     this.#framer = new RequestFramer({ maxHeaderSize: l.maxHeaderSize, maxHeaders: l.maxHeaders })
     socket.setNoDelay(true)
-    this.#reads = readInto(socket, this.#onRead)
+    this.#reads = readInto(socket, this.#onData)
     if (this.#reads === undefined) socket.on('data', this.#onData)
     socket.on('error', this.#onError)
     socket.on('close', this.#onClose)
@@ -150,9 +150,7 @@ export class ClientConnection implements ExchangeClient, ReplySink {
     this.#refuse(408)
   }
 
-  /** A read into the connection's buffer: whatever keeps its bytes past this call lends the buffer. */
-  readonly #onRead = (chunk: Buffer): boolean => { this.#onData(chunk); return true }
-
+  /** A read's bytes (in the connection's own buffer: whatever keeps them past this call lends it). */
   readonly #onData = (chunk: Buffer): void => {
     if (this.#rest !== undefined || this.#cur?.pending === true || (this.#busy && !this.#inBody)) {
       // Pipelined (or the policy is still deciding, or earlier bytes wait): parsed once this response is out.

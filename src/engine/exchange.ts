@@ -86,7 +86,9 @@ export class UpstreamExchange implements UpstreamUser {
    * byte) commits nothing: an idempotent, bodiless request whose upstream broke then is repeated
    * like one that broke before any byte (a primary killed between its head and its body).
    */
-  #committed = false
+  get #committed (): boolean { return this.#headSent || this.#reply !== undefined || this.#interimSent }
+  /** A 100 Continue or a 103 went to the client. */
+  #interimSent = false
   #budget: RetryBudget
   /** The request body as the retry rules see it (null: none); "read" once a byte went upstream. */
   readonly #bodyState: { readableDidRead: boolean, destroyed: boolean } | null
@@ -248,8 +250,8 @@ export class UpstreamExchange implements UpstreamUser {
         return r
       }
       if (code === 101) { this.#failedHead('upstream switched protocols unasked'); return -1 }
-      if (code === 100 && this.#c.expectContinue) { this.#committed = true; this.#c.socket.write('HTTP/1.1 100 Continue\r\n\r\n') }
-      else if (code === 103) { this.#committed = true; this.#c.earlyHints?.(this.#head) }
+      if (code === 100 && this.#c.expectContinue) { this.#interimSent = true; this.#c.socket.write('HTTP/1.1 100 Continue\r\n\r\n') }
+      else if (code === 103) { this.#interimSent = true; this.#c.earlyHints?.(this.#head) }
       pos = r
       if (pos === chunk.length) return -1
     }
@@ -261,7 +263,6 @@ export class UpstreamExchange implements UpstreamUser {
     if (this.#framing === Framing.Length) this.#left = this.#head.contentLength
     if (this.#framing === Framing.Chunked) { (this.#chunks ??= new ChunkedTracker(HEAD_LIMITS.maxHeaderSize, HEAD_LIMITS.maxHeaders)).reset() }
     const reply = this.#reply = this.#c.through?.(this.#head, this.#origin)
-    if (reply !== undefined) this.#committed = true
     if (this.#chunks !== undefined) this.#chunks.onData = reply === undefined ? undefined : this.#toReply
     // Same listener, new duration (a second setTimeout with a callback would add it twice).
     if (this.#up !== undefined) idleAfter(this.#up, this.#t.idleTimeoutMs)
@@ -318,7 +319,7 @@ export class UpstreamExchange implements UpstreamUser {
   /** Head (once) and body bytes in one corked write. */
   #write (client: Socket, head: string | undefined, chunk: Buffer, start: number, end: number): boolean {
     if (head === undefined && start === end) return true
-    if (head !== undefined) this.#headSent = this.#committed = true
+    if (head !== undefined) this.#headSent = true
     this.#bytes += end - start
     if (head !== undefined && start === end) return flushed(client, client.write(head, 'latin1'))
     if (head === undefined) return flushed(client, client.write(start === 0 && end === chunk.length ? chunk : chunk.subarray(start, end)))
